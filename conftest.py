@@ -1,0 +1,121 @@
+"""Fixtures shared by every test: API clients with scoped tokens, users, and the browser."""
+
+import os
+import shutil
+import tempfile
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from integration_site.services import api_token_create
+
+BROWSER_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+# Playwright's sync API runs an event loop in the test thread; Django's async-safety guard
+# would otherwise refuse that thread's ORM calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings):
+    # Manifest storage needs collectstatic; tests render templates without it.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def make_token(db):
+    """make_token("audit:write", ...) -> (ApiToken, secret)."""
+
+    counter = iter(range(10_000))
+
+    def make(*scopes: str, **kwargs):
+        return api_token_create(name=f"test-token-{next(counter)}", scopes=list(scopes), **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def token_client(make_token):
+    """token_client("audit:read") -> an APIClient sending a bearer token with those scopes."""
+
+    def make(*scopes: str) -> APIClient:
+        _, secret = make_token(*scopes)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser(
+        username="root", email="root@example.com", password="correct horse battery staple"
+    )
+
+
+@pytest.fixture
+def admin_client_api(superuser) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(superuser)
+    return client
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(
+                pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
+            )
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    user_data = tempfile.mkdtemp(prefix="chromium-profile-")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            user_data, executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS
+        )
+        yield context
+        context.close()
+    shutil.rmtree(user_data, ignore_errors=True)
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page()
+    yield page
+    page.close()
+
+
+@pytest.fixture
+def admin_page(page, live_server, transactional_db, superuser):
+    """A browser page signed in to the admin as the superuser."""
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", superuser.username)
+    page.fill("#id_password", "correct horse battery staple")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{live_server.url}/admin/")
+    return page

@@ -1,0 +1,105 @@
+from django import forms
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from integration_site.models import ApiToken, ScheduledJob, WorkerHeartbeat
+from integration_site.scopes import Scope
+from integration_site.services import api_token_create, api_token_revoke
+
+
+class ApiTokenCreateForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=Scope.choices, widget=forms.CheckboxSelectMultiple, required=True
+    )
+
+    class Meta:
+        model = ApiToken
+        fields = ["name", "scopes", "expires_at", "user"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "prefix",
+        "scope_list",
+        "user",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    ]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "prefix"]
+    actions = ["revoke_tokens"]
+    readonly_fields = [
+        "name",
+        "prefix",
+        "scopes",
+        "user",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    ]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiTokenCreateForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else []
+
+    def get_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ["name", "scopes", "expires_at", "user"]
+
+    @admin.display(description="Scopes")
+    def scope_list(self, obj: ApiToken) -> str:
+        return ", ".join(obj.scopes)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # Tokens are immutable; revoke and create a new one instead.
+        token, secret = api_token_create(
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
+            expires_at=form.cleaned_data["expires_at"],
+            user=form.cleaned_data["user"],
+        )
+        obj.pk = token.pk
+        messages.warning(
+            request,
+            f"Token secret for {token.name!r} (shown only this once, copy it now): {secret}",
+        )
+
+    @admin.action(description="Revoke selected tokens", permissions=["delete"])
+    def revoke_tokens(self, request, queryset):
+        for token in queryset.filter(revoked_at__isnull=True):
+            api_token_revoke(token=token)
+        self.message_user(request, "Revoked.", messages.SUCCESS)
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["worker_id", "hostname", "pid", "started_at", "last_seen_at", "age"]
+
+    @admin.display(description="Seconds since check-in")
+    def age(self, obj) -> int:
+        return int((timezone.now() - obj.last_seen_at).total_seconds())
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ScheduledJob)
+class ScheduledJobAdmin(admin.ModelAdmin):
+    list_display = ["name", "next_run_at", "last_run_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,143 @@
+"""
+The one error format. Every 4xx/5xx from our APIs is JSON:
+
+    {"message": "<human sentence naming the problem>", "code": "<machine code>",
+     "errors": {<field>: [<messages>]}}          # "errors" only for validation failures
+
+A view whose peer defined another shape (Foreman's {"error": {"message": ...}}) overrides
+`format_error(self, body, status)` and this handler calls it.
+"""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+# Paths served by our APIs. Errors under them are JSON even when raised outside DRF.
+API_PATH_PREFIXES = (
+    "/api/",
+    "/apidoc/",
+    "/audit/",
+    "/console/",
+    "/license/",
+    "/version/",
+    "/status/",
+    "/identity/",
+    "/health",
+    # Sensu's API lives at the root.
+    "/events",
+    "/incidents",
+    "/resolve",
+    "/clients",
+    "/checks",
+    "/request",
+    "/results",
+    "/silenced",
+    "/stashes",
+    "/aggregates",
+    "/info",
+    "/settings",
+)
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PATH_PREFIXES)
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body is larger than the configured limit (API_MAX_BODY_BYTES)."
+    default_code = "payload_too_large"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state."
+    default_code = "conflict"
+
+
+class UnprocessableEntity(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "The request cannot be processed."
+    default_code = "unprocessable"
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A service this request depends on is unavailable."
+    default_code = "service_unavailable"
+
+
+def error_body(message: str, *, code: str, errors: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"message": message, "code": code}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def error_response(
+    message: str, *, status: int, code: str, errors: Any = None, headers: dict | None = None
+) -> JsonResponse:
+    response = JsonResponse(error_body(message, code=code, errors=errors), status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _first_message(detail: Any, path: str = "") -> str:
+    """Flatten DRF's nested validation detail into one sentence naming the field."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            if key == "non_field_errors":
+                return _first_message(value, path)
+            return _first_message(value, f"{path}.{key}" if path else str(key))
+        return "Invalid input."
+    if isinstance(detail, list):
+        for index, value in enumerate(detail):
+            if value:
+                nested = isinstance(value, dict | list)
+                return _first_message(value, f"{path}[{index}]" if nested else path)
+        return "Invalid input."
+    return f"{path}: {detail}" if path else str(detail)
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or None)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    if not isinstance(exc, exceptions.APIException):
+        # Unexpected: let ApiErrorMiddleware log it and answer a JSON 500.
+        return None
+
+    errors = None
+    if isinstance(exc, exceptions.ValidationError):
+        message = _first_message(exc.detail)
+        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+    else:
+        message = str(exc.detail)
+    codes = exc.get_codes()
+    code = codes if isinstance(codes, str) else getattr(exc, "default_code", "invalid")
+    if isinstance(exc, exceptions.ValidationError):
+        code = "invalid"
+
+    body = error_body(message, code=code, errors=errors)
+    view = context.get("view")
+    formatter = getattr(view, "format_error", None)
+    if callable(formatter):
+        body = formatter(body, exc.status_code)
+
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+    return Response(body, status=exc.status_code, headers=headers)

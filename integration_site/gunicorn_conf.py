@@ -1,0 +1,16 @@
+"""gunicorn settings; each can be overridden by the usual GUNICORN_CMD_ARGS or flags."""
+
+import multiprocessing
+import os
+
+# (2 x cores) + 1 is gunicorn's documented starting point.
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", 1))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))
+graceful_timeout = 20
+accesslog = "-"
+# Load the app in each worker, not before forking, so no database pool is ever shared
+# between processes.
+preload_app = False
+# X-Forwarded-For handling is ours (integration_site.client_ip); gunicorn must not rewrite it.
+forwarded_allow_ips = ""

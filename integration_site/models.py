@@ -1,0 +1,78 @@
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from integration_site.scopes import Scope, permission_codename
+
+
+def api_token_digest(secret: str) -> str:
+    """Tokens are random 256-bit strings, so a fast unsalted hash is enough to store them."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """
+    A bearer credential for an integration. Only the SHA-256 of the secret is stored; the
+    secret is shown once at creation. `prefix` (the first characters) lets admins tell
+    tokens apart without revealing them.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    prefix = models.CharField(max_length=12, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(default=list, help_text="Scopes this token may use.")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="api_tokens",
+        help_text="Optional: the person responsible; actions are audited as the token.",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "API token"
+        ordering = ["name"]
+        permissions = [(permission_codename(s.value), f"API scope {s.value}") for s in Scope]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_usable(self, *, now=None) -> bool:
+        now = now or timezone.now()
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > now
+
+
+class WorkerHeartbeat(models.Model):
+    """Each task worker checks in here; /health reports a worker that has gone quiet."""
+
+    worker_id = models.CharField(max_length=64, primary_key=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.worker_id} on {self.hostname}"
+
+
+class ScheduledJob(models.Model):
+    """
+    The next due time of each periodic task. Workers claim a due run with a conditional
+    UPDATE, so two workers never enqueue the same run and a restart resumes the schedule.
+    """
+
+    name = models.CharField(max_length=200, primary_key=True)
+    next_run_at = models.DateTimeField()
+    last_run_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name

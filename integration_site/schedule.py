@@ -1,0 +1,59 @@
+"""
+Periodic tasks, run by `manage.py worker`. A task registers with `periodic(every=...)`;
+each worker tick enqueues the runs that are due. The claim is a conditional UPDATE on the
+ScheduledJob row, so two workers never enqueue the same run, and a restarted worker resumes
+from the stored schedule.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from integration_site.models import ScheduledJob
+
+
+@dataclass(frozen=True)
+class PeriodicTask:
+    name: str
+    task: object  # a django.tasks Task
+    every: timedelta
+
+
+_registry: dict[str, PeriodicTask] = {}
+
+
+def periodic(*, every: timedelta):
+    """Decorator for a django.tasks Task (applied above @task) to run it every `every`."""
+
+    def register(task):
+        name = f"{task.module_path}"
+        _registry[name] = PeriodicTask(name=name, task=task, every=every)
+        return task
+
+    return register
+
+
+def registered_periodic_tasks() -> list[PeriodicTask]:
+    return list(_registry.values())
+
+
+def enqueue_due_periodic_tasks(*, now=None) -> list[str]:
+    """Enqueue every periodic task whose run is due; returns the names enqueued."""
+    now = now or timezone.now()
+    enqueued = []
+    for job in registered_periodic_tasks():
+        try:
+            with transaction.atomic():
+                ScheduledJob.objects.get_or_create(name=job.name, defaults={"next_run_at": now})
+        except IntegrityError:
+            pass  # Another worker created it first.
+        with transaction.atomic():
+            claimed = ScheduledJob.objects.filter(name=job.name, next_run_at__lte=now).update(
+                next_run_at=now + job.every, last_run_at=now
+            )
+            if claimed:
+                job.task.enqueue()
+                enqueued.append(job.name)
+    return enqueued

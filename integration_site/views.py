@@ -1,0 +1,43 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.db.utils import DatabaseError
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from integration_site.models import WorkerHeartbeat
+from integration_site.scopes import Scope
+
+
+def health_problems() -> list[str]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as exc:
+        return [f"database: {exc.__class__.__name__}: {exc}".strip()]
+    horizon = timezone.now() - timedelta(seconds=settings.WORKER_HEARTBEAT_MAX_AGE_SECONDS)
+    if not WorkerHeartbeat.objects.filter(last_seen_at__gte=horizon).exists():
+        return [
+            "worker: no task worker has checked in within "
+            f"{settings.WORKER_HEARTBEAT_MAX_AGE_SECONDS} seconds"
+        ]
+    return []
+
+
+class HealthView(APIView):
+    """Sensu-style health: 204 when healthy, 412 with the list of problems otherwise."""
+
+    required_scopes = {"GET": Scope.HEALTH_READ}
+
+    @extend_schema(responses={204: None, 412: dict})
+    def get(self, request):
+        problems = health_problems()
+        if problems:
+            return Response(
+                {"message": "Unhealthy: " + "; ".join(problems), "problems": problems},
+                status=412,
+            )
+        return Response(status=204)

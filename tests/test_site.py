@@ -1,0 +1,148 @@
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+import yaml
+from django.core.management import call_command
+from django.utils import timezone
+
+from integration_site.models import ApiToken, ScheduledJob, WorkerHeartbeat
+from integration_site.schedule import PeriodicTask, _registry, enqueue_due_periodic_tasks
+
+pytestmark = pytest.mark.django_db
+
+
+def test_root_redirects_to_admin(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
+
+
+def test_admin_login_page_has_site_header(client):
+    response = client.get("/admin/login/")
+    assert response.status_code == 200
+    assert "Integration Site" in response.content.decode()
+
+
+def test_health_is_412_without_a_worker_then_204(admin_client_api):
+    response = admin_client_api.get("/health")
+    assert response.status_code == 412
+    assert any("worker" in problem for problem in response.json()["problems"])
+    now = timezone.now()
+    WorkerHeartbeat.objects.create(
+        worker_id="w1", hostname="h", pid=1, started_at=now, last_seen_at=now
+    )
+    assert admin_client_api.get("/health").status_code == 204
+
+
+def test_health_reports_stale_worker(admin_client_api):
+    stale = timezone.now() - timedelta(minutes=10)
+    WorkerHeartbeat.objects.create(
+        worker_id="w1", hostname="h", pid=1, started_at=stale, last_seen_at=stale
+    )
+    assert admin_client_api.get("/health").status_code == 412
+
+
+def test_health_requires_authentication(api_client):
+    assert api_client.get("/health").status_code == 401
+
+
+def test_openapi_schema_is_valid(admin_client_api):
+    from drf_spectacular.validation import validate_schema
+
+    response = admin_client_api.get("/api/schema/")
+    assert response.status_code == 200
+    schema = yaml.safe_load(response.content)
+    validate_schema(schema)
+    assert "/health" in schema["paths"]
+
+
+def test_api_docs_page_renders(client, superuser):
+    client.force_login(superuser)
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    assert "swagger" in response.content.decode().lower()
+
+
+def test_create_api_token_command_prints_secret_once(capsys, api_client):
+    call_command("create_api_token", "ci", "--scope", "audit:write,audit:read")
+    secret = capsys.readouterr().out.strip()
+    token = ApiToken.objects.get(name="ci")
+    assert token.scopes == ["audit:read", "audit:write"]
+    assert secret not in token.digest
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert api_client.get("/api/schema/").status_code == 403  # staff-only, not a token scope
+
+
+def test_create_api_token_rejects_unknown_scope():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="Unknown scope"):
+        call_command("create_api_token", "bad", "--scope", "audit:everything")
+
+
+def test_bootstrap_is_idempotent(django_user_model, monkeypatch):
+    from audits.models import AuditEvent
+
+    monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "boss")
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-password-1")
+    call_command("bootstrap")
+    users, events = django_user_model.objects.count(), AuditEvent.objects.count()
+    assert django_user_model.objects.get(username="boss").is_superuser
+    assert events > 0
+    call_command("bootstrap")
+    assert (django_user_model.objects.count(), AuditEvent.objects.count()) == (users, events)
+
+
+def test_bootstrap_generates_a_password_when_none_is_given(django_user_model, capsys, monkeypatch):
+    monkeypatch.delenv("DJANGO_SUPERUSER_USERNAME", raising=False)
+    monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
+    call_command("bootstrap", "--no-demo")
+    out = capsys.readouterr().out
+    password = out.split("password: ")[1].split()[0]
+    assert django_user_model.objects.get(username="admin").check_password(password)
+
+
+def test_settings_refuse_to_start_without_secret_key_when_not_debug(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "integration_site.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env={**env, "INTEGRATION_SITE_VAR_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
+
+
+def test_periodic_task_is_claimed_once_per_due_time():
+    enqueued = []
+
+    class FakeTask:
+        module_path = "tests.fake_periodic"
+
+        def enqueue(self):
+            enqueued.append(1)
+
+    _registry["tests.fake_periodic"] = PeriodicTask(
+        name="tests.fake_periodic", task=FakeTask(), every=timedelta(seconds=30)
+    )
+    try:
+        now = timezone.now()
+        assert "tests.fake_periodic" in enqueue_due_periodic_tasks(now=now)
+        # A second worker ticking at the same moment finds nothing due.
+        assert "tests.fake_periodic" not in enqueue_due_periodic_tasks(now=now)
+        assert len(enqueued) == 1
+        job = ScheduledJob.objects.get(name="tests.fake_periodic")
+        assert job.next_run_at == now + timedelta(seconds=30)
+        enqueue_due_periodic_tasks(now=now + timedelta(seconds=31))
+        assert len(enqueued) == 2
+    finally:
+        del _registry["tests.fake_periodic"]
+
+
+def test_worker_once_checks_in_and_leaves():
+    call_command("worker", "--once")
+    # A clean stop removes the heartbeat, so /health notices a stopped worker at once.
+    assert not WorkerHeartbeat.objects.exists()
