@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_tasks_db",
     "integration_site",
+    "integration_site.console",
     "audits",
     "licensing",
     "monitoring",

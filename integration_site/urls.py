@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("audits.urls")),
     path("", include("licensing.urls")),
     path("", include("monitoring.urls")),
+    path("", include("integration_site.console.urls")),
 ]
