@@ -142,7 +142,9 @@ def test_periodic_task_is_claimed_once_per_due_time():
         del _registry["tests.fake_periodic"]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_worker_once_checks_in_and_leaves():
+    # transaction=True: the worker closes stale connections between polls, as in production.
     call_command("worker", "--once")
     # A clean stop removes the heartbeat, so /health notices a stopped worker at once.
     assert not WorkerHeartbeat.objects.exists()
