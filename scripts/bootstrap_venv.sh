@@ -26,10 +26,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 extra="${1:-}"
-stamp=".venv/.installed${extra:+-$extra}"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+stamp_of() { cat ".venv/.installed-$1" 2>/dev/null || true; }
+# A dev install is a superset of the plain one, so either stamp satisfies the run command.
+if [ "$(stamp_of "${extra:-base}")" != "$want" ] && { [ -n "$extra" ] || [ "$(stamp_of dev)" != "$want" ]; }; then
     .venv/bin/pip install --quiet --upgrade pip
     .venv/bin/pip install --quiet -e ".${extra:+[$extra]}"
-    echo "$want" > "$stamp"
+    echo "$want" > ".venv/.installed-${extra:-base}"
 fi

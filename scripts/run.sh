@@ -5,15 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/bootstrap_venv.sh
-mkdir -p var
+VAR_DIR="${INTEGRATION_SITE_VAR_DIR:-var}"
+mkdir -p "$VAR_DIR"
 
 # A newcomer needs no configuration: keep a generated key in var/ (never committed).
 if [ -z "${DJANGO_SECRET_KEY:-}" ]; then
-    if [ ! -s var/secret_key ]; then
-        .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(50))' > var/secret_key
-        chmod 600 var/secret_key
+    if [ ! -s "$VAR_DIR/secret_key" ]; then
+        (umask 077 && .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(50))' > "$VAR_DIR/secret_key")
     fi
-    DJANGO_SECRET_KEY="$(cat var/secret_key)"
+    DJANGO_SECRET_KEY="$(cat "$VAR_DIR/secret_key")"
     export DJANGO_SECRET_KEY
 fi
 

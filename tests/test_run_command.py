@@ -1,0 +1,122 @@
+"""The README's run command, end to end: a real gunicorn and worker on a free loopback port."""
+
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start(var_dir: Path, port: int) -> subprocess.Popen:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "DJANGO_SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
+    env.update(
+        INTEGRATION_SITE_VAR_DIR=str(var_dir),
+        PORT=str(port),
+        WEB_CONCURRENCY="2",
+        DJANGO_SUPERUSER_USERNAME="boss",
+        DJANGO_SUPERUSER_PASSWORD="a-long-demo-password-1",
+    )
+    return subprocess.Popen(
+        ["./scripts/run.sh"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"run command exited early:\n{proc.stdout.read()}")
+        try:
+            if requests.get(url, timeout=10).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet, or still booting
+            pass
+        time.sleep(0.5)
+    raise AssertionError("run command did not serve the console in time")
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=60)
+    return output
+
+
+def _count(db: Path, sql: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+@pytest.mark.skipif(not (ROOT / ".venv/bin/gunicorn").exists(), reason="needs the project venv")
+def test_run_command_serves_console_with_demo_data_and_stops_cleanly(tmp_path):
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(tmp_path, port)
+    try:
+        _wait_until_up(f"{base}/admin/login/", proc)
+        session = requests.Session()
+        login = session.get(f"{base}/admin/login/")
+        # Static files are served (whitenoise, hashed names after collectstatic).
+        css = re.search(r'href="(/static/admin/css/base\.[0-9a-f]+\.css)"', login.text)
+        assert css, "admin CSS is not served under a hashed name"
+        assert session.get(base + css.group(1)).status_code == 200
+        response = session.post(
+            f"{base}/admin/login/?next=/admin/",
+            data={
+                "username": "boss",
+                "password": "a-long-demo-password-1",
+                "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            },
+            headers={"Referer": f"{base}/admin/login/"},
+        )
+        assert response.url == f"{base}/admin/"
+        assert "Integration Site" in response.text
+        events = session.get(f"{base}/admin/audits/auditevent/")
+        assert "user.login.success" in events.text
+    finally:
+        output = _stop(proc)
+    assert proc.returncode == 0, output
+    assert "Stopping" in output
+    # Both processes are gone: nothing listens on the port any more.
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+    db = tmp_path / "integration_site.sqlite3"
+    users = _count(db, "SELECT count(*) FROM auth_user")
+    demo = _count(db, "SELECT count(*) FROM audits_auditevent WHERE source = 'integration'")
+    assert demo > 0
+
+    # A second run loses nothing and duplicates nothing.
+    proc = _start(tmp_path, port)
+    try:
+        _wait_until_up(f"{base}/admin/login/", proc)
+    finally:
+        _stop(proc)
+    assert _count(db, "SELECT count(*) FROM auth_user") == users
+    assert (
+        _count(db, "SELECT count(*) FROM audits_auditevent WHERE source = 'integration'") == demo
+    )
