@@ -1,0 +1,254 @@
+"""Provisioning against a real HTTP provisioner on loopback, run by the tests."""
+
+import pytest
+from django.core.management import call_command
+
+from audits.models import AuditEvent
+from integration_site.console.directories import SiteDirectory
+from integration_site.console.models import (
+    PasswordFormat,
+    ProvisionerSettings,
+    ProvisioningOutboxEntry,
+    SyncState,
+)
+from integration_site.console.provisioning import provisioning_resync_request, provisioning_sync_run
+from integration_site.console.selectors import provisioner_settings, provisioning_outbox_pending
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def configured(provisioner):
+    config = provisioner_settings()
+    config.url = provisioner.url
+    config.save()
+    return config
+
+
+@pytest.fixture
+def people(django_user_model):
+    return [
+        django_user_model.objects.create_user(
+            username=name,
+            password=f"{name} password 123",
+            email=f"{name}@example.com",
+            first_name=name.title(),
+            last_name="Example",
+        )
+        for name in ("ann", "ben")
+    ]
+
+
+def _uuid(user) -> str:
+    return SiteDirectory().user_uuid(user)
+
+
+def test_nothing_happens_without_a_provisioner_url(provisioner, people):
+    assert provisioning_sync_run() == "provisioning is not configured"
+    assert provisioner.requests == []
+    assert provisioner_settings().state == SyncState.DISABLED
+
+
+def test_full_sync_pings_resets_then_creates_everyone(configured, provisioner, people):
+    provisioning_sync_run()
+    assert provisioner.calls(include_ping=True) == [
+        ("GET", "/v1/ping"),
+        ("POST", "/v1/reset"),
+        ("POST", "/v1/user/create"),
+        ("POST", "/v1/user/create"),
+    ]
+    ann = provisioner.bodies("/v1/user/create")[0]
+    assert ann == {
+        "uuid": _uuid(people[0]),
+        "user_id": "uid=ann,ou=users,dc=integration-site,dc=local",
+        "username": "ann",
+        "first_name": "Ann",
+        "last_name": "Example",
+        "full_name": "Ann Example",
+        "email": "ann@example.com",
+    }
+    config = provisioner_settings()
+    assert config.state == SyncState.IDLE
+    assert config.last_sync_at and config.last_full_sync_at
+    assert not provisioning_outbox_pending().exists()
+
+
+def test_changes_after_the_full_sync_are_pushed_one_by_one(configured, provisioner, people):
+    provisioning_sync_run()
+    provisioner.clear()
+    ann, ben = people
+    ann.email = "ann@new.example.com"
+    ann.save()
+    ben_uuid = _uuid(ben)
+    ben.delete()
+    provisioning_sync_run()
+    assert provisioner.calls() == [("POST", "/v1/user/modify"), ("DELETE", f"/v1/user/{ben_uuid}")]
+    assert provisioner.bodies("/v1/user/modify")[0]["email"] == "ann@new.example.com"
+    provisioner.clear()
+    provisioning_sync_run()  # Nothing changed: nothing sent but the ping.
+    assert provisioner.calls() == []
+
+
+def test_failure_pauses_and_the_same_request_is_retried_in_order(
+    configured, provisioner, people, django_user_model
+):
+    provisioning_sync_run()
+    provisioner.clear()
+    django_user_model.objects.create_user(username="cy", password="cy password 123")
+    people[0].last_name = "Changed"
+    people[0].save()
+    # Queued in directory order: ann's modify, then cy's create. The modify fails.
+    provisioner.failures["/v1/user/modify"] = 500
+    provisioning_sync_run()
+    config = provisioner_settings()
+    assert config.state == SyncState.PAUSED
+    assert "500" in config.last_error
+    # Stopped at the failing modify; the create queued after it was not sent.
+    assert provisioner.calls() == [("POST", "/v1/user/modify")]
+    assert AuditEvent.objects.filter(action="provisioning.paused").count() == 1
+
+    provisioning_sync_run()  # Still failing: the same request again, still nothing after it.
+    assert provisioner.calls() == [("POST", "/v1/user/modify")] * 2
+    assert AuditEvent.objects.filter(action="provisioning.paused").count() == 1
+    first = provisioning_outbox_pending().first()
+    assert first.attempts == 2 and first.last_status == 500
+
+    provisioner.failures.clear()
+    provisioning_sync_run()
+    assert provisioner.calls() == [("POST", "/v1/user/modify")] * 3 + [("POST", "/v1/user/create")]
+    bodies = provisioner.bodies("/v1/user/modify")
+    assert bodies[0] == bodies[1] == bodies[2]
+    assert bodies[0]["last_name"] == "Changed"
+    assert provisioner.bodies("/v1/user/create")[0]["username"] == "cy"
+    assert provisioner_settings().state == SyncState.IDLE
+    assert AuditEvent.objects.filter(action="provisioning.resumed").count() == 1
+
+
+def test_ping_must_answer_204_before_anything_is_sent(configured, provisioner, people):
+    provisioner.ping_status = 200
+    provisioning_sync_run()
+    assert provisioner.calls() == []
+    config = provisioner_settings()
+    assert config.state == SyncState.PAUSED
+    assert "204 expected" in config.last_error
+    provisioner.ping_status = 204
+    provisioning_sync_run()
+    assert provisioner.calls()[0] == ("POST", "/v1/reset")
+
+
+def test_unreachable_provisioner_pauses(configured, people):
+    from integration_site.console.tests.ldap_server import free_port
+
+    ProvisionerSettings.objects.filter(pk=1).update(url=f"http://127.0.0.1:{free_port()}")
+    provisioning_sync_run()
+    config = provisioner_settings()
+    assert config.state == SyncState.PAUSED
+    assert "ping" in config.last_error
+
+
+def test_no_passwords_are_sent_by_default(configured, provisioner, people):
+    provisioning_sync_run()
+    for body in provisioner.bodies("/v1/user/create"):
+        assert "password" not in body and "password_format" not in body
+
+
+def test_hashed_format_sends_hashes_never_cleartext(configured, provisioner, people):
+    configured.password_format = PasswordFormat.HASHED
+    configured.save()
+    provisioning_sync_run()
+    body = provisioner.bodies("/v1/user/create")[0]
+    assert body["password_format"] == "django"
+    assert body["password"].startswith("md5$")  # the stored hash, as Django encodes it
+    assert "ann password 123" not in str(provisioner.bodies("/v1/user/create"))
+    # Delivered entries do not keep the password.
+    assert all("password" not in e.payload for e in ProvisioningOutboxEntry.objects.all())
+
+
+def test_ldap_users_are_provisioned_with_their_entry_uuid(
+    configured, provisioner, ldap_source, slapd
+):
+    configured.password_format = PasswordFormat.HASHED
+    configured.save()
+    provisioning_sync_run()
+    created = {b["username"]: b for b in provisioner.bodies("/v1/user/create")}
+    assert {"alice", "bob", "carol"} <= set(created)
+    alice = created["alice"]
+    assert alice["user_id"] == slapd.user_dn("alice")
+    assert len(alice["uuid"]) == 36
+    assert alice["full_name"] == "Alice Liddell"
+    # The search account cannot read userPassword (slapd ACL), so nothing to send.
+    assert "password" not in alice
+
+
+def test_unreachable_directory_does_not_delete_its_users(configured, provisioner, ldap_source):
+    provisioning_sync_run()
+    provisioner.clear()
+    from integration_site.console.tests.ldap_server import free_port
+
+    ldap_source.port = free_port()
+    ldap_source.timeout_seconds = 1
+    ldap_source.save()
+    provisioning_sync_run()
+    assert provisioner.calls() == []
+    assert "Cannot reach" in provisioner_settings().last_error
+
+
+def test_resync_resets_and_sends_everyone_again(configured, provisioner, people, client, superuser):
+    provisioning_sync_run()
+    provisioner.clear()
+    client.force_login(superuser)
+    provisioner.clear()
+    response = client.post(
+        "/admin/console/provisionersettings/",
+        {"action": "resync", "_selected_action": [1]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    provisioning_sync_run()
+    assert provisioner.calls() == [
+        ("POST", "/v1/reset"),
+        ("POST", "/v1/user/create"),
+        ("POST", "/v1/user/create"),
+        ("POST", "/v1/user/create"),  # the superuser is a site user too
+    ]
+    assert AuditEvent.objects.filter(action="provisioning.resync").exists()
+
+
+def test_resync_drops_a_stuck_request(configured, provisioner, people):
+    provisioner.failures["/v1/reset"] = 400
+    provisioning_sync_run()
+    provisioner.failures.clear()
+    provisioning_resync_request()
+    provisioning_sync_run()
+    assert provisioning_outbox_pending().count() == 0
+    assert provisioner_settings().state == SyncState.IDLE
+
+
+def test_admin_shows_sync_state(configured, provisioner, people, client, superuser):
+    provisioner.failures["*"] = 503
+    provisioning_sync_run()
+    client.force_login(superuser)
+    page = client.get("/admin/console/provisionersettings/").content.decode()
+    assert "Paused" in page
+    assert "503" in page
+    detail = client.get("/admin/console/provisionersettings/1/change/").content.decode()
+    assert "Pending changes" in detail
+    index = client.get("/admin/").content.decode()
+    assert "Provisioning" in index and "Sync paused" in index
+
+
+# The worker opens its own connections, which needs real commits (no test transaction).
+@pytest.mark.django_db(transaction=True)
+def test_site_user_change_runs_the_task_on_the_worker(configured, provisioner, django_user_model):
+    provisioning_sync_run()
+    provisioner.clear()
+    django_user_model.objects.create_user(username="dee", password="dee password 123")
+    call_command("worker", "--once")
+    assert ("POST", "/v1/user/create") in provisioner.calls()
+    assert provisioner.bodies("/v1/user/create")[0]["username"] == "dee"
+
+
+def test_periodic_task_is_registered():
+    from integration_site.schedule import registered_periodic_tasks
+
+    assert any("provisioning_sync" in job.name for job in registered_periodic_tasks())

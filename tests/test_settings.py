@@ -1,0 +1,65 @@
+import subprocess
+import sys
+
+from django.conf import settings
+from django.db import connection
+
+
+def _settings_value(expression: str, **env: str) -> str:
+    """Evaluate a settings expression in a fresh interpreter with the given environment."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from django.conf import settings; print({expression})",
+        ],
+        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "integration_site.settings", **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def test_debug_is_off_unless_asked_for(tmp_path):
+    env = {"DJANGO_SECRET_KEY": "k", "INTEGRATION_SITE_VAR_DIR": str(tmp_path)}
+    assert _settings_value("settings.DEBUG", **env) == "False"
+    assert _settings_value("settings.DEBUG", DJANGO_DEBUG="1", **env) == "True"
+
+
+def test_embedded_default_is_sqlite_under_var(tmp_path):
+    env = {"DJANGO_SECRET_KEY": "k", "INTEGRATION_SITE_VAR_DIR": str(tmp_path)}
+    name = _settings_value("settings.DATABASES['default']['NAME']", **env)
+    assert name == str(tmp_path / "integration_site.sqlite3")
+
+
+def test_database_url_switches_to_postgresql_with_a_pool(tmp_path):
+    env = {
+        "DJANGO_SECRET_KEY": "k",
+        "INTEGRATION_SITE_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": "postgres://u:p@db.example:5433/app",
+        "DATABASE_POOL_MAX_SIZE": "7",
+    }
+    engine = _settings_value("settings.DATABASES['default']['ENGINE']", **env)
+    pool = _settings_value("settings.DATABASES['default']['OPTIONS']['pool']['max_size']", **env)
+    age = _settings_value("settings.DATABASES['default']['CONN_MAX_AGE']", **env)
+    assert (engine, pool, age) == ("django.db.backends.postgresql", "7", "0")
+
+
+def test_https_switch_turns_on_secure_cookies_and_redirect(tmp_path):
+    env = {"DJANGO_SECRET_KEY": "k", "INTEGRATION_SITE_VAR_DIR": str(tmp_path), "DJANGO_HTTPS": "1"}
+    assert _settings_value(
+        "(settings.SECURE_SSL_REDIRECT, settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE)",
+        **env,
+    ) == "(True, True, True)"
+
+
+def test_times_are_stored_in_utc():
+    assert settings.USE_TZ is True
+    assert settings.TIME_ZONE == "UTC"
+
+
+def test_suite_runs_on_the_configured_database():
+    # CI runs the suite twice; this pins which engine each run really used.
+    expected = "postgresql" if "postgres" in settings.DATABASE_URL else "sqlite"
+    assert connection.vendor == expected
