@@ -1,6 +1,29 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _seed_console_options(sender, **kwargs) -> None:
+    # Every migrate (and every test-database flush) adds documented options that are missing;
+    # values an operator changed are never overwritten.
+    from audits.context import audit_context
+    from licensing.services import console_options_seed
+
+    with audit_context():
+        console_options_seed()
 
 
 class LicensingConfig(AppConfig):
     name = "licensing"
     verbose_name = "Licensing and updates"
+
+    def ready(self) -> None:
+        from integration_site.dashboard import register_panel
+        from integration_site.demo import register_demo_loader
+        from licensing import checks, tasks  # noqa: F401 (system checks; periodic reaper)
+        from licensing.dashboard import licensing_panel, startup_status_panel
+        from licensing.demo import load_licensing_demo
+
+        post_migrate.connect(_seed_console_options, sender=self, dispatch_uid="licensing-seed")
+        register_panel(startup_status_panel)
+        register_panel(licensing_panel)
+        register_demo_loader("licensing and updates", load_licensing_demo)

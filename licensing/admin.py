@@ -1,0 +1,399 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from licensing import selectors
+from licensing.api import update_job_json
+from licensing.license_files import MAX_LICENSE_FILE_BYTES, LicenseFileError
+from licensing.models import (
+    ConsoleOption,
+    License,
+    LicenseField,
+    OptionType,
+    Release,
+    StartupStatus,
+    UpdateJob,
+)
+from licensing.options import DOCUMENTED_OPTIONS, option_value_error
+from licensing.services import UpdateError, license_install, update_apply_request
+
+MASK = "••••••••"
+DOCUMENTED_OPTION_NAMES = frozenset(spec.name for spec in DOCUMENTED_OPTIONS)
+
+# --- License -----------------------------------------------------------------------------------
+
+
+class LicenseUploadForm(forms.Form):
+    license_file = forms.FileField(
+        help_text="A license file signed by the vendor (JSON or YAML, Ed25519 signature)."
+    )
+
+    def clean_license_file(self):
+        upload = self.cleaned_data["license_file"]
+        if upload.size > MAX_LICENSE_FILE_BYTES:
+            raise forms.ValidationError("The file is larger than 1 MiB; it cannot be a license.")
+        return upload
+
+
+class VisibleLicenseFieldInline(admin.TabularInline):
+    """The console's license page: fields hidden from the customer are not shown."""
+
+    model = LicenseField
+    fields = ["field", "title", "type", "value"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "License fields"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(hide_from_customer=False)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(License)
+class LicenseAdmin(admin.ModelAdmin):
+    list_display = [
+        "license_id",
+        "assignee",
+        "license_type",
+        "release_channel",
+        "expires",
+        "expiration_policy",
+        "installed_at",
+    ]
+    fields = [
+        "license_id",
+        "installation_id",
+        "assignee",
+        "license_type",
+        "release_channel",
+        "expires",
+        "expiration_policy",
+        "signing_key_id",
+        "installed_at",
+        "hidden_fields",
+    ]
+    readonly_fields = fields
+    inlines = [VisibleLicenseFieldInline]
+    change_list_template = "admin/licensing/license/change_list.html"
+
+    @admin.display(description="Expires")
+    def expires(self, obj: License) -> str:
+        if obj.expiration_time is None:
+            return "never"
+        suffix = " (EXPIRED)" if obj.is_expired() else ""
+        return f"{obj.expiration_time:%Y-%m-%d %H:%M} UTC{suffix}"
+
+    @admin.display(description="Installation id")
+    def installation_id(self, obj: License) -> str:
+        return selectors.installation_get().installation_id
+
+    @admin.display(description="Hidden fields")
+    def hidden_fields(self, obj: License) -> str:
+        count = obj.fields.filter(hide_from_customer=True).count()
+        return f"{count} field(s) hidden from the customer (returned by the License API only)"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path(
+                "upload/",
+                self.admin_site.admin_view(self.upload_view),
+                name="licensing_license_upload",
+            ),
+            *super().get_urls(),
+        ]
+
+    def upload_view(self, request):
+        if not request.user.has_perm("licensing.change_license"):
+            raise PermissionDenied
+        form = LicenseUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                license = license_install(
+                    data=form.cleaned_data["license_file"].read(), source="admin upload"
+                )
+            except LicenseFileError as exc:
+                form.add_error("license_file", f"Rejected: {exc}")
+                messages.error(
+                    request, "The license file was rejected; the running license is unchanged."
+                )
+            else:
+                messages.success(request, f"License {license.license_id} installed.")
+                return HttpResponseRedirect(
+                    reverse("admin:licensing_license_change", args=[license.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Upload license file",
+            "form": form,
+            "opts": self.model._meta,
+            "current": selectors.license_current(),
+        }
+        return TemplateResponse(request, "admin/licensing/license/upload.html", context)
+
+
+# --- Console options -------------------------------------------------------------------------------
+
+
+class ConsoleOptionForm(forms.ModelForm):
+    clear_value = forms.BooleanField(
+        required=False, help_text="Secret options: tick to empty the value."
+    )
+
+    class Meta:
+        model = ConsoleOption
+        fields = ["name", "type", "choices", "masked", "description", "value"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        instance = self.instance
+        if instance.pk and instance.masked:
+            # Never send a secret back to the browser: blank keeps the stored value.
+            self.fields["value"].widget = forms.Textarea(attrs={"rows": 4, "autocomplete": "off"})
+            self.initial["value"] = ""
+            state = "set" if instance.value else "empty"
+            self.fields[
+                "value"
+            ].help_text = f"Secret ({state}). Leave blank to keep the current value."
+        else:
+            self.fields.pop("clear_value")
+        if instance.pk and instance.type not in (OptionType.TEXT, OptionType.PEM):
+            self.fields["value"].widget = forms.TextInput(attrs={"size": 60})
+
+    def clean(self):
+        cleaned = super().clean()
+        instance = self.instance
+        value = cleaned.get("value", "")
+        if instance.pk and instance.masked and not value:
+            value = "" if cleaned.get("clear_value") else instance.value
+        cleaned["value"] = value
+        probe = ConsoleOption(
+            name=cleaned.get("name") or instance.name,
+            type=cleaned.get("type") or instance.type,
+            choices=cleaned.get("choices") or instance.choices or [],
+        )
+        problem = option_value_error(probe, value)
+        if problem:
+            self.add_error("value" if "value" in self.fields else None, problem)
+        return cleaned
+
+
+@admin.register(ConsoleOption)
+class ConsoleOptionAdmin(admin.ModelAdmin):
+    form = ConsoleOptionForm
+    list_display = ["name", "type", "shown_value", "masked", "updated_at"]
+    list_filter = ["type", "masked"]
+    search_fields = ["name", "description"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A documented option keeps its name and type; the value is what operators set.
+        return ["name", "type", "choices", "masked", "default_value"] if obj else []
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["name", "type", "choices", "masked", "description", "value"]
+        fields = ["name", "type", "choices", "masked", "description", "value", "default_value"]
+        if obj.masked:
+            fields.append("clear_value")
+        return fields
+
+    @admin.display(description="Value")
+    def shown_value(self, obj: ConsoleOption) -> str:
+        if obj.type == OptionType.GROUP:
+            return "(its sub-options)"
+        if obj.masked:
+            return MASK if obj.value else "(empty)"
+        return obj.value if len(obj.value) < 80 else obj.value[:77] + "..."
+
+    @admin.display(description="Default")
+    def default_value(self, obj: ConsoleOption) -> str:
+        return MASK if obj.masked and obj.default else obj.default
+
+    def has_delete_permission(self, request, obj=None):
+        # The documented options are part of the API contract: they can be changed, not removed.
+        if obj is not None and obj.name in DOCUMENTED_OPTION_NAMES:
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+# --- Releases and updates ---------------------------------------------------------------------------
+
+
+@admin.register(Release)
+class ReleaseAdmin(admin.ModelAdmin):
+    list_display = ["sequence", "version", "channel", "required", "release_date", "status"]
+    list_filter = ["channel", "required"]
+    search_fields = ["version", "release_notes"]
+    ordering = ["-sequence"]
+    actions = ["apply_update"]
+
+    @admin.display(description="Status")
+    def status(self, obj: Release) -> str:
+        installation = selectors.installation_get()
+        current = selectors.current_sequence(installation)
+        if obj.sequence == current:
+            return "Current"
+        license = selectors.license_current()
+        if license is not None and obj.channel.lower() != license.release_channel.lower():
+            return "Other channel"
+        return "New" if obj.sequence > current else "Older"
+
+    def has_apply_update_permission(self, request) -> bool:
+        return request.user.has_perm("licensing.apply_update")
+
+    @admin.action(
+        description="Apply update (up to the selected release)", permissions=["apply_update"]
+    )
+    def apply_update(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(
+                request, "Select exactly one release: the version to update to.", messages.WARNING
+            )
+            return None
+        release = queryset.get()
+        return HttpResponseRedirect(reverse("admin:licensing_release_apply", args=[release.pk]))
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:release_id>/apply/",
+                self.admin_site.admin_view(self.apply_view),
+                name="licensing_release_apply",
+            ),
+            *super().get_urls(),
+        ]
+
+    def apply_view(self, request, release_id: int):
+        if not self.has_apply_update_permission(request):
+            raise PermissionDenied
+        release = get_object_or_404(Release, pk=release_id)
+        changelist = reverse("admin:licensing_release_changelist")
+        if request.method == "POST":
+            try:
+                job = update_apply_request(sequence=release.sequence, user=request.user)
+            except UpdateError as exc:
+                self.message_user(request, f"Not applied: {exc}", messages.ERROR)
+                return HttpResponseRedirect(changelist)
+            self.message_user(request, f"Update job #{job.pk} queued.", messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:licensing_updatejob_change", args=[job.pk]))
+        installation = selectors.installation_get()
+        current = selectors.current_sequence(installation)
+        license = selectors.license_current()
+        candidates = selectors.releases_on_channel(license=license)
+        plan = selectors.update_plan(target=release, current=current, candidates=candidates)
+        skipped = candidates.filter(
+            sequence__gt=current, sequence__lt=release.sequence, required=False
+        ).order_by("sequence")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Apply update to {release.version}?",
+            "opts": self.model._meta,
+            "release": release,
+            "current": installation.current_release,
+            "plan": plan if release.sequence > current else [],
+            "skipped": skipped,
+            "not_newer": release.sequence <= current,
+            "active_job": selectors.update_job_active(),
+            "license": license,
+        }
+        return TemplateResponse(request, "admin/licensing/release/apply_confirmation.html", context)
+
+
+@admin.register(UpdateJob)
+class UpdateJobAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "target_sequence",
+        "from_sequence",
+        "state",
+        "progress_percent",
+        "requested_by_name",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    list_filter = ["state"]
+    list_display_links = ["id", "target_sequence"]
+
+    @admin.display(description="Progress")
+    def progress_percent(self, obj: UpdateJob) -> str:
+        return format_html(
+            '<progress max="100" value="{}"></progress> {}%', obj.progress, obj.progress
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:job_id>/status.json",
+                self.admin_site.admin_view(self.status_view),
+                name="licensing_updatejob_status",
+            ),
+            *super().get_urls(),
+        ]
+
+    def status_view(self, request, job_id: int):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        job = selectors.update_jobs().filter(pk=job_id).first()
+        if job is None:
+            raise Http404
+        try:
+            after = int(request.GET.get("after", 0))
+        except ValueError:
+            after = 0
+        return JsonResponse(update_job_json(job, after=after))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        job = get_object_or_404(selectors.update_jobs(), pk=object_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Update job #{job.pk}",
+            "opts": self.model._meta,
+            "job": job,
+            "lines": job.log_lines.order_by("pk"),
+            "status_url": reverse("admin:licensing_updatejob_status", args=[job.pk]),
+        }
+        return TemplateResponse(request, "admin/licensing/updatejob/job.html", context)
+
+
+@admin.register(StartupStatus)
+class StartupStatusAdmin(admin.ModelAdmin):
+    list_display = ["reported_at", "severity", "message", "reported_by"]
+    list_filter = ["severity"]
+    search_fields = ["message"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,96 @@
+"""Demo data: a signed license, a few options, releases with one pending, and a finished job."""
+
+import json
+from datetime import timedelta
+
+from django.utils import timezone
+
+from licensing.license_files import (
+    LicenseFileError,
+    demo_vendor_key_paths,
+    generate_keypair,
+    license_document_sign,
+    load_private_key,
+)
+from licensing.models import ConsoleOption, Installation, Release
+from licensing.services import (
+    console_option_set,
+    license_install,
+    releases_import,
+    update_apply_request,
+    update_job_execute,
+)
+
+DEMO_LICENSE = {
+    "license_id": "f49b290abf39b945c6f519ee6ca1c4ad",
+    "assignee": "Example Corp (demo)",
+    "release_channel": "Stable",
+    "license_type": "trial",
+    "expiration_time": None,
+    "expiration_policy": "prevent_updates",
+    "fields": [
+        {"field": "max_hosts", "title": "Maximum Number of Hosts", "type": "Integer", "value": 25},
+        {"field": "account", "title": "Account Name", "type": "String", "value": "Example Corp"},
+        {"field": "sso_enabled", "title": "Single sign-on", "type": "Boolean", "value": True},
+        {
+            "field": "support_contract",
+            "title": "Support contract",
+            "type": "Text",
+            "value": "tier: gold\nrenewal: yearly\n",
+            "hide_from_customer": True,
+        },
+    ],
+}
+
+
+def demo_license_document() -> str:
+    """The demo license signed with the DEMO vendor key (generated into var/ if missing)."""
+    private_path, _ = demo_vendor_key_paths()
+    if not private_path.exists():
+        generate_keypair(private_path.parent)
+    payload = {**DEMO_LICENSE, "expiration_time": None}
+    return license_document_sign(payload, load_private_key(private_path.read_bytes()))
+
+
+def load_licensing_demo(say) -> None:
+    now = timezone.now()
+    try:
+        license_install(data=demo_license_document(), source="demo file")
+        say("  demo license installed (signed with the DEMO vendor key in var/demo-vendor-key/)")
+    except LicenseFileError as exc:
+        say(f"  demo license skipped: {exc}")
+
+    for name, value in {"hostname": "console.example.com", "http.proxy.enabled": "false"}.items():
+        option = ConsoleOption.objects.filter(name=name).first()
+        if option is not None:
+            console_option_set(option=option, value=value)
+
+    releases_import(
+        data=json.dumps(
+            {
+                "channel": "Stable",
+                "releases": [
+                    {
+                        "sequence": seq,
+                        "version": version,
+                        "required": required,
+                        "release_date": (now - timedelta(days=days)).isoformat(),
+                        "release_notes": notes,
+                    }
+                    for seq, version, required, days, notes in [
+                        (100, "2.0.0", True, 60, "First 2.x release."),
+                        (101, "2.1.0", False, 30, "Faster search."),
+                        (102, "2.2.0", True, 10, "Database migration for audit partitions."),
+                        (103, "2.3.0", False, 2, "New dashboard panels."),
+                    ]
+                ],
+            }
+        )
+    )
+    installation, _ = Installation.objects.get_or_create(pk=1)
+    installation.current_release = Release.objects.get(sequence=100)
+    installation.install_date = now - timedelta(days=59)
+    installation.save()
+    job = update_apply_request(sequence=102)
+    update_job_execute(job_id=job.pk)
+    say(f"  releases 2.0.0-2.3.0 registered; updated 2.0.0 -> 2.2.0 (job #{job.pk}); 2.3.0 pending")

@@ -1,0 +1,97 @@
+"""Reads for licensing: the running license, options, versions, pending updates and jobs."""
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+
+from licensing.models import (
+    ACTIVE_JOB_STATES,
+    ConsoleOption,
+    Installation,
+    License,
+    LicenseField,
+    OptionType,
+    Release,
+    StartupStatus,
+    UpdateJob,
+)
+from licensing.options import group_value
+
+
+def license_current() -> License | None:
+    return License.objects.order_by("-installed_at", "-pk").first()
+
+
+def license_fields(*, license: License, include_hidden: bool = True) -> QuerySet[LicenseField]:
+    fields = license.fields.all()
+    return fields if include_hidden else fields.filter(hide_from_customer=False)
+
+
+def installation_get() -> Installation:
+    """The singleton row, created on first use."""
+    installation = Installation.objects.select_related("current_release").filter(pk=1).first()
+    if installation is not None:
+        return installation
+    try:
+        with transaction.atomic():
+            Installation.objects.create(pk=1)
+    except IntegrityError:
+        pass  # Created concurrently.
+    return Installation.objects.select_related("current_release").get(pk=1)
+
+
+def current_sequence(installation: Installation) -> int:
+    release = installation.current_release
+    return release.sequence if release is not None else 0
+
+
+def releases_on_channel(*, license: License | None = None) -> QuerySet[Release]:
+    """Releases on the license's channel; with no license installed, every release."""
+    license = license if license is not None else license_current()
+    releases = Release.objects.all()
+    if license is not None:
+        releases = releases.filter(channel__iexact=license.release_channel)
+    return releases
+
+
+def releases_pending() -> QuerySet[Release]:
+    installation = installation_get()
+    return (
+        releases_on_channel()
+        .filter(sequence__gt=current_sequence(installation))
+        .order_by("sequence")
+    )
+
+
+def update_plan(*, target: Release, current: int, candidates: QuerySet[Release]) -> list[Release]:
+    """
+    What applying `target` installs, in order: every required release between the current
+    one and the target, then the target. Optional releases in between are skipped, as
+    Replicated stepped through required releases only.
+    """
+    between = candidates.filter(
+        sequence__gt=current, sequence__lt=target.sequence, required=True
+    ).order_by("sequence")
+    return [*between, target]
+
+
+def update_job_active() -> UpdateJob | None:
+    return UpdateJob.objects.filter(state__in=ACTIVE_JOB_STATES).first()
+
+
+def update_jobs() -> QuerySet[UpdateJob]:
+    return UpdateJob.objects.select_related("target_release", "requested_by")
+
+
+def console_option_value(name: str) -> str | None:
+    """The option's value as the Console API returns it, or None for an unknown name."""
+    option = ConsoleOption.objects.filter(name=name).first()
+    if option is None:
+        return None
+    if option.type == OptionType.GROUP:
+        children = ConsoleOption.objects.filter(name__startswith=option.name + ".").order_by("name")
+        return group_value(option, list(children))
+    return option.value
+
+
+def startup_status_latest() -> StartupStatus | None:
+    return StartupStatus.objects.first()
