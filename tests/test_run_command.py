@@ -117,6 +117,4 @@ def test_run_command_serves_console_with_demo_data_and_stops_cleanly(tmp_path):
     finally:
         _stop(proc)
     assert _count(db, "SELECT count(*) FROM auth_user") == users
-    assert (
-        _count(db, "SELECT count(*) FROM audits_auditevent WHERE source = 'integration'") == demo
-    )
+    assert _count(db, "SELECT count(*) FROM audits_auditevent WHERE source = 'integration'") == demo

@@ -48,10 +48,13 @@ def test_database_url_switches_to_postgresql_with_a_pool(tmp_path):
 
 def test_https_switch_turns_on_secure_cookies_and_redirect(tmp_path):
     env = {"DJANGO_SECRET_KEY": "k", "INTEGRATION_SITE_VAR_DIR": str(tmp_path), "DJANGO_HTTPS": "1"}
-    assert _settings_value(
-        "(settings.SECURE_SSL_REDIRECT, settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE)",
-        **env,
-    ) == "(True, True, True)"
+    assert (
+        _settings_value(
+            "(settings.SECURE_SSL_REDIRECT, settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE)",
+            **env,
+        )
+        == "(True, True, True)"
+    )
 
 
 def test_times_are_stored_in_utc():
