@@ -3,8 +3,10 @@ API authentication: bearer tokens (`Authorization: Bearer <t>` or `Token <t>`), 
 with a user's password (Foreman clients use it), and the admin session.
 """
 
+import time
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
@@ -12,6 +14,29 @@ from integration_site.models import ApiToken, api_token_digest
 
 # Writing last_used_at on every request would turn each read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+# Verified tokens, per process, for API_TOKEN_CACHE_SECONDS: the ingest hot paths would
+# otherwise spend a third of each request looking the same token up. Only tokens that exist
+# are cached, so the cache is bounded by the number of real tokens.
+_token_cache: dict[str, tuple[float, ApiToken]] = {}
+
+
+def _token_by_digest(digest: str) -> ApiToken | None:
+    ttl = settings.API_TOKEN_CACHE_SECONDS
+    if ttl > 0:
+        cached = _token_cache.get(digest)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+    token = ApiToken.objects.filter(digest=digest).first()
+    if token is not None and ttl > 0:
+        _token_cache[digest] = (time.monotonic() + ttl, token)
+    return token
+
+
+def forget_cached_token(digest: str) -> None:
+    """Drop a token from this process's cache (revocation); others expire it within the TTL."""
+    _token_cache.pop(digest, None)
 
 
 class TokenPrincipal:
@@ -57,7 +82,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         # Retraced's clients send `Token token=<key>`.
         secret = secret.removeprefix("token=")
 
-        token = ApiToken.objects.filter(digest=api_token_digest(secret)).first()
+        token = _token_by_digest(api_token_digest(secret))
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid API token.")
         now = timezone.now()
@@ -69,6 +94,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             )
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+            token.last_used_at = now
         return TokenPrincipal(token), token
 
     def authenticate_header(self, request) -> str:

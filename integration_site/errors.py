@@ -40,6 +40,7 @@ API_PATH_PREFIXES = (
     "/results",
     "/silenced",
     "/stashes",
+    "/stash/",
     "/aggregates",
     "/info",
     "/settings",

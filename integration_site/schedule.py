@@ -5,6 +5,7 @@ ScheduledJob row, so two workers never enqueue the same run, and a restarted wor
 from the stored schedule.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -12,6 +13,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from integration_site.models import ScheduledJob
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,29 @@ def periodic(*, every: timedelta):
         return task
 
     return register
+
+
+_tick_hooks: list = []
+
+
+def on_worker_tick(fn):
+    """
+    Register `fn()` to run on every `manage.py worker` loop (about once a second when idle),
+    for cheap housekeeping that must not wait for a periodic slot (audits links pending
+    events). Usable as a decorator; registering the same function twice is a no-op.
+    """
+    if fn not in _tick_hooks:
+        _tick_hooks.append(fn)
+    return fn
+
+
+def run_worker_tick_hooks() -> None:
+    """Run every tick hook; one that fails is logged and does not stop the others."""
+    for fn in list(_tick_hooks):
+        try:
+            fn()
+        except Exception:
+            logger.exception("worker tick hook %s failed", getattr(fn, "__qualname__", fn))
 
 
 def registered_periodic_tasks() -> list[PeriodicTask]:

@@ -4,6 +4,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from integration_site.authentication import forget_cached_token
 from integration_site.models import ApiToken, api_token_digest
 from integration_site.scopes import Scope
 
@@ -47,4 +48,5 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+    forget_cached_token(token.digest)
     return token

@@ -199,8 +199,53 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 # Replicated apps call the Integration API without credentials from inside the cluster.
 # Requests from these CIDRs may do so; empty (the default) means every call authenticates.
 INTEGRATION_API_ANONYMOUS_NETWORKS = env_list("INTEGRATION_API_ANONYMOUS_NETWORKS")
+# Verified API tokens are cached per process this long; a revocation made in another process
+# takes effect within it (0 disables the cache).
+API_TOKEN_CACHE_SECONDS = env_int("API_TOKEN_CACHE_SECONDS", 5)
 # /health reports the worker missing when it has not checked in for this long.
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = env_int("WORKER_HEARTBEAT_MAX_AGE_SECONDS", 60)
+
+# --- Licensing and updates (docs/architecture.md, "Licensing") --------------------------------
+# Vendor Ed25519 public keys that sign license files: base64 of the raw 32-byte key or PEM
+# PUBLIC KEY blocks, separated by commas. Empty: the DEMO key that the demo data generates in
+# var/demo-vendor-key/ is trusted (check licensing.W001 warns); never run production so.
+LICENSE_VENDOR_PUBLIC_KEYS = os.environ.get("LICENSE_VENDOR_PUBLIC_KEYS", "")
+LICENSE_TRUST_DEMO_VENDOR_KEY = env_bool("LICENSE_TRUST_DEMO_VENDOR_KEY", default=True)
+# A running update job whose worker has not reported for this long is marked failed.
+UPDATE_JOB_STALE_SECONDS = env_int("UPDATE_JOB_STALE_SECONDS", 60)
+# Pause between the logged steps of an update without a hook (demos; 0 in production).
+UPDATE_STEP_DELAY_SECONDS = float(os.environ.get("UPDATE_STEP_DELAY_SECONDS", "0") or 0)
+# Sensu's keepalive thresholds (seconds since a client's last keepalive); a client's own
+# `keepalive.thresholds` overrides them.
+MONITORING_KEEPALIVE_WARNING_SECONDS = env_int("MONITORING_KEEPALIVE_WARNING_SECONDS", 120)
+MONITORING_KEEPALIVE_CRITICAL_SECONDS = env_int("MONITORING_KEEPALIVE_CRITICAL_SECONDS", 180)
+# POST /results queues results (202); the worker's drain processes this many per transaction,
+# for up to MONITORING_RESULTS_DRAIN_SECONDS per run (the drain is scheduled every second).
+MONITORING_RESULTS_BATCH_SIZE = env_int("MONITORING_RESULTS_BATCH_SIZE", 500)
+MONITORING_RESULTS_DRAIN_SECONDS = env_int("MONITORING_RESULTS_DRAIN_SECONDS", 20)
+
+# Foreman-compatible /api/audits (audits/foreman.py): totals are exact up to this many rows,
+# then a planner estimate; `per_page=all` or a huge per_page returns at most AUDIT_API_MAX_PER_PAGE.
+AUDIT_API_EXACT_COUNT_LIMIT = env_int("AUDIT_API_EXACT_COUNT_LIMIT", 10_000)
+AUDIT_API_MAX_PER_PAGE = env_int("AUDIT_API_MAX_PER_PAGE", 100_000)
+
+# --- Identity and provisioning (integration_site/console) -------------------------------
+# How the site's own users appear as a directory in /identity/v1/sources and login bodies.
+IDENTITY_SITE_HOSTNAME = os.environ.get("IDENTITY_SITE_HOSTNAME", "integration-site")
+IDENTITY_SITE_BASE_DN = os.environ.get("IDENTITY_SITE_BASE_DN", "dc=integration-site,dc=local")
+# Brute-force lockout: this many failures for one username from one address within the
+# window answer 429 until the window passes; the per-address cap stops password spraying.
+IDENTITY_LOGIN_MAX_FAILURES = env_int("IDENTITY_LOGIN_MAX_FAILURES", 5)
+IDENTITY_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("IDENTITY_LOGIN_MAX_FAILURES_PER_ADDRESS", 50)
+IDENTITY_LOGIN_LOCKOUT_SECONDS = env_int("IDENTITY_LOGIN_LOCKOUT_SECONDS", 900)
+# The application's provisioner (Replicated's identity.provisioner), used when the admin's
+# Provisioner setting leaves the URL empty. Empty here and there: provisioning is off.
+IDENTITY_PROVISIONER_URL = os.environ.get("IDENTITY_PROVISIONER_URL", "")
+IDENTITY_PROVISIONER_TIMEOUT_SECONDS = env_int("IDENTITY_PROVISIONER_TIMEOUT_SECONDS", 10)
+# Audit ingest: events per bulk request (all-or-nothing), and how long an Idempotency-Key
+# is remembered (Stripe and the IETF draft: at least 24 hours).
+AUDIT_BULK_MAX_EVENTS = env_int("AUDIT_BULK_MAX_EVENTS", 1000)
+AUDIT_IDEMPOTENCY_TTL_HOURS = env_int("AUDIT_IDEMPOTENCY_TTL_HOURS", 24)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

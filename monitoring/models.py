@@ -1,0 +1,281 @@
+"""
+Sensu 1.x's Redis registries as tables. Each model names the Redis keys it replaces, so the
+event engine (monitoring/engine.py) reads like Sensu's lib/sensu/server/process.rb.
+"""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from audits.auditing import audited
+
+# Sensu's SEVERITIES, indexed by status; any other status counts as unknown.
+SEVERITIES = ("ok", "warning", "critical", "unknown")
+HISTORY_LENGTH = 21  # Tied to flap detection (sensu-go#3787): keep exactly Sensu's ring size.
+
+
+def epoch_now() -> int:
+    return int(timezone.now().timestamp())
+
+
+def severity_of(status: int | None) -> str:
+    if status is None:
+        return "unknown"
+    return SEVERITIES[status] if 0 <= status <= 3 else "unknown"
+
+
+class ClientType(models.TextChoices):
+    STANDARD = "standard", "Standard"
+    PROXY = "proxy", "Proxy"
+
+
+@audited(exclude={"timestamp", "version"}, name_of=lambda client: client.name, type_name="Client")
+class Client(models.Model):
+    """`client:<name>` and the `clients` set. The keepalive timestamp is not audited."""
+
+    name = models.CharField(max_length=255, unique=True)
+    address = models.CharField(max_length=255, default="unknown")
+    subscriptions = models.JSONField(default=list, blank=True)
+    type = models.CharField(max_length=16, choices=ClientType.choices, default=ClientType.STANDARD)
+    # Sensu API-created and proxy clients default to keepalives false: the monitor skips them.
+    keepalives = models.BooleanField(default=False)
+    # The client's `keepalive` object: thresholds {warning, critical}, handlers, flap limits...
+    keepalive = models.JSONField(default=dict, blank=True)
+    version = models.CharField(max_length=64, blank=True, default="")
+    # Epoch seconds of the last keepalive, as Sensu stores it.
+    timestamp = models.BigIntegerField(default=0)
+    # Any other attributes the client sent (environment, contact, custom tokens...).
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@audited(name_of=lambda check: check.name, type_name="CheckDefinition")
+class CheckDefinition(models.Model):
+    """A server-side check definition (Sensu's `checks` settings), merged into results."""
+
+    class Type(models.TextChoices):
+        STANDARD = "standard", "Standard"
+        METRIC = "metric", "Metric"
+
+    name = models.CharField(max_length=255, unique=True)
+    command = models.TextField(blank=True, default="")
+    type = models.CharField(max_length=16, choices=Type.choices, default=Type.STANDARD)
+    subscribers = models.JSONField(default=list, blank=True)
+    interval = models.PositiveIntegerField(default=60)
+    handlers = models.JSONField(default=list, blank=True)
+    standalone = models.BooleanField(default=False)
+    ttl = models.PositiveIntegerField(null=True, blank=True)
+    ttl_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    auto_resolve = models.BooleanField(default=True)
+    low_flap_threshold = models.PositiveSmallIntegerField(null=True, blank=True)
+    high_flap_threshold = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Custom attributes merged into the check as-is (occurrences, refresh, contact...).
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def as_sensu(self) -> dict:
+        """The definition as Sensu's settings would hold it (without the name)."""
+        data = {**self.attributes, "command": self.command, "subscribers": self.subscribers}
+        data["interval"] = self.interval
+        if self.type != self.Type.STANDARD:
+            data["type"] = self.type
+        if self.handlers:
+            data["handlers"] = self.handlers
+        if self.standalone:
+            data["standalone"] = True
+        if self.ttl is not None:
+            data["ttl"] = self.ttl
+        if self.ttl_status is not None:
+            data["ttl_status"] = self.ttl_status
+        if not self.auto_resolve:
+            data["auto_resolve"] = False
+        if self.low_flap_threshold is not None:
+            data["low_flap_threshold"] = self.low_flap_threshold
+        if self.high_flap_threshold is not None:
+            data["high_flap_threshold"] = self.high_flap_threshold
+        return data
+
+
+class CheckResult(models.Model):
+    """
+    `result:<client>:<check>` (the latest result), `history:<client>:<check>` (the ring of 21)
+    and `...:last_ok`, in one row so the engine updates them with one UPDATE.
+    `history` holds [status, executed, output] triples, oldest first.
+    """
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="results")
+    check_name = models.CharField(max_length=255)
+    check_data = models.JSONField(default=dict)
+    status = models.IntegerField(default=0)
+    output = models.TextField(blank=True, default="")
+    executed = models.BigIntegerField(null=True, blank=True)
+    history = models.JSONField(default=list, blank=True)
+    last_ok = models.BigIntegerField(null=True, blank=True)
+    # Only results carrying a ttl are watched by the TTL monitor (Sensu's `ttl` set).
+    ttl = models.PositiveIntegerField(null=True, blank=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["client__name", "check_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "check_name"], name="unique_result_per_check")
+        ]
+        indexes = [models.Index(fields=["check_name"], name="result_check_name")]
+
+    def __str__(self) -> str:
+        return f"{self.client.name}/{self.check_name}"
+
+    @property
+    def severity(self) -> str:
+        return severity_of(self.status)
+
+
+class Event(models.Model):
+    """`events:<client>` hash entries. Resolved events are deleted, as in Sensu."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Create"
+        FLAPPING = "flapping", "Flapping"
+        # Only seen on an event that auto_resolve: false keeps after an OK result.
+        RESOLVE = "resolve", "Resolve"
+
+    # The event id persists across occurrences until the event resolves.
+    uuid = models.UUIDField(default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="events")
+    check_name = models.CharField(max_length=255)
+    # The check as Sensu puts it in the event: definition merged with the result, plus
+    # history (strings) and total_state_change.
+    check_data = models.JSONField(default=dict)
+    status = models.IntegerField(db_index=True)
+    output = models.TextField(blank=True, default="")
+    action = models.CharField(max_length=16, choices=Action.choices, default=Action.CREATE)
+    occurrences = models.PositiveIntegerField(default=1)
+    occurrences_watermark = models.PositiveIntegerField(default=1)
+    last_ok = models.BigIntegerField(null=True, blank=True)
+    last_state_change = models.BigIntegerField(null=True, blank=True)
+    timestamp = models.BigIntegerField()
+    # As stored at processing time; API reads recompute both from the live silences.
+    silenced = models.BooleanField(default=False)
+    silenced_by = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "check_name"], name="unique_event_per_check")
+        ]
+        indexes = [models.Index(fields=["check_name"], name="event_check_name")]
+
+    def __str__(self) -> str:
+        return f"{self.client.name}/{self.check_name}"
+
+    @property
+    def severity(self) -> str:
+        return severity_of(self.status)
+
+
+def _silence_name(silence: "Silence") -> str:
+    return silence.silence_id
+
+
+@audited(name_of=_silence_name, type_name="Silence")
+class Silence(models.Model):
+    """`silence:<subscription>:<check>`; Redis EXPIRE becomes `expires_at`."""
+
+    silence_id = models.CharField(max_length=512, unique=True, editable=False)
+    subscription = models.CharField(max_length=255, null=True, blank=True)
+    # Not named `check`: that would shadow Model.check(), Django's system-check hook.
+    check_name = models.CharField(max_length=255, null=True, blank=True)
+    reason = models.TextField(null=True, blank=True)
+    creator = models.CharField(max_length=255, null=True, blank=True)
+    begin = models.DateTimeField(null=True, blank=True)
+    # The `expire` seconds asked for; expires_at is when the entry disappears.
+    expire = models.IntegerField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    expire_on_resolve = models.BooleanField(default=False)
+    timestamp = models.BigIntegerField(default=epoch_now)
+
+    class Meta:
+        ordering = ["silence_id"]
+        verbose_name_plural = "silences"
+
+    def __str__(self) -> str:
+        return self.silence_id
+
+    def save(self, *args, **kwargs):
+        self.silence_id = silence_key(self.subscription, self.check_name)
+        super().save(*args, **kwargs)
+
+
+def silence_key(subscription: str | None, check: str | None) -> str:
+    return f"{subscription or '*'}:{check or '*'}"
+
+
+class Stash(models.Model):
+    """`stash:<path>`; `expires_at` stands in for the Redis TTL."""
+
+    path = models.CharField(max_length=1024, unique=True)
+    content = models.JSONField(default=dict)
+    expire = models.IntegerField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["path"]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+class AggregateMember(models.Model):
+    """`aggregates:<name>` set members `<client>:<check>`; counts come from the results."""
+
+    name = models.CharField(max_length=255)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="aggregates")
+    check_name = models.CharField(max_length=255)
+
+    class Meta:
+        ordering = ["name", "client__name", "check_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name", "client", "check_name"], name="unique_aggregate_member"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.client.name}:{self.check_name}"
+
+
+class AcceptedResult(models.Model):
+    """
+    Sensu's transport `results` queue: POST /results stores the result here (one INSERT) and
+    answers 202; the worker's drain feeds the engine in batches, oldest first, and deletes
+    the rows in the same transaction, so a result is processed once or not at all.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # The client the result was published for ("sensu-api" unless the check has `source`).
+    client_name = models.CharField(max_length=255)
+    check_data = models.JSONField()
+    accepted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.client_name}/{self.check_data.get('name', '?')}"

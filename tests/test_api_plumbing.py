@@ -154,3 +154,20 @@ def _basic(username: str, password: str) -> str:
     import base64
 
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def test_revocation_elsewhere_takes_effect_after_the_token_cache_ttl(
+    api_client, make_token, settings
+):
+    from integration_site.models import ApiToken
+
+    settings.API_TOKEN_CACHE_SECONDS = 300
+    token, secret = make_token("audit:read")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert api_client.get("/api/echo").status_code == 200
+    # Another process revokes it: this process still trusts its cached copy...
+    ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+    assert api_client.get("/api/echo").status_code == 200
+    # ...until the cache is off or expired.
+    settings.API_TOKEN_CACHE_SECONDS = 0
+    assert api_client.get("/api/echo").status_code == 401

@@ -10,7 +10,7 @@ from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
 from integration_site.models import WorkerHeartbeat
-from integration_site.schedule import enqueue_due_periodic_tasks
+from integration_site.schedule import enqueue_due_periodic_tasks, run_worker_tick_hooks
 
 HEARTBEAT_EVERY_SECONDS = 5
 
@@ -71,6 +71,7 @@ class Command(BaseCommand):
                 )
                 last_beat = time.monotonic()
             enqueue_due_periodic_tasks()
+            run_worker_tick_hooks()
             worker.run()
             if once:
                 break

@@ -1,0 +1,348 @@
+"""
+Monitoring benchmark (issue 6, section 6), on PostgreSQL through gunicorn on loopback.
+
+  1. Ingest: POST /results (queued, 202) with `manage.py worker` processes running the full
+     event engine on the queue, drawing (client, check) pairs at random from a population of
+     10,000 clients x 5 checks (90 % OK, 7 % warning, 3 % critical), for a fixed time box;
+     reported end to end (accepted AND processed, until the queue is empty), compared with a
+     bare-Django POST ceiling in the same run.
+  2. Reads: GET /events?limit=100 with 5,000 open events (p50/p95), the full GET /events
+     list, and a bare-Django GET ceiling.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/h6bench .venv/bin/python bench/monitoring_bench.py
+
+Figures are noisy: the machine has 2 cores shared by gunicorn, PostgreSQL, this load
+generator and whatever else runs. Read the ratios, not the absolute numbers.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+CLIENTS = 10_000
+CHECKS = ["cpu", "disk", "memory", "http", "ntp"]
+
+
+def env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": os.environ.get(
+            "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/h6bench"
+        ),
+        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-only-secret"),
+        "DJANGO_SETTINGS_MODULE": "bench.monitoring_bench_settings",
+        "DJANGO_MANIFEST_STATIC": "0",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname=%s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def prepare() -> str:
+    """Migrate, reset the monitoring tables, create the population and a token."""
+    e = env()
+    ensure_database(e["DATABASE_URL"])
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=e, check=True)
+    os.environ.update(e)
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from monitoring.models import CheckDefinition, Client
+
+    # TRUNCATE, not delete(): deleting 10,000 audited clients would audit each one.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE monitoring_event, monitoring_checkresult, monitoring_aggregatemember, "
+            "monitoring_client, monitoring_checkdefinition, monitoring_silence, "
+            "monitoring_acceptedresult CASCADE"
+        )
+    now = int(time.time())
+    Client.objects.bulk_create(
+        Client(
+            name=f"client-{i:05d}",
+            address=f"10.{i // 65536}.{i // 256 % 256}.{i % 256}",
+            subscriptions=["linux", f"client:client-{i:05d}"],
+            keepalives=False,
+            timestamp=now,
+        )
+        for i in range(CLIENTS)
+    )
+    for name in CHECKS:
+        CheckDefinition.objects.create(
+            name=name,
+            command=f"check-{name}.rb",
+            subscribers=["linux"],
+            interval=60,
+            low_flap_threshold=20,
+            high_flap_threshold=40,
+        )
+    from integration_site.services import api_token_create
+
+    _, secret = api_token_create(
+        name=f"bench-{now}", scopes=["monitoring:read", "monitoring:write"]
+    )
+    return secret
+
+
+class Server:
+    def __init__(self, port: int, workers: int):
+        self.port = port
+        self.proc = subprocess.Popen(
+            [
+                str(ROOT / ".venv/bin/gunicorn"),
+                "integration_site.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env(),
+        )
+        for _ in range(100):
+            try:
+                self.request("GET", "/bench/ceiling")
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("gunicorn did not start")
+
+    def request(self, method, path, body=None, token=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        conn.close()
+        return response.status, response.getheader("X-Pagination"), data
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
+
+def start_workers(count: int) -> list[subprocess.Popen]:
+    """`manage.py worker` processes: they run the results drain (the engine) every second."""
+    return [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "worker", "--interval", "0.2"],
+            cwd=ROOT,
+            env=env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # the worker logs every task run at INFO
+        )
+        for _ in range(count)
+    ]
+
+
+def stop_workers(workers: list[subprocess.Popen]) -> None:
+    for worker in workers:
+        worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def queued() -> int:
+    from monitoring.models import AcceptedResult
+
+    return AcceptedResult.objects.count()
+
+
+def result_body(rng: random.Random) -> bytes:
+    roll = rng.random()
+    status = 0 if roll < 0.90 else 1 if roll < 0.97 else 2
+    return json.dumps(
+        {
+            "name": rng.choice(CHECKS),
+            "source": f"client-{rng.randrange(CLIENTS):05d}",
+            "status": status,
+            "output": f"status {status} at {time.time():.0f}",
+        }
+    ).encode()
+
+
+def load(server, path, seconds, threads, token):
+    """POST for `seconds` from `threads` threads; returns (requests/s, errors)."""
+    counts = [0] * threads
+    errors = [0] * threads
+    deadline = time.monotonic() + seconds
+
+    def run(slot):
+        rng = random.Random(slot)
+        while time.monotonic() < deadline:
+            status, _, _ = server.request("POST", path, result_body(rng), token)
+            if status == 202:
+                counts[slot] += 1
+            else:
+                errors[slot] += 1
+
+    started = time.monotonic()
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.monotonic() - started
+    return sum(counts) / elapsed, sum(errors)
+
+
+def timed_gets(server, paths, token):
+    times = []
+    for path in paths:
+        started = time.perf_counter()
+        status, _, body = server.request("GET", path, token=token)
+        times.append((time.perf_counter() - started) * 1000)
+        assert status == 200, (path, status, body[:200])
+    return times
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+
+
+def open_events(count: int) -> None:
+    from monitoring.models import Client, Event
+
+    Event.objects.all().delete()
+    now = int(time.time())
+    clients = list(Client.objects.order_by("name")[: count // len(CHECKS) + 1])
+    rows = []
+    for i in range(count):
+        client = clients[i // len(CHECKS)]
+        check = CHECKS[i % len(CHECKS)]
+        status = 2 if i % 3 == 0 else 1
+        rows.append(
+            Event(
+                client=client,
+                check_name=check,
+                status=status,
+                output=f"{check.upper()} status {status}",
+                check_data={
+                    "name": check,
+                    "command": f"check-{check}.rb",
+                    "subscribers": ["linux"],
+                    "interval": 60,
+                    "issued": now,
+                    "executed": now,
+                    "status": status,
+                    "output": f"{check.upper()} status {status}",
+                    "duration": 0.01,
+                    "type": "standard",
+                    "history": ["0", str(status), str(status)],
+                    "total_state_change": 0,
+                },
+                occurrences=2,
+                occurrences_watermark=2,
+                last_ok=now - 120,
+                last_state_change=now - 60,
+                timestamp=now,
+            )
+        )
+    Event.objects.bulk_create(rows, batch_size=1000)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ingest-seconds", type=float, default=30)
+    parser.add_argument("--ceiling-seconds", type=float, default=10)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--drain-workers", type=int, default=2, help="manage.py worker processes")
+    parser.add_argument("--reads", type=int, default=200)
+    parser.add_argument("--port", type=int, default=18606)
+    args = parser.parse_args()
+
+    token = prepare()
+    server = Server(args.port, args.workers)
+    try:
+        print(
+            f"machine: {os.cpu_count()} cores; gunicorn {args.workers} sync workers; "
+            f"{args.threads} client threads; PostgreSQL {env()['DATABASE_URL'].rsplit('/', 1)[1]}"
+        )
+        ceiling_post, _ = load(server, "/bench/ceiling", args.ceiling_seconds, args.threads, None)
+        # End to end: results accepted by POST /results AND processed by the engine in the
+        # worker(s), from the first POST until the queue is empty again.
+        workers = start_workers(args.drain_workers)
+        try:
+            started = time.monotonic()
+            accept, errors = load(server, "/results", args.ingest_seconds, args.threads, token)
+            accepted = round(accept * (time.monotonic() - started))
+            backlog = queued()
+            while queued():
+                time.sleep(0.2)
+            elapsed = time.monotonic() - started
+        finally:
+            stop_workers(workers)
+        from monitoring.models import CheckResult, Event
+
+        sustained = accepted / elapsed
+        print(
+            f"ingest  POST /results accepted (202):     {accept:8.0f} results/s "
+            f"({errors} errors; queue {backlog} deep when the posting stopped)"
+        )
+        print(
+            f"ingest  accepted AND processed (engine): {sustained:8.0f} results/s sustained "
+            f"({accepted} results in {elapsed:.1f} s, {args.drain_workers} worker(s); "
+            f"{CheckResult.objects.count()} results, {Event.objects.count()} open events)"
+        )
+        print(
+            f"ceiling POST bare Django:                {ceiling_post:8.0f} req/s  "
+            f"-> end to end at {sustained / ceiling_post:.0%} of the ceiling"
+        )
+
+        open_events(5000)
+        pages = [f"/events?limit=100&offset={100 * (i % 50)}" for i in range(args.reads)]
+        timed_gets(server, pages[:10], token)  # warm every worker
+        page_ms = timed_gets(server, pages, token)
+        ceiling_ms = timed_gets(server, ["/bench/ceiling"] * args.reads, None)
+        full_ms = timed_gets(server, ["/events"] * 5, token)
+        _, header, _body = server.request("GET", "/events?limit=100", token=token)
+        print(
+            f"reads   GET /events?limit=100 (5,000 open): p50 {statistics.median(page_ms):6.1f} ms"
+            f"  p95 {percentile(page_ms, 95):6.1f} ms   X-Pagination {header}"
+        )
+        print(
+            f"ceiling GET bare Django:                 p50 {statistics.median(ceiling_ms):6.1f} ms"
+            f"  p95 {percentile(ceiling_ms, 95):6.1f} ms  -> p95 ratio "
+            f"{percentile(page_ms, 95) / percentile(ceiling_ms, 95):.1f}x"
+        )
+        print(
+            f"full    GET /events (5,000 events):      mean {statistics.mean(full_ms):6.0f} ms"
+            f"  max {max(full_ms):6.0f} ms"
+        )
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

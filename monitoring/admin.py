@@ -1,0 +1,357 @@
+from datetime import UTC, datetime
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from monitoring import selectors, services
+from monitoring.engine import UnknownEvent, event_resolve
+from monitoring.models import (
+    AggregateMember,
+    CheckDefinition,
+    CheckResult,
+    Client,
+    Event,
+    Silence,
+    Stash,
+    severity_of,
+)
+
+CONSOLE_CSS = {"all": ["integration_site/console.css"]}
+
+
+def severity_badge(status: int | None) -> str:
+    severity = severity_of(status)
+    return format_html('<span class="severity-{}">{}</span>', severity, severity.upper())
+
+
+def epoch_display(value: int | None) -> str:
+    if not value:
+        return "—"
+    return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("critical", "Critical"),
+            ("warning", "Warning"),
+            ("unknown", "Unknown"),
+            ("ok", "OK"),
+        ]
+
+    def queryset(self, request, queryset):
+        match self.value():
+            case "critical":
+                return queryset.filter(status=2)
+            case "warning":
+                return queryset.filter(status=1)
+            case "ok":
+                return queryset.filter(status=0)
+            case "unknown":
+                return queryset.exclude(status__in=[0, 1, 2])
+        return queryset
+
+
+class SilencedFilter(admin.SimpleListFilter):
+    title = "silenced"
+    parameter_name = "silenced"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Silenced"), ("no", "Not silenced")]
+
+    def queryset(self, request, queryset):
+        if self.value() not in ("yes", "no"):
+            return queryset
+        # Computed live from the current silences, like the API's silenced flag.
+        silences = selectors.silences_active()
+        silenced = [
+            e.pk
+            for e in queryset.select_related("client")
+            if selectors.event_is_silenced(e, silences)
+        ]
+        if self.value() == "yes":
+            return queryset.filter(pk__in=silenced)
+        return queryset.exclude(pk__in=silenced)
+
+
+class CheckNameFilter(admin.SimpleListFilter):
+    title = "check"
+    parameter_name = "check"
+
+    def lookups(self, request, model_admin):
+        names = Event.objects.order_by("check_name").values_list("check_name", flat=True)
+        return [(n, n) for n in names.distinct()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(check_name=self.value()) if self.value() else queryset
+
+
+class ClientNameFilter(admin.SimpleListFilter):
+    title = "client"
+    parameter_name = "client"
+
+    def lookups(self, request, model_admin):
+        # Only clients with open events: bounded by the events, not the whole fleet.
+        names = Event.objects.order_by("client__name").values_list("client__name", flat=True)
+        return [(n, n) for n in names.distinct()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(client__name=self.value()) if self.value() else queryset
+
+
+class SilenceEventsForm(forms.Form):
+    DURATIONS = [
+        ("900", "15 minutes"),
+        ("3600", "1 hour"),
+        ("86400", "1 day"),
+        ("-1", "Until removed"),
+    ]
+    duration = forms.ChoiceField(choices=DURATIONS, initial="3600")
+    expire_on_resolve = forms.BooleanField(
+        required=False, initial=True, label="Also expire once the check resolves"
+    )
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = [
+        "severity",
+        "client_name",
+        "check_name",
+        "output_summary",
+        "occurrences",
+        "last_ok_display",
+        "silenced_display",
+        "action",
+    ]
+    list_display_links = ["check_name"]
+    list_filter = [StatusFilter, SilencedFilter, CheckNameFilter, ClientNameFilter]
+    search_fields = ["client__name", "check_name", "output"]
+    list_select_related = ["client"]
+    actions = ["resolve_events", "silence_events"]
+    readonly_fields = [
+        "uuid",
+        "client",
+        "check_name",
+        "status",
+        "output",
+        "action",
+        "occurrences",
+        "occurrences_watermark",
+        "last_ok",
+        "last_state_change",
+        "timestamp",
+        "check_data",
+    ]
+
+    class Media:
+        css = CONSOLE_CSS
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # Events leave through the engine (Resolve), never a bare delete.
+
+    def has_resolve_permission(self, request) -> bool:
+        # Resolving and silencing change monitoring state: the delete permission gates them.
+        return request.user.has_perm("monitoring.delete_event")
+
+    def changelist_view(self, request, extra_context=None):
+        self._silences = selectors.silences_active()
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="Status", ordering="status")
+    def severity(self, obj: Event) -> str:
+        return severity_badge(obj.status)
+
+    @admin.display(description="Client", ordering="client__name")
+    def client_name(self, obj: Event) -> str:
+        return obj.client.name
+
+    @admin.display(description="Output")
+    def output_summary(self, obj: Event) -> str:
+        output = obj.output.strip()
+        text = output if len(output) <= 120 else output[:117] + "..."
+        return format_html('<span class="severity-{}">{}</span>', obj.severity, text)
+
+    @admin.display(description="Last OK", ordering="last_ok")
+    def last_ok_display(self, obj: Event) -> str:
+        return epoch_display(obj.last_ok)
+
+    @admin.display(description="Silenced", boolean=True)
+    def silenced_display(self, obj: Event) -> bool:
+        silences = getattr(self, "_silences", None)
+        if silences is None:
+            silences = selectors.silences_active()
+        return selectors.event_is_silenced(obj, silences)
+
+    @admin.action(description="Resolve selected events", permissions=["resolve"])
+    def resolve_events(self, request, queryset):
+        resolved = 0
+        for event in queryset.select_related("client"):
+            try:
+                event_resolve(client_name=event.client.name, check_name=event.check_name)
+                resolved += 1
+            except UnknownEvent:
+                pass  # Resolved meanwhile.
+        self.message_user(request, f"Resolved {resolved} event(s).", messages.SUCCESS)
+
+    @admin.action(description="Silence selected events…", permissions=["resolve"])
+    def silence_events(self, request, queryset):
+        events = list(queryset.select_related("client"))
+        form = SilenceEventsForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            duration = int(form.cleaned_data["duration"])
+            for event in events:
+                services.silence_create(
+                    subscription=f"client:{event.client.name}",
+                    check=event.check_name,
+                    reason=form.cleaned_data["reason"],
+                    creator=request.user.get_username(),
+                    expire=duration if duration >= 0 else None,
+                    expire_on_resolve=form.cleaned_data["expire_on_resolve"],
+                )
+            self.message_user(request, f"Silenced {len(events)} event(s).", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Silence events",
+            "opts": self.model._meta,
+            "events": events,
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/monitoring/event/silence_selected.html", context)
+
+
+@admin.register(Client)
+class ClientAdmin(admin.ModelAdmin):
+    list_display = ["name", "worst_status", "address", "type", "keepalive_age", "subscription_list"]
+    list_filter = ["type", "keepalives"]
+    search_fields = ["name", "address"]
+    fields = ["name", "address", "subscriptions", "type", "keepalives", "keepalive", "attributes"]
+
+    class Media:
+        css = CONSOLE_CSS
+
+    def get_queryset(self, request):
+        return selectors.clients_with_worst_status()
+
+    @admin.display(description="Worst status", ordering="worst_rank")
+    def worst_status(self, obj: Client) -> str:
+        return severity_badge(selectors.WORST_RANK_STATUS[obj.worst_rank or 0])
+
+    @admin.display(description="Keepalive age")
+    def keepalive_age(self, obj: Client) -> str:
+        if not obj.keepalives:
+            return "—"
+        return f"{int(timezone.now().timestamp()) - obj.timestamp} s"
+
+    @admin.display(description="Subscriptions")
+    def subscription_list(self, obj: Client) -> str:
+        return ", ".join(obj.subscriptions or [])
+
+
+@admin.register(CheckDefinition)
+class CheckDefinitionAdmin(admin.ModelAdmin):
+    list_display = ["name", "command", "interval", "type", "ttl", "auto_resolve", "standalone"]
+    list_filter = ["type", "auto_resolve", "standalone"]
+    search_fields = ["name", "command"]
+
+
+@admin.register(CheckResult)
+class CheckResultAdmin(admin.ModelAdmin):
+    list_display = [
+        "client",
+        "check_name",
+        "severity",
+        "output_summary",
+        "executed_display",
+        "last_ok_display",
+    ]
+    list_filter = [StatusFilter, "check_name"]
+    search_fields = ["client__name", "check_name", "output"]
+    list_select_related = ["client"]
+    readonly_fields = [
+        "client",
+        "check_name",
+        "status",
+        "output",
+        "executed",
+        "last_ok",
+        "ttl",
+        "history",
+        "check_data",
+    ]
+
+    class Media:
+        css = CONSOLE_CSS
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Status", ordering="status")
+    def severity(self, obj: CheckResult) -> str:
+        return severity_badge(obj.status)
+
+    @admin.display(description="Output")
+    def output_summary(self, obj: CheckResult) -> str:
+        return obj.output if len(obj.output) <= 120 else obj.output[:117] + "..."
+
+    @admin.display(description="Executed", ordering="executed")
+    def executed_display(self, obj: CheckResult) -> str:
+        return epoch_display(obj.executed)
+
+    @admin.display(description="Last OK", ordering="last_ok")
+    def last_ok_display(self, obj: CheckResult) -> str:
+        return epoch_display(obj.last_ok)
+
+
+@admin.register(Silence)
+class SilenceAdmin(admin.ModelAdmin):
+    list_display = ["silence_id", "reason", "creator", "begin", "expires_at", "expire_on_resolve"]
+    list_filter = ["expire_on_resolve"]
+    search_fields = ["silence_id", "reason", "creator"]
+    fields = [
+        "subscription",
+        "check_name",
+        "reason",
+        "creator",
+        "begin",
+        "expires_at",
+        "expire_on_resolve",
+    ]
+
+    def save_model(self, request, obj, form, change):
+        if not obj.creator:
+            obj.creator = request.user.get_username()
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Stash)
+class StashAdmin(admin.ModelAdmin):
+    list_display = ["path", "expires_at", "created_at"]
+    search_fields = ["path"]
+
+
+@admin.register(AggregateMember)
+class AggregateMemberAdmin(admin.ModelAdmin):
+    list_display = ["name", "client", "check_name"]
+    list_filter = ["name"]
+    search_fields = ["name", "client__name", "check_name"]
+    list_select_related = ["client"]

@@ -1,0 +1,136 @@
+"""
+Sensu's `client_monitor` (keepalives) and `check_result_monitor` (TTL), run every 30 s by the
+worker (monitoring/tasks.py). Both publish ordinary results through the event engine, so
+keepalive and TTL events get history, occurrences and flapping like any other event.
+
+The worker's ScheduledJob claim keeps two workers from running the same tick; on top of that
+each monitor skips a client/check it already handled within MIN_GAP_SECONDS with the same
+outcome, so a repeated run (a restart mid-tick, a second claim after clock skew) is a no-op.
+"""
+
+import logging
+
+from django.conf import settings
+
+from monitoring.engine import now_epoch, result_process
+from monitoring.models import CheckResult, Client, Event
+from monitoring.services import expired_rows_purge
+
+logger = logging.getLogger(__name__)
+
+MONITOR_INTERVAL_SECONDS = 30
+MIN_GAP_SECONDS = 20
+TTL_OUTPUT_PREFIX = "Last check execution was"
+
+
+def keepalive_thresholds(client: Client) -> dict[str, int]:
+    thresholds = {
+        "warning": settings.MONITORING_KEEPALIVE_WARNING_SECONDS,
+        "critical": settings.MONITORING_KEEPALIVE_CRITICAL_SECONDS,
+    }
+    custom = (client.keepalive or {}).get("thresholds") or {}
+    for level in ("warning", "critical"):
+        if isinstance(custom.get(level), int):
+            thresholds[level] = custom[level]
+    return thresholds
+
+
+def keepalive_check(client: Client, *, now: int) -> dict:
+    """Sensu's `create_keepalive_check` plus the age test of `determine_stale_clients`."""
+    thresholds = keepalive_thresholds(client)
+    check = {k: v for k, v in (client.keepalive or {}).items() if k != "thresholds"}
+    age = now - client.timestamp
+    if age >= thresholds["critical"]:
+        status = 2
+        output = f"No keepalive sent from client for {age} seconds (>={thresholds['critical']})"
+    elif age >= thresholds["warning"]:
+        status = 1
+        output = f"No keepalive sent from client for {age} seconds (>={thresholds['warning']})"
+    else:
+        status = 0
+        output = f"Keepalive sent from client {age} seconds ago"
+    check.update(
+        name="keepalive",
+        thresholds=thresholds,
+        status=status,
+        output=output,
+        issued=now,
+        executed=now,
+    )
+    return check
+
+
+def keepalive_monitor_run(*, now: int | None = None) -> int:
+    """Publish a keepalive result for every client with keepalives on; returns how many."""
+    now = now if now is not None else now_epoch()
+    last = {
+        client_id: (executed, status)
+        for client_id, executed, status in CheckResult.objects.filter(
+            check_name="keepalive"
+        ).values_list("client_id", "executed", "status")
+    }
+    published = 0
+    for client in Client.objects.filter(keepalives=True).iterator(chunk_size=500):
+        check = keepalive_check(client, now=now)
+        previous = last.get(client.pk)
+        if (
+            previous
+            and previous[0] is not None
+            and 0 <= now - previous[0] < MIN_GAP_SECONDS
+            and previous[1] == check["status"]
+        ):
+            continue  # Already handled this tick.
+        try:
+            result_process(client_name=client.name, check=check, now=now)
+            published += 1
+        except Exception:  # One bad client must not stop the sweep.
+            logger.exception("Keepalive monitor failed for client %s", client.name)
+    return published
+
+
+def ttl_monitor_run(*, now: int | None = None) -> int:
+    """
+    Sensu's `determine_stale_check_results`: a result older than its ttl gets a result with
+    status ttl_status (default 1). Skipped while the client has a keepalive event, so a dead
+    client raises one alert rather than one per check.
+    """
+    now = now if now is not None else now_epoch()
+    expired_rows_purge()
+    dead_clients = set(
+        Event.objects.filter(check_name="keepalive").values_list("client_id", flat=True)
+    )
+    published = 0
+    stale = CheckResult.objects.filter(ttl__isnull=False, executed__isnull=False).select_related(
+        "client"
+    )
+    for result in stale.iterator(chunk_size=500):
+        data = result.check_data
+        if data.get("force_resolve") or result.client_id in dead_clients:
+            continue
+        age = now - result.executed
+        if age < result.ttl:
+            continue
+        issued = data.get("issued")
+        if (
+            str(data.get("output", "")).startswith(TTL_OUTPUT_PREFIX)
+            and isinstance(issued, int)
+            and 0 <= now - issued < MIN_GAP_SECONDS
+        ):
+            continue  # Already fired this tick.
+        check = {k: v for k, v in data.items() if k not in ("history", "total_state_change")}
+        check.pop("source", None)
+        check.pop("origin", None)
+        ttl_status = data.get("ttl_status")
+        check.update(
+            output=f"{TTL_OUTPUT_PREFIX} {age} seconds ago",
+            status=ttl_status if isinstance(ttl_status, int) else 1,
+            interval=MONITOR_INTERVAL_SECONDS,
+            issued=now,
+            executed=result.executed,
+        )
+        try:
+            result_process(client_name=result.client.name, check=check, now=now)
+            published += 1
+        except Exception:
+            logger.exception("TTL monitor failed for %s/%s", result.client.name, result.check_name)
+    return published

@@ -1,0 +1,169 @@
+"""Writes other than result processing (which lives in monitoring/engine.py)."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audits.context import AuditTarget
+from audits.models import AuditSource, Crud
+from audits.services import audit_event_record
+from monitoring.engine import event_resolve, now_epoch
+from monitoring.models import (
+    AggregateMember,
+    CheckDefinition,
+    CheckResult,
+    Client,
+    ClientType,
+    Event,
+    Silence,
+    Stash,
+    silence_key,
+)
+
+CLIENT_FIELDS = {"name", "address", "subscriptions", "keepalives", "keepalive", "version", "type"}
+
+
+@transaction.atomic
+def client_register(*, data: dict[str, Any], version: str = "") -> Client:
+    """
+    Sensu's POST /clients: the server sets keepalives (default false), timestamp=now and
+    adds the `client:<name>` subscription. A client that posts `keepalives: true` is
+    watched by the keepalive monitor, so repeating the POST is its keepalive.
+    """
+    name = data["name"]
+    subscriptions = list(data.get("subscriptions") or [])
+    if f"client:{name}" not in subscriptions:
+        subscriptions.append(f"client:{name}")
+    client = Client.objects.select_for_update().filter(name=name).first() or Client(name=name)
+    client.address = data.get("address", client.address if client.pk else "unknown")
+    client.subscriptions = subscriptions
+    client.keepalives = bool(data.get("keepalives", False))
+    client.keepalive = data.get("keepalive") or {}
+    client.version = str(data.get("version") or version)[:64]
+    client.type = ClientType.PROXY if data.get("type") == "proxy" else ClientType.STANDARD
+    client.timestamp = now_epoch()
+    client.attributes = {k: v for k, v in data.items() if k not in CLIENT_FIELDS | {"timestamp"}}
+    client.save()
+    return client
+
+
+def client_delete(*, client: Client) -> int:
+    """
+    Sensu's delayed client delete: resolve every event through the engine (so the resolves
+    are recorded like any other), then delete the client with its results and history.
+    """
+    issued = now_epoch()
+    for check_name in list(client.events.values_list("check_name", flat=True)):
+        event_resolve(client_name=client.name, check_name=check_name)
+    with transaction.atomic():
+        Event.objects.filter(client=client).delete()
+        client.delete()
+    return issued
+
+
+@transaction.atomic
+def result_delete(*, result: CheckResult) -> None:
+    result.delete()
+
+
+@transaction.atomic
+def check_results_delete(*, check_name: str) -> None:
+    """Sensu 1.6's DELETE /checks/:check: forget every result and history of the check."""
+    CheckResult.objects.filter(check_name=check_name).delete()
+
+
+def check_request(
+    *, check: CheckDefinition, subscribers: list[str] | None, reason: str, creator: str
+) -> int:
+    """
+    Sensu's POST /request publishes a check request to subscribers. There is no transport to
+    agents here, so the request is recorded in the audit trail for an agent shim to act on.
+    """
+    issued = now_epoch()
+    audit_event_record(
+        action="request",
+        crud=Crud.CREATE,
+        source=AuditSource.SITE,
+        target=AuditTarget(type="CheckDefinition", id=str(check.pk), name=check.name),
+        description=f"Check request for {check.name}" + (f": {reason}" if reason else ""),
+        audited_changes={
+            "check": check.name,
+            "subscribers": subscribers if subscribers is not None else check.subscribers,
+            "api_requested": {"reason": reason, "creator": creator},
+            "issued": issued,
+        },
+    )
+    return issued
+
+
+@transaction.atomic
+def silence_create(
+    *,
+    subscription: str | None,
+    check: str | None,
+    reason: str | None = None,
+    creator: str | None = None,
+    begin: int | None = None,
+    expire: int | None = None,
+    expire_on_resolve: bool = False,
+) -> Silence:
+    """Sensu's POST /silenced. Posting the same id again overwrites the entry."""
+    now = timezone.now()
+    begin_at = datetime.fromtimestamp(begin, tz=UTC) if begin else None
+    expires_at = None
+    if expire is not None and expire >= 0:
+        # Redis EXPIRE starts now; Sensu extends it by the wait until `begin`.
+        delay = max((begin_at - now).total_seconds(), 0) if begin_at else 0
+        expires_at = now + timedelta(seconds=expire + delay)
+    silence = Silence.objects.filter(silence_id=silence_key(subscription, check)).first()
+    silence = silence or Silence(subscription=subscription, check_name=check)
+    silence.reason = reason
+    silence.creator = creator
+    silence.begin = begin_at
+    silence.expire = expire
+    silence.expires_at = expires_at
+    silence.expire_on_resolve = expire_on_resolve
+    silence.timestamp = int(now.timestamp())
+    silence.save()
+    return silence
+
+
+@transaction.atomic
+def silence_clear(*, silences) -> int:
+    """Delete entries one by one so each removal is audited."""
+    count = 0
+    for silence in list(silences):
+        silence.delete()
+        count += 1
+    return count
+
+
+@transaction.atomic
+def stash_create(*, path: str, content: dict, expire: int | None = None) -> Stash:
+    expires_at = timezone.now() + timedelta(seconds=expire) if expire is not None else None
+    stash, _ = Stash.objects.update_or_create(
+        path=path, defaults={"content": content, "expire": expire, "expires_at": expires_at}
+    )
+    return stash
+
+
+@transaction.atomic
+def stash_delete(*, stash: Stash) -> None:
+    stash.delete()
+
+
+@transaction.atomic
+def aggregate_delete(*, name: str) -> int:
+    deleted, _ = AggregateMember.objects.filter(name=name).delete()
+    return deleted
+
+
+@transaction.atomic
+def expired_rows_purge() -> None:
+    """Redis would have expired these keys; the monitors sweep them up."""
+    now = timezone.now()
+    for silence in Silence.objects.filter(expires_at__lte=now):
+        silence.delete()
+    Stash.objects.filter(expires_at__lte=now).delete()

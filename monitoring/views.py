@@ -1,0 +1,528 @@
+"""
+Sensu 1.x's HTTP API (lib/sensu/api/routes/*.rb) at the root paths Sensu uses. Views are
+thin: bodies are checked by monitoring.validation, writes go to monitoring.engine or
+monitoring.services, reads come from monitoring.selectors.
+"""
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from rest_framework.exceptions import MethodNotAllowed, NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from integration_site.models import WorkerHeartbeat
+from integration_site.schema import PeerShapedSchema
+from integration_site.scopes import Scope
+from monitoring import selectors, services
+from monitoring.engine import UnknownEvent, event_resolve, now_epoch, result_accept
+from monitoring.models import CheckDefinition, CheckResult, Client, Silence, Stash, silence_key
+from monitoring.validation import (
+    CLIENT_RULES,
+    REQUEST_RULES,
+    RESOLVE_RULES,
+    RESULT_RULES,
+    SILENCE_CLEAR_RULES,
+    SILENCE_RULES,
+    STASH_RULES,
+    json_object,
+    read_data,
+    result_checks,
+)
+
+# The Sensu release whose API this mirrors; clients such as sensu-cli read it from /info.
+SENSU_VERSION = "1.9.0"
+_DIGITS = re.compile(r"\A[0-9]+\Z")
+
+
+def _int_param(value: str | None) -> int | None:
+    return int(value) if value is not None and _DIGITS.match(value) else None
+
+
+def ruby_to_s(value: Any) -> str:
+    """How Sensu's attribute match stringifies a value before comparing it to a query string."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def attributes_match(obj: Any, attributes: dict[str, Any]) -> bool:
+    """Sensu's `attributes_match?` without eval: nested hashes AND-ed, `==` or `to_s ==`."""
+    if not isinstance(obj, dict):
+        return False
+    for key, expected in attributes.items():
+        value = obj.get(key)
+        if isinstance(expected, dict):
+            if not attributes_match(value, expected):
+                return False
+        elif not (value == expected or ruby_to_s(value) == expected):
+            return False
+    return True
+
+
+def response_filters(query_params) -> dict[str, Any]:
+    """`filter.client.environment=production` -> {"client": {"environment": "production"}}."""
+    attributes: dict[str, Any] = {}
+    for key, value in query_params.items():
+        if not key.startswith("filter.") or len(key) <= len("filter."):
+            continue
+        node = attributes
+        *parents, leaf = key[len("filter.") :].split(".")
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[leaf] = value
+    return attributes
+
+
+class SensuView(APIView):
+    """
+    Shared Sensu behaviour: read scope for GET/HEAD, write scope otherwise; a known path
+    with the wrong method answers 405 with Allow before any permission check; list
+    endpoints paginate with `limit`/`offset` and the `X-Pagination` header.
+    """
+
+    required_scopes = {"GET": Scope.MONITORING_READ, "*": Scope.MONITORING_WRITE}
+    # Sensu defines these payloads; the schema documents them as free-form JSON objects.
+    schema = PeerShapedSchema()
+
+    def check_permissions(self, request):
+        method = request.method.lower()
+        if method == "options":
+            return  # Sensu answers OPTIONS (CORS preflight) without authentication.
+        if method not in self.http_method_names or not hasattr(self, method):
+            raise MethodNotAllowed(request.method)
+        super().check_permissions(request)
+
+    def options(self, request, *args, **kwargs):
+        return Response(status=200)
+
+    def body(self, rules=None) -> dict[str, Any]:
+        if rules is None:
+            return json_object(self.request.body)
+        return read_data(self.request.body, rules)
+
+    def paginated(
+        self, items: QuerySet | list, render: Callable[[Any], dict] | None = None
+    ) -> Response:
+        """
+        Sensu's `pagination` plus `filter.` parameters. Filters run BEFORE pagination (Sensu
+        filtered the page afterwards, so pages came back short and `total` ignored filters).
+        """
+        render = render or (lambda item: item)
+        filters = response_filters(self.request.query_params)
+        limit = _int_param(self.request.query_params.get("limit"))
+        offset = _int_param(self.request.query_params.get("offset")) or 0
+        if filters:
+            rendered = [
+                row for row in self._render_all(items, render) if attributes_match(row, filters)
+            ]
+            total = len(rendered)
+            page = rendered if limit is None else rendered[offset : offset + limit]
+        else:
+            total = items.count() if isinstance(items, QuerySet) else len(items)
+            window = items if limit is None else items[offset : offset + limit]
+            page = self._render_all(window, render)
+        headers = {}
+        if limit is not None:
+            headers["X-Pagination"] = json.dumps(
+                {"limit": limit, "offset": offset, "total": total}, separators=(",", ":")
+            )
+        return Response(page, headers=headers)
+
+    def _render_all(self, items: Iterable, render: Callable[[Any], dict]) -> list[dict]:
+        return [render(item) for item in items]
+
+
+def _issued(issued: int) -> Response:
+    return Response({"issued": issued}, status=202)
+
+
+# --- Events ------------------------------------------------------------------------------
+
+
+class EventsView(SensuView):
+    def get(self, request):
+        silences = selectors.silences_active()
+        return self.paginated(
+            selectors.events_queryset(), lambda e: selectors.event_payload(e, silences)
+        )
+
+
+class ClientEventsView(SensuView):
+    def get(self, request, client: str):
+        silences = selectors.silences_active()
+        events = selectors.events_queryset().filter(client__name=client)
+        return self.paginated(events, lambda e: selectors.event_payload(e, silences))
+
+
+class EventView(SensuView):
+    def get(self, request, client: str, check: str):
+        event = selectors.events_queryset().filter(client__name=client, check_name=check).first()
+        if event is None:
+            raise NotFound(f"No event for client {client!r} and check {check!r}.")
+        return Response(selectors.event_payload(event, selectors.silences_active()))
+
+    def delete(self, request, client: str, check: str):
+        try:
+            return _issued(event_resolve(client_name=client, check_name=check))
+        except UnknownEvent as exc:
+            raise NotFound(str(exc)) from exc
+
+
+class ResolveView(SensuView):
+    def post(self, request):
+        data = self.body(RESOLVE_RULES)
+        try:
+            return _issued(event_resolve(client_name=data["client"], check_name=data["check"]))
+        except UnknownEvent as exc:
+            raise NotFound(str(exc)) from exc
+
+
+# --- Clients -----------------------------------------------------------------------------
+
+
+class ClientsView(SensuView):
+    def get(self, request):
+        return self.paginated(
+            Client.objects.order_by("name"),
+            lambda c: selectors.client_payload(c, redacted=True),
+        )
+
+    def post(self, request):
+        data = self.body(CLIENT_RULES)
+        thresholds = (data.get("keepalive") or {}).get("thresholds") or {}
+        if not isinstance(thresholds, dict) or not all(
+            isinstance(thresholds.get(k), int) for k in thresholds if k in ("warning", "critical")
+        ):
+            raise ValidationError({"keepalive": ["thresholds must be integers."]})
+        client = services.client_register(data=data, version=SENSU_VERSION)
+        return Response({"name": client.name}, status=201)
+
+
+class ClientView(SensuView):
+    def get(self, request, client: str):
+        found = get_object_or_404(Client, name=client)
+        return Response(selectors.client_payload(found, redacted=True))
+
+    def delete(self, request, client: str):
+        found = get_object_or_404(Client, name=client)
+        return _issued(services.client_delete(client=found))
+
+
+class ClientHistoryView(SensuView):
+    def get(self, request, client: str):
+        found = get_object_or_404(Client, name=client)
+        return Response(selectors.client_history(found))
+
+
+# --- Checks and requests -----------------------------------------------------------------
+
+
+class ChecksView(SensuView):
+    def get(self, request):
+        return self.paginated(selectors.checks_queryset(), selectors.check_payload)
+
+
+class CheckView(SensuView):
+    def get(self, request, check: str):
+        definition = get_object_or_404(selectors.checks_queryset(), name=check)
+        return Response(selectors.check_payload(definition))
+
+    def delete(self, request, check: str):
+        services.check_results_delete(check_name=check)
+        return _issued(now_epoch())
+
+
+class RequestView(SensuView):
+    def post(self, request):
+        data = self.body(REQUEST_RULES)
+        definition = CheckDefinition.objects.filter(name=data["check"]).first()
+        if definition is None:
+            raise NotFound(f"No check definition named {data['check']!r}.")
+        issued = services.check_request(
+            check=definition,
+            subscribers=data.get("subscribers"),
+            reason=data.get("reason") or "",
+            creator=data.get("creator") or "",
+        )
+        return _issued(issued)
+
+
+# --- Results -----------------------------------------------------------------------------
+
+
+class ResultsView(SensuView):
+    def get(self, request):
+        return self.paginated(selectors.results_queryset(), selectors.result_payload)
+
+    def post(self, request):
+        data = self.body(RESULT_RULES)
+        result_checks(data)
+        # Sensu publishes API results for the client "sensu-api" unless `source` names one,
+        # on its transport: the engine runs in the worker (accepted_results_drain), as the
+        # Sensu server consumed the queue. One INSERT here.
+        issued = now_epoch()
+        result_accept(client_name="sensu-api", check=data, now=issued)
+        return _issued(issued)
+
+
+class ClientResultsView(SensuView):
+    def get(self, request, client: str):
+        results = selectors.results_queryset().filter(client__name=client)
+        return self.paginated(results, selectors.result_payload)
+
+
+class ResultView(SensuView):
+    def get(self, request, client: str, check: str):
+        result = get_object_or_404(
+            selectors.results_queryset(), client__name=client, check_name=check
+        )
+        return Response(selectors.result_payload(result))
+
+    def delete(self, request, client: str, check: str):
+        result = get_object_or_404(CheckResult, client__name=client, check_name=check)
+        services.result_delete(result=result)
+        return Response(status=204)
+
+
+# --- Silenced ----------------------------------------------------------------------------
+
+
+class SilencedView(SensuView):
+    def get(self, request):
+        return self.paginated(selectors.silences_queryset(), selectors.silence_payload)
+
+    def post(self, request):
+        data = self.body(SILENCE_RULES)
+        if not data.get("subscription") and not data.get("check"):
+            raise ValidationError("A silence needs a subscription, a check, or both.")
+        services.silence_create(
+            subscription=data.get("subscription"),
+            check=data.get("check"),
+            reason=data.get("reason"),
+            creator=data.get("creator"),
+            begin=data.get("begin"),
+            expire=data.get("expire"),
+            expire_on_resolve=bool(data.get("expire_on_resolve", False)),
+        )
+        return Response(status=201)
+
+
+class SilencedIdView(SensuView):
+    def get(self, request, silence_id: str):
+        silence = get_object_or_404(selectors.silences_queryset(), silence_id=silence_id)
+        return Response(selectors.silence_payload(silence))
+
+
+class SilencedSubscriptionView(SensuView):
+    def get(self, request, subscription: str):
+        silences = selectors.silences_queryset().filter(subscription=subscription)
+        return self.paginated(silences, selectors.silence_payload)
+
+
+class SilencedCheckView(SensuView):
+    def get(self, request, check: str):
+        silences = selectors.silences_queryset().filter(check_name=check)
+        return self.paginated(silences, selectors.silence_payload)
+
+
+class SilencedClearView(SensuView):
+    def post(self, request):
+        data = self.body(SILENCE_CLEAR_RULES)
+        if data.get("id"):
+            silence_id = data["id"]
+        elif data.get("subscription") or data.get("check"):
+            silence_id = silence_key(data.get("subscription"), data.get("check"))
+        else:
+            raise ValidationError("Give an id, or a subscription and/or a check.")
+        silences = Silence.objects.filter(silence_id=silence_id)
+        if not services.silence_clear(silences=silences):
+            raise NotFound(f"No silence entry {silence_id!r}.")
+        return Response(status=204)
+
+
+# --- Stashes -----------------------------------------------------------------------------
+
+
+class StashesView(SensuView):
+    def get(self, request):
+        return self.paginated(selectors.stashes_queryset(), selectors.stash_payload)
+
+    def post(self, request):
+        data = self.body(STASH_RULES)
+        stash = services.stash_create(
+            path=data["path"], content=data["content"], expire=data.get("expire")
+        )
+        return Response({"path": stash.path}, status=201)
+
+
+class StashView(SensuView):
+    def get(self, request, path: str):
+        stash = get_object_or_404(selectors.stashes_queryset(), path=path)
+        return Response(stash.content)
+
+    def post(self, request, path: str):
+        content = self.body()
+        stash = services.stash_create(path=path, content=content)
+        return Response({"path": stash.path}, status=201)
+
+    def delete(self, request, path: str):
+        stash = get_object_or_404(Stash, path=path)
+        services.stash_delete(stash=stash)
+        return Response(status=204)
+
+
+# --- Aggregates --------------------------------------------------------------------------
+
+
+def _aggregate_or_404(name: str) -> None:
+    if not selectors.aggregate_members(name).exists():
+        raise NotFound(f"No aggregate named {name!r}.")
+
+
+def _max_age(request) -> int | None:
+    return _int_param(request.query_params.get("max_age"))
+
+
+class AggregatesView(SensuView):
+    def get(self, request):
+        return self.paginated([{"name": name} for name in selectors.aggregate_names()])
+
+
+class AggregateView(SensuView):
+    def get(self, request, name: str):
+        _aggregate_or_404(name)
+        return Response(
+            selectors.aggregate_summary(name, max_age=_max_age(request), now=now_epoch())
+        )
+
+    def delete(self, request, name: str):
+        if not services.aggregate_delete(name=name):
+            raise NotFound(f"No aggregate named {name!r}.")
+        return Response(status=204)
+
+
+class AggregateClientsView(SensuView):
+    def get(self, request, name: str):
+        _aggregate_or_404(name)
+        clients: dict[str, list[str]] = {}
+        for member in selectors.aggregate_members(name):
+            clients.setdefault(member.client.name, []).append(member.check_name)
+        return Response([{"name": n, "checks": sorted(c)} for n, c in sorted(clients.items())])
+
+
+class AggregateChecksView(SensuView):
+    def get(self, request, name: str):
+        _aggregate_or_404(name)
+        checks: dict[str, list[str]] = {}
+        for member in selectors.aggregate_members(name):
+            checks.setdefault(member.check_name, []).append(member.client.name)
+        return Response([{"name": n, "clients": sorted(c)} for n, c in sorted(checks.items())])
+
+
+class AggregateSeverityView(SensuView):
+    SEVERITIES = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
+
+    def get(self, request, name: str, severity: str):
+        if severity not in self.SEVERITIES:
+            raise ValidationError({"severity": ["Must be ok, warning, critical or unknown."]})
+        _aggregate_or_404(name)
+        max_age = _max_age(request)
+        now = now_epoch()
+        wanted = self.SEVERITIES[severity]
+        summary: dict[str, dict[str, dict[str, Any]]] = {}
+        for result in selectors.aggregate_results(name):
+            status = result.status if 0 <= result.status <= 2 else 3
+            if status != wanted:
+                continue
+            if (
+                max_age is not None
+                and result.executed is not None
+                and now - result.executed > max_age
+            ):
+                continue
+            outputs = summary.setdefault(result.check_name, {})
+            row = outputs.setdefault(
+                result.output, {"output": result.output, "total": 0, "clients": []}
+            )
+            row["total"] += 1
+            row["clients"].append(result.client.name)
+        return Response(
+            [
+                {"check": check, "summary": list(rows.values())}
+                for check, rows in sorted(summary.items())
+            ]
+        )
+
+
+# --- Info and settings -------------------------------------------------------------------
+
+
+def _settings_payload() -> dict[str, Any]:
+    return {
+        "checks": {c.name: c.as_sensu() for c in CheckDefinition.objects.order_by("name")},
+        "sensu": {
+            "keepalives": {
+                "thresholds": {
+                    "warning": settings.MONITORING_KEEPALIVE_WARNING_SECONDS,
+                    "critical": settings.MONITORING_KEEPALIVE_CRITICAL_SECONDS,
+                }
+            }
+        },
+        "transport": {"name": "database"},
+        "api": {"user": "REDACTED", "password": "REDACTED"},
+    }
+
+
+class InfoView(SensuView):
+    def get(self, request):
+        digest = hashlib.sha256(
+            json.dumps(_settings_payload(), sort_keys=True, default=str).encode()
+        ).hexdigest()
+        workers = list(WorkerHeartbeat.objects.order_by("worker_id"))
+        return Response(
+            {
+                "sensu": {"version": SENSU_VERSION, "settings": {"hexdigest": digest}},
+                "transport": {
+                    "name": "database",
+                    "connected": True,
+                    "keepalives": {"messages": 0, "consumers": len(workers)},
+                    "results": {"messages": 0, "consumers": len(workers)},
+                },
+                "redis": {"connected": True},
+                "servers": [
+                    {
+                        "id": w.worker_id,
+                        "hostname": w.hostname,
+                        "address": "",
+                        "tasks": ["client_monitor", "check_result_monitor"],
+                        "metrics": {},
+                        "sensu": {"version": SENSU_VERSION},
+                        "timestamp": int(w.last_seen_at.timestamp()),
+                    }
+                    for w in workers
+                ],
+                "timestamp": int(timezone.now().timestamp()),
+            }
+        )
+
+
+class SettingsView(SensuView):
+    def get(self, request):
+        # Nothing secret lives in these settings today; `redacted=false` changes nothing but
+        # is accepted as Sensu accepts it.
+        return Response(selectors.redact(_settings_payload()))
