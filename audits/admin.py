@@ -1,16 +1,135 @@
-from django.contrib import admin
+"""
+The audit admin: a read-only changelist (filters, date hierarchy, capped counts), a detail page
+with the old -> new table and Foreman-style "same request / target / user" links, streamed
+CSV and JSON Lines export of the filtered list (itself audited), and chain verification.
+"""
 
-from audits.models import AuditEvent
+import json
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.http import urlencode
+
+from audits.admin_search import ScopedSearchAdminMixin  # also registers hosts/taxonomies
+from audits.chain import audit_chain_verify
+from audits.exports import export_csv, export_json_lines
+from audits.models import AuditEvent, AuditSource, Crud
+from audits.paginator import COUNT_CAP, CappedCountPaginator
+from audits.services import audit_event_record
+from audits.templatetags.audit_display import visible_text
+from integration_site.permissions import principal_has_scope
+from integration_site.scopes import Scope
+
+# Sidebar filters list at most this many distinct values; the search box finds the rest.
+FILTER_CHOICES_LIMIT = 50
+
+
+class LimitedValuesFilter(admin.AllValuesFieldListFilter):
+    title_override = ""
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.lookup_choices = self.lookup_choices[:FILTER_CHOICES_LIMIT]
+        if self.title_override:
+            self.title = self.title_override
+
+
+class UserFilter(LimitedValuesFilter):
+    title_override = "user"
+
+
+class TargetTypeFilter(LimitedValuesFilter):
+    title_override = "target type"
+
+
+class DateRangeFilter(admin.FieldListFilter):
+    """From/to dates (inclusive, UTC) through a small GET form; index-friendly bounds."""
+
+    template = "admin/audits/date_range_filter.html"
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        self.param_from = f"{field_path}__range_from"
+        self.param_to = f"{field_path}__range_to"
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.title = "date range"
+        self.errors: list[str] = []
+        self.start = self._parse(self.param_from)
+        self.end = self._parse(self.param_to)
+
+    def _parse(self, name: str) -> date | None:
+        raw = self.used_parameters.get(name)
+        if isinstance(raw, list):
+            raw = raw[-1] if raw else None
+        if not raw:
+            return None
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            self.errors.append(f"{visible_text(raw)[:40]} is not a date (YYYY-MM-DD).")
+            return None
+
+    def expected_parameters(self):
+        return [self.param_from, self.param_to]
+
+    def has_output(self) -> bool:
+        return True
+
+    def queryset(self, request, queryset):
+        if self.start:
+            queryset = queryset.filter(
+                **{f"{self.field_path}__gte": datetime.combine(self.start, time.min, tzinfo=UTC)}
+            )
+        if self.end:
+            end = datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC)
+            queryset = queryset.filter(**{f"{self.field_path}__lt": end})
+        return queryset
+
+    def choices(self, changelist):
+        others = [
+            (name, value)
+            for name, value in changelist.params.items()
+            if name not in (self.param_from, self.param_to)
+        ]
+        yield {
+            "selected": bool(self.start or self.end),
+            "param_from": self.param_from,
+            "param_to": self.param_to,
+            "value_from": self.start.isoformat() if self.start else "",
+            "value_to": self.end.isoformat() if self.end else "",
+            "hidden": others,
+            "errors": self.errors,
+            "clear_url": changelist.get_query_string(remove=[self.param_from, self.param_to]),
+            "display": "date range",
+        }
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    """Read-only: the trail is append-only, so no add, change or delete from the admin."""
+class AuditEventAdmin(ScopedSearchAdminMixin, admin.ModelAdmin):
+    """
+    Read-only: the trail is append-only, so no add, change or delete from the admin. The
+    search box is the scoped-search language (ScopedSearchAdminMixin overrides
+    `get_search_results`); everything else here is plain admin configuration.
+    """
 
-    list_display = ["created_at", "action", "actor_name", "target_name", "source", "remote_address"]
-    list_filter = ["source", "action"]
+    list_display = ["time", "action_shown", "user", "target", "source", "remote_address"]
+    list_display_links = ["time"]
+    list_filter = [
+        "action",
+        "source",
+        ("target_type", TargetTypeFilter),
+        ("actor_name", UserFilter),
+        ("created_at", DateRangeFilter),
+    ]
     date_hierarchy = "created_at"
     show_full_result_count = False
+    paginator = CappedCountPaginator
+    list_per_page = 50
+    change_list_template = "admin/audits/auditevent/change_list.html"
 
     def has_add_permission(self, request):
         return False
@@ -20,3 +139,185 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    # --- Columns (escaped: control characters shown, HTML escaped by the admin) ----------
+
+    @admin.display(description="time", ordering="created_at")
+    def time(self, event: AuditEvent) -> str:
+        return event.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    @admin.display(description="action", ordering="action")
+    def action_shown(self, event: AuditEvent) -> str:
+        return visible_text(event.action)
+
+    @admin.display(description="user", ordering="actor_name")
+    def user(self, event: AuditEvent) -> str:
+        return visible_text(event.actor_name or event.actor_type)
+
+    @admin.display(description="target")
+    def target(self, event: AuditEvent) -> str:
+        label = event.target_name or event.target_id
+        return visible_text(f"{event.target_type} {label}".strip())
+
+    # --- Counts --------------------------------------------------------------------------
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        paginator = changelist.paginator
+        changelist.count_is_capped = getattr(paginator, "count_is_capped", False)
+        changelist.count_is_estimate = getattr(paginator, "count_is_estimate", False)
+        changelist.count_cap = f"{getattr(paginator, 'count_cap', COUNT_CAP):,}"
+        return changelist
+
+    # --- Extra pages -----------------------------------------------------------------------
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        wrap = self.admin_site.admin_view
+        return [
+            path("export.csv", wrap(self.export_csv_view), name="{}_{}_export_csv".format(*info)),
+            path(
+                "export.jsonl",
+                wrap(self.export_jsonl_view),
+                name="{}_{}_export_jsonl".format(*info),
+            ),
+            path("verify/", wrap(self.verify_view), name="{}_{}_verify".format(*info)),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_verify": principal_has_scope(request.user, Scope.AUDIT_VERIFY),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def _export(self, request, *, fmt: str, content_type: str, rows):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        query = changelist.get_query_string()
+        audit_event_record(
+            action="audit.export",
+            crud=Crud.READ,
+            source=AuditSource.SITE,
+            description=f"Exported the audit list as {fmt} ({query or 'no filter'})",
+            metadata={"format": fmt, "query": query},
+        )
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        response = StreamingHttpResponse(rows(changelist.queryset), content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.{fmt}"'
+        return response
+
+    def export_csv_view(self, request):
+        return self._export(request, fmt="csv", content_type="text/csv", rows=export_csv)
+
+    def export_jsonl_view(self, request):
+        return self._export(
+            request, fmt="jsonl", content_type="application/jsonl", rows=export_json_lines
+        )
+
+    def verify_view(self, request):
+        if not principal_has_scope(request.user, Scope.AUDIT_VERIFY):
+            raise PermissionDenied
+        result = audit_chain_verify()
+        (messages.success if result.ok else messages.error)(request, result.message)
+        return HttpResponseRedirect(reverse("admin:audits_auditevent_changelist"))
+
+    # --- Detail page -----------------------------------------------------------------------
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        event = self.get_object(request, unquote(object_id))
+        if event is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_permission(request, event):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Audit event {event.pk}",
+            "subtitle": visible_text(str(event)),
+            "event": event,
+            "rows": _detail_rows(event),
+            "changes": _change_rows(event),
+            "links": _filter_links(event),
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "admin/audits/auditevent/detail.html", context)
+
+
+def _detail_rows(event: AuditEvent) -> list[tuple[str, str]]:
+    rows = [
+        ("Time", event.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")),
+        ("Received", event.received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")),
+        ("Source", event.get_source_display()),
+        ("Action", event.action),
+        ("CRUD", event.get_crud_display() if event.crud else ""),
+        ("Name", event.name),
+        ("Title", event.title),
+        ("Description", event.description),
+        (
+            "User",
+            f"{event.actor_name} ({event.actor_type}{' ' + event.actor_id if event.actor_id else ''})",
+        ),
+        ("Target", f"{event.target_type} {event.target_id} {event.target_name}".strip()),
+        (
+            "Associated",
+            f"{event.associated_type} {event.associated_id} {event.associated_name}".strip(),
+        ),
+        ("Group", f"{event.group_id} {event.group_name}".strip()),
+        ("Version", "" if event.version is None else str(event.version)),
+        ("Comment", event.comment),
+        ("Remote address", event.remote_address or ""),
+        ("Request UUID", event.request_uuid),
+        ("Failure", "yes" if event.is_failure else "no"),
+        ("Anonymous", "yes" if event.is_anonymous else "no"),
+        ("Fields", event.fields or ""),
+        ("Metadata", event.metadata or ""),
+        ("External id", event.external_id),
+        ("Component", f"{event.component} {event.component_version}".strip()),
+        (
+            "Chain",
+            f"seq {event.seq}, hash {event.hash}, previous {event.prev_hash}"
+            if event.seq is not None
+            else "pending link (stored and committed; the worker links it within about a second)",
+        ),
+    ]
+    return [(label, visible_text(value)) for label, value in rows if value not in ("", None)]
+
+
+def _shown(value) -> str:
+    return visible_text(value if isinstance(value, str) else json.dumps(value))
+
+
+def _change_rows(event: AuditEvent) -> list[tuple[str, str, str]]:
+    """(field, old, new): [old, new] pairs on update; a bare value on create or destroy."""
+    changes = event.audited_changes if isinstance(event.audited_changes, dict) else {}
+    rows = []
+    for name, value in sorted(changes.items()):
+        if event.crud == Crud.UPDATE and isinstance(value, list) and len(value) == 2:
+            old, new = _shown(value[0]), _shown(value[1])
+        elif event.crud == Crud.DELETE:
+            old, new = _shown(value), ""
+        else:
+            old, new = "", _shown(value)
+        rows.append((visible_text(name), old, new))
+    return rows
+
+
+def _filter_links(event: AuditEvent) -> list[tuple[str, str]]:
+    """Foreman's clickable filters: the same request, the same target, the same user."""
+    changelist = reverse("admin:audits_auditevent_changelist")
+    links = []
+    if event.request_uuid:
+        links.append(
+            ("Same request", f"{changelist}?{urlencode({'request_uuid': event.request_uuid})}")
+        )
+    if event.target_type or event.target_id:
+        query = urlencode({"target_type__exact": event.target_type, "target_id": event.target_id})
+        links.append(("Same target", f"{changelist}?{query}"))
+    if event.actor_name:
+        links.append(
+            ("Same user", f"{changelist}?{urlencode({'actor_name__exact': event.actor_name})}")
+        )
+    return links

@@ -1,16 +1,24 @@
 """
-The tamper-evident chain. Each event stores
+The tamper-evident chain. Each linked event stores
 
     hash = SHA-256( prev_hash || canonical(event) )      (hex digests, UTF-8 text)
 
 where prev_hash is the previous event's hash (64 zeros before the first event, or the
 retention checkpoint's hash) and canonical(event) is the JSON object of the fields in
 HASHED_FIELDS, keys sorted, no whitespace, non-ASCII kept as UTF-8, times as
-"YYYY-MM-DDTHH:MM:SS.ffffffZ" in UTC and the IP in compressed form. docs/architecture.md
-repeats this definition.
+"YYYY-MM-DDTHH:MM:SS.ffffffZ" in UTC and the IP in compressed form. `seq` is not part of
+the canonical form: the order is fixed by each hash covering the previous one, and leaving
+it out lets an event's canonical JSON be computed before the chain lock is taken.
+docs/architecture.md repeats this definition.
 
-Appending locks the single AuditChainHead row, so concurrent writers link one after another
-with no gaps or forks.
+Linking serialises on the single AuditChainHead row lock, so there are no gaps or forks.
+Events reach the chain two ways:
+- linked appends (`chain_append(link=True)`, everything but single-event ingest) take the
+  lock, first link every pending event visible to them, then link and insert their own;
+- pending inserts (`link=False`, `POST /audit/v1/event`) store the event committed and
+  durable with seq/prev_hash/hash NULL, without the lock, so concurrent ingest commits are
+  not serialised. `chain_link_pending` links them (id order) from the worker's tick, before
+  verification and before retention.
 """
 
 import hashlib
@@ -19,6 +27,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from operator import attrgetter
 
 from django.db import connection, transaction
 from django.db.models import Max
@@ -26,9 +36,9 @@ from django.db.models import Max
 from audits.models import AuditChainHead, AuditCheckpoint, AuditEvent
 
 GENESIS_HASH = "0" * 64
+PENDING_BATCH = 5000
 
 HASHED_FIELDS = (
-    "seq",
     "source",
     "action",
     "crud",
@@ -65,24 +75,50 @@ HASHED_FIELDS = (
 )
 
 
+_get_hashed = attrgetter(*HASHED_FIELDS)
+_TIME_FIELDS = ("created_at", "received_at")
+# One encoder, built once: sorted keys, no whitespace, UTF-8 kept (json.dumps would build
+# it per call). orjson is not used: its float and big-integer output differs from json's
+# (1e+16 vs 1e16), and the canonical form must not change with the library.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@lru_cache(maxsize=1024)
+def _canonical_time(value: datetime) -> str:
+    # Cached: a batch shares one received_at, and often one created_at.
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _canonical_value(value):
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return _canonical_time(value)
     return value
 
 
+@lru_cache(maxsize=4096)
+def _compressed_ip(value: str) -> str:
+    return ipaddress.ip_address(value).compressed
+
+
 def normalize_ip(value: str | None) -> str | None:
-    return ipaddress.ip_address(value).compressed if value else None
+    # Cached: ingest sees the same few addresses over and over, and parsing is not free.
+    return _compressed_ip(value) if value else None
 
 
 def canonical(event: AuditEvent) -> str:
-    document = {name: _canonical_value(getattr(event, name)) for name in HASHED_FIELDS}
+    document = dict(zip(HASHED_FIELDS, _get_hashed(event), strict=True))
+    for name in _TIME_FIELDS:
+        document[name] = _canonical_value(document[name])
     document["remote_address"] = normalize_ip(event.remote_address)
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(document)
 
 
 def link_hash(prev_hash: str, event: AuditEvent) -> str:
-    return hashlib.sha256((prev_hash + canonical(event)).encode()).hexdigest()
+    return chain_hash(prev_hash, canonical(event))
+
+
+def chain_hash(prev_hash: str, canonical_json: str) -> str:
+    return hashlib.sha256((prev_hash + canonical_json).encode()).hexdigest()
 
 
 def _next_versions(events: list[AuditEvent]) -> None:
@@ -103,30 +139,131 @@ def _next_versions(events: list[AuditEvent]) -> None:
         event.version = latest[key]
 
 
-def chain_append(events: list[AuditEvent], *, persist=None) -> list[AuditEvent]:
+def chain_append(events: list[AuditEvent], *, link: bool = True, persist=None) -> list[AuditEvent]:
     """
-    Link and store `events` in order, in one transaction. `persist(events)` stores them
+    Store `events` in order, in the caller's transaction. `persist(events)` stores them
     (bulk_create by default; the bulk ingest path passes a COPY writer).
+
+    link=True takes the chain head lock, links the pending events visible to it, then links
+    and stores `events`. link=False stores them pending (seq/prev_hash/hash NULL) without the
+    lock; `chain_link_pending` links them later. Events that need a per-record version are
+    always linked: the version is assigned under the lock.
     """
-    with transaction.atomic():
-        head = AuditChainHead.objects.select_for_update().get(pk=1)
+    for event in events:
+        event.remote_address = normalize_ip(event.remote_address)
+    if not link and not any(getattr(e, "assign_version", False) for e in events):
+        for event in events:
+            event.seq = event.prev_hash = event.hash = None
+        (persist or _bulk_create)(events)
+        return events
+    # Everything but the versions is final: canonical JSON now, outside the lock.
+    canonicals = [None if getattr(e, "assign_version", False) else canonical(e) for e in events]
+    # No savepoint of its own: a failure rolls back the caller's transaction anyway, and a
+    # RELEASE SAVEPOINT would be one more round trip while the chain head is locked.
+    with transaction.atomic(savepoint=False):
+        head = chain_head_locked()
+        chain_link_pending_locked(head)
         _next_versions(events)
         prev, seq = head.last_hash, head.last_seq
-        for event in events:
+        for event, canonical_json in zip(events, canonicals, strict=True):
             seq += 1
             event.seq = seq
-            event.remote_address = normalize_ip(event.remote_address)
             event.prev_hash = prev
-            event.hash = link_hash(prev, event)
-            prev = event.hash
+            prev = event.hash = chain_hash(prev, canonical_json or canonical(event))
         (persist or _bulk_create)(events)
         head.last_seq, head.last_hash = seq, prev
         head.save(update_fields=["last_seq", "last_hash"])
     return events
 
 
+def chain_head_locked() -> AuditChainHead:
+    head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:
+        # Migration 0002 creates the row; a flushed database (the test runner empties every
+        # table between transactional tests) lacks it. get_or_create settles a race.
+        AuditChainHead.objects.get_or_create(pk=1)
+        head = AuditChainHead.objects.select_for_update().get(pk=1)
+    return head
+
+
 def _bulk_create(events: list[AuditEvent]) -> None:
     AuditEvent.objects.bulk_create(events, batch_size=500)
+
+
+def pending_count() -> int:
+    return AuditEvent.objects.filter(seq__isnull=True).count()
+
+
+def chain_link_pending(*, limit: int = PENDING_BATCH) -> int:
+    """
+    Link the pending events (stored by single-event ingest) in id order, `limit` per
+    transaction, until none remain; returns how many were linked. Cheap when there are none:
+    one indexed EXISTS and no lock. Called from the worker's tick, before verification and
+    by every linked append.
+    """
+    linked = 0
+    while AuditEvent.objects.filter(seq__isnull=True).exists():
+        with transaction.atomic():
+            count = _link_pending_locked(chain_head_locked(), limit=limit)
+        linked += count
+        if count < limit:
+            break
+    return linked
+
+
+def chain_link_pending_locked(head: AuditChainHead) -> int:
+    """Link every pending event visible now; the caller holds the head lock (`head`)."""
+    linked = 0
+    while (count := _link_pending_locked(head, limit=PENDING_BATCH)) > 0:
+        linked += count
+        if count < PENDING_BATCH:
+            break
+    return linked
+
+
+def _link_pending_locked(head: AuditChainHead, *, limit: int) -> int:
+    """
+    Under the head lock: link up to `limit` pending events after the head, in id order, with
+    one bulk UPDATE, and move the head. Read Committed gives each statement a fresh snapshot,
+    so after the lock wait this sees every pending row committed so far; one committed later
+    is linked by the next call. Returns how many were linked.
+    """
+    pending = list(AuditEvent.objects.filter(seq__isnull=True).order_by("id")[:limit])
+    if not pending:
+        return 0
+    prev, seq = head.last_hash, head.last_seq
+    for event in pending:
+        seq += 1
+        event.seq = seq
+        event.prev_hash = prev
+        prev = event.hash = link_hash(prev, event)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # The append-only trigger lets exactly this through: seq/prev_hash/hash set on a
+            # row that had none, every other column unchanged (migration 0007).
+            cursor.execute(
+                f"UPDATE {AuditEvent._meta.db_table} AS e "
+                "SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[], %s::varchar[]) "
+                "AS v(id, seq, prev_hash, hash) "
+                "WHERE e.id = v.id AND e.seq IS NULL",
+                [
+                    [e.pk for e in pending],
+                    [e.seq for e in pending],
+                    [e.prev_hash for e in pending],
+                    [e.hash for e in pending],
+                ],
+            )
+            updated = cursor.rowcount
+    else:
+        updated = AuditEvent.objects.bulk_update(
+            pending, ["seq", "prev_hash", "hash"], batch_size=500
+        )
+    if updated != len(pending):  # impossible under the lock; never leave a gap
+        raise RuntimeError(f"linked {updated} of {len(pending)} pending audit events")
+    head.last_seq, head.last_hash = seq, prev
+    head.save(update_fields=["last_seq", "last_hash"])
+    return len(pending)
 
 
 @dataclass(frozen=True)
@@ -136,6 +273,8 @@ class VerifyResult:
     message: str
     broken_seq: int | None = None
     broken_id: int | None = None
+    # Events stored after the pre-verification link, not yet covered (linked by the worker).
+    pending: int = 0
 
     def as_dict(self) -> dict:
         return {
@@ -144,6 +283,7 @@ class VerifyResult:
             "message": self.message,
             "broken_seq": self.broken_seq,
             "broken_id": self.broken_id,
+            "pending": self.pending,
         }
 
 
@@ -152,15 +292,25 @@ def _start() -> tuple[int, str]:
     return (checkpoint.seq, checkpoint.hash) if checkpoint else (0, GENESIS_HASH)
 
 
-def audit_chain_verify(*, events: Iterable[AuditEvent] | None = None) -> VerifyResult:
+def audit_chain_verify(
+    *, events: Iterable[AuditEvent] | None = None, link_pending: bool = True
+) -> VerifyResult:
     """
-    Walk the chain in `seq` order and report the first broken link: an edited row (its
-    hash no longer matches its content), a deleted row (a gap in seq) or a reordered or
-    inserted row (its prev_hash is not the previous row's hash).
+    Link the pending events first (so they are covered), then walk the chain in `seq` order
+    and report the first broken link: an edited row (its hash no longer matches its
+    content), a deleted row (a gap in seq) or a reordered or inserted row (its prev_hash is
+    not the previous row's hash).
     """
+    if link_pending and events is None:
+        chain_link_pending()
     expected_seq, prev = _start()
+    # The head before the walk: a head commits with its events, so the walk (a later
+    # snapshot) sees at least every seq up to it. Appends during the walk may move it on.
+    head_before = AuditChainHead.objects.filter(pk=1).first()
     if events is None:
-        events = AuditEvent.objects.order_by("seq").iterator(chunk_size=2000)
+        events = (
+            AuditEvent.objects.filter(seq__isnull=False).order_by("seq").iterator(chunk_size=2000)
+        )
     verified = 0
     for event in events:
         expected_seq += 1
@@ -194,17 +344,31 @@ def audit_chain_verify(*, events: Iterable[AuditEvent] | None = None) -> VerifyR
         prev = event.hash
         verified += 1
     head = AuditChainHead.objects.filter(pk=1).first()
-    if head and head.last_seq != expected_seq:
+    if head_before and head_before.last_seq > expected_seq:
         return VerifyResult(
             False,
             verified,
-            f"Chain broken at the end: the head records seq {head.last_seq} but the last "
-            f"event is seq {expected_seq} (trailing events deleted).",
+            f"Chain broken at the end: the head records seq {head_before.last_seq} but the "
+            f"last event is seq {expected_seq} (trailing events deleted).",
             expected_seq + 1,
             None,
         )
-    return VerifyResult(True, verified, f"verified {verified} events")
+    if head and head.last_seq < expected_seq:
+        return VerifyResult(
+            False,
+            verified,
+            f"Chain broken at the end: events up to seq {expected_seq} follow the head at "
+            f"seq {head.last_seq} (inserted after the head).",
+            head.last_seq + 1,
+            None,
+        )
+    return VerifyResult(True, verified, f"verified {verified} events", pending=pending_count())
 
 
 def database_is_postgresql() -> bool:
     return connection.vendor == "postgresql"
+
+
+def audit_worker_tick() -> None:
+    """The worker's tick hook (registered in AuditsConfig.ready): link pending events."""
+    chain_link_pending()

@@ -30,10 +30,12 @@ class AuditEvent(models.Model):
     Foreman's audit record, the Replicated Audit API and Retraced's event model; Foreman's
     user_* and auditable_* are rendered from actor_* and target_*, which hold them once.
 
-    `seq`, `prev_hash` and `hash` form the tamper-evident chain (audits.chain).
+    `seq`, `prev_hash` and `hash` form the tamper-evident chain (audits.chain). They are NULL
+    while the event is pending: committed by single-event ingest, not yet linked (the worker
+    links it within about a second; the trigger allows exactly that one UPDATE).
     """
 
-    seq = models.BigIntegerField(unique=True, editable=False)
+    seq = models.BigIntegerField(unique=True, null=True, editable=False)
     source = models.CharField(max_length=12, choices=AuditSource.choices, db_index=True)
     action = models.CharField(max_length=255, db_index=True)
     crud = models.CharField(max_length=1, choices=Crud.choices, blank=True)
@@ -79,8 +81,21 @@ class AuditEvent(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     received_at = models.DateTimeField(default=timezone.now, editable=False)
 
-    prev_hash = models.CharField(max_length=64, editable=False)
-    hash = models.CharField(max_length=64, editable=False)
+    prev_hash = models.CharField(max_length=64, null=True, editable=False)
+    hash = models.CharField(max_length=64, null=True, editable=False)
+
+    # Foreman's taxable_taxonomies: copied from what the event audits when it is recorded
+    # (audits.taxonomy), so a host that moves later does not rewrite its history.
+    # Derived data, outside the hash chain.
+    locations = models.ManyToManyField(
+        "Location", blank=True, related_name="audit_events", through="AuditEventLocation"
+    )
+    organizations = models.ManyToManyField(
+        "Organization",
+        blank=True,
+        related_name="audit_events",
+        through="AuditEventOrganization",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -88,6 +103,10 @@ class AuditEvent(models.Model):
             models.Index(fields=["target_type", "target_id", "-version"], name="audit_target_idx"),
             models.Index(fields=["-created_at", "-id"], name="audit_created_desc_idx"),
             models.Index(fields=["actor_type", "actor_id"], name="audit_actor_idx"),
+            # The pending events the linker picks up, in id order; tiny (rows leave it fast).
+            models.Index(
+                fields=["id"], name="audit_pending_idx", condition=models.Q(seq__isnull=True)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -126,3 +145,104 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint at {self.seq}"
+
+
+class Taxonomy(models.Model):
+    """Foreman's locations and organizations: the context `location_id`/`organization_id` select."""
+
+    name = models.CharField(max_length=255, unique=True)
+    title = models.CharField(max_length=255, blank=True)
+    description = models.TextField(blank=True, null=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["title", "name"]
+
+    def __str__(self) -> str:
+        return self.title or self.name
+
+    def save(self, *args, **kwargs):
+        # Foreman's title is the nested path; ours are flat, so it defaults to the name.
+        self.title = self.title or self.name
+        super().save(*args, **kwargs)
+
+
+class Location(Taxonomy):
+    pass
+
+
+class Organization(Taxonomy):
+    pass
+
+
+class AuditEventLocation(models.Model):
+    # DB_CASCADE: retention deletes events in bulk SQL; their links must go with them.
+    auditevent = models.ForeignKey(AuditEvent, on_delete=models.DB_CASCADE)
+    location = models.ForeignKey(Location, on_delete=models.DB_CASCADE)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["auditevent", "location"], name="audit_location_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"event {self.auditevent_id} in location {self.location_id}"
+
+
+class AuditEventOrganization(models.Model):
+    auditevent = models.ForeignKey(AuditEvent, on_delete=models.DB_CASCADE)
+    organization = models.ForeignKey(Organization, on_delete=models.DB_CASCADE)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["auditevent", "organization"], name="audit_organization_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"event {self.auditevent_id} in organization {self.organization_id}"
+
+
+class Host(models.Model):
+    """A managed machine, audited as Foreman's `Host::Base`; its audits are /api/hosts/:id/audits."""
+
+    name = models.CharField(max_length=255, unique=True, help_text="Fully qualified name.")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    mac = models.CharField(max_length=17, blank=True)
+    comment = models.TextField(blank=True)
+    location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.PROTECT)
+    organization = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.PROTECT)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AuditIdempotencyKey(models.Model):
+    """
+    An `Idempotency-Key` seen on the ingest API, kept AUDIT_IDEMPOTENCY_TTL_HOURS (24 h): the
+    first request's result, replayed for a retry with the same key and body. The unique
+    constraint is what makes two racing retries safe: the second insert waits for the first
+    transaction and then fails, and reads the stored result.
+    """
+
+    owner = models.CharField(max_length=128)  # keys are scoped per caller (token, user)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)  # SHA-256 of endpoint + canonical body
+    status_code = models.PositiveSmallIntegerField(default=0)
+    response_body = models.TextField(blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "key"], name="audit_idempotency_owner_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner} {self.key}"

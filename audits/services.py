@@ -3,16 +3,57 @@ The one auditing entry point. Every app records events through `audit_event_reco
 (or `audit_events_append` for a batch); nothing else writes AuditEvent.
 """
 
-from datetime import datetime
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models.base import ModelState
 from django.utils import timezone
 
-from audits.chain import chain_append
-from audits.context import AuditActor, AuditTarget, current_audit_context
-from audits.models import AuditEvent, AuditSource
+from audits.chain import chain_append, chain_head_locked, chain_link_pending_locked
+from audits.context import (
+    ANONYMOUS_ACTOR,
+    AuditActor,
+    AuditContext,
+    AuditTarget,
+    current_audit_context,
+)
+from audits.ingest import ValidEvent
+from audits.models import AuditCheckpoint, AuditEvent, AuditIdempotencyKey, AuditSource, Crud
+from audits.taxonomy import TAXONOMY_TYPES, audit_taxonomies_link
 
 REDACTED = "[redacted]"
+_NO_TARGET = AuditTarget(type="")
+
+
+_EVENT_FIELDS = AuditEvent._meta.concrete_fields
+_CALLABLE_DEFAULTS = [f for f in _EVENT_FIELDS if f.has_default() and callable(f.default)]
+_STATIC_DEFAULTS = {
+    f.attname: f.get_default() for f in _EVENT_FIELDS if f not in _CALLABLE_DEFAULTS
+}
+
+
+def _new_event(**values: Any) -> AuditEvent:
+    """
+    An unsaved AuditEvent without Model.__init__: the bulk path builds a thousand per request
+    and __init__ (field loop, descriptors, pre/post_init signals, which nothing listens to for
+    this model) costs several times this. Equivalent for a model with no relations in its
+    concrete fields: every attname set, a fresh ModelState, callable defaults called.
+    """
+    state = dict(_STATIC_DEFAULTS)
+    state.update(values)
+    for f in _CALLABLE_DEFAULTS:
+        if f.attname not in values:
+            state[f.attname] = f.get_default()
+    state["_state"] = ModelState()
+    event = AuditEvent.__new__(AuditEvent)
+    event.__dict__ = state
+    return event
 
 
 def audit_event_build(
@@ -41,14 +82,19 @@ def audit_event_build(
     component_version: str = "",
     created_at: datetime | None = None,
     assign_version: bool = False,
+    context: AuditContext | None = None,
+    received_at: datetime | None = None,
 ) -> AuditEvent:
-    """An unsaved event with the acting context filled in from the current request/command."""
-    context = current_audit_context()
+    """
+    An unsaved event with the acting context filled in from the current request/command
+    (`context` passes one already looked up; a batch does it once).
+    """
+    context = context or current_audit_context()
     actor = actor or context.actor
-    target = target or AuditTarget(type="")
-    associated = associated or AuditTarget(type="")
-    now = timezone.now()
-    event = AuditEvent(
+    target = target or _NO_TARGET
+    associated = associated or _NO_TARGET
+    now = received_at or timezone.now()
+    event = _new_event(
         source=source,
         action=action,
         crud=crud,
@@ -86,11 +132,266 @@ def audit_event_build(
     return event
 
 
-def audit_events_append(events: list[AuditEvent], *, persist=None) -> list[AuditEvent]:
-    """Link and store built events, all or nothing, in input order."""
-    return chain_append(events, persist=persist)
+def audit_events_append(
+    events: list[AuditEvent], *, link: bool = True, persist=None
+) -> list[AuditEvent]:
+    """
+    Store built events, all or nothing, in input order. link=True (the default) links them
+    into the chain at once, so each has its seq and hash on return. link=False stores them
+    pending, without the chain lock (single-event ingest: concurrent commits then overlap);
+    the worker links them within about a second (audits.chain.chain_link_pending).
+    """
+    with transaction.atomic(savepoint=False):
+        stored = chain_append(events, link=link, persist=persist)
+        audit_taxonomies_link(stored)
+    return stored
 
 
 def audit_event_record(**kwargs: Any) -> AuditEvent:
     """Record one event; takes the keyword arguments of `audit_event_build`."""
     return audit_events_append([audit_event_build(**kwargs)])[0]
+
+
+# --- Ingest (the Replicated Audit API) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What the ingest API answers; stored whole for Idempotency-Key replays."""
+
+    status: int
+    body: str
+    content_type: str
+    headers: dict[str, str]
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    owner: str
+    key: str
+    fingerprint: str
+
+
+class IdempotencyKeyReused(Exception):
+    """The key was used before with a different request body."""
+
+
+def idempotency_fingerprint(*, endpoint: str, payload: Any) -> str:
+    # The parsed body, canonicalised, so key order and whitespace do not count as a change.
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{endpoint}\n{canonical}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _idempotency_claim(claim: IdempotencyClaim) -> IngestResult | None:
+    """
+    Take the key for this request, or return the stored result of the request that took it.
+    Runs inside the ingest transaction: a racing duplicate blocks on the unique index until
+    the first commits, then reads its complete result.
+    """
+    cutoff = timezone.now() - timedelta(hours=settings.AUDIT_IDEMPOTENCY_TTL_HOURS)
+    AuditIdempotencyKey.objects.filter(
+        owner=claim.owner, key=claim.key, created_at__lt=cutoff
+    ).delete()
+    try:
+        with transaction.atomic():
+            AuditIdempotencyKey.objects.create(
+                owner=claim.owner, key=claim.key, fingerprint=claim.fingerprint
+            )
+        return None
+    except IntegrityError:
+        stored = AuditIdempotencyKey.objects.get(owner=claim.owner, key=claim.key)
+    if stored.fingerprint != claim.fingerprint:
+        raise IdempotencyKeyReused(claim.key)
+    return IngestResult(
+        status=stored.status_code,
+        body=stored.response_body,
+        content_type=stored.response_headers.get("Content-Type", "text/plain; charset=utf-8"),
+        headers={k: v for k, v in stored.response_headers.items() if k != "Content-Type"},
+        replayed=True,
+    )
+
+
+def _build_ingested(
+    event: ValidEvent,
+    caller_ip: str | None,
+    context: AuditContext,
+    received_at: datetime,
+) -> AuditEvent:
+    values = event.values
+    if event.actor is not None:
+        actor = event.actor
+    elif values.get("is_anonymous"):
+        actor = ANONYMOUS_ACTOR
+    else:
+        actor = context.actor
+    return audit_event_build(
+        source=AuditSource.INTEGRATION,
+        actor=actor,
+        remote_address=event.ip_address or caller_ip,
+        context=context,
+        received_at=received_at,
+        **values,
+    )
+
+
+def audit_events_ingest(
+    *,
+    events: list[ValidEvent],
+    caller_ip: str | None,
+    bulk: bool,
+    idempotency: IdempotencyClaim | None = None,
+) -> IngestResult:
+    """
+    Store validated events from the Audit API in one transaction, all or nothing, and
+    return the response. A single event answers Replicated's 201 with an empty text/plain
+    body and is stored pending (linked by the worker, so ingest commits do not queue on the
+    chain lock); the bulk endpoint links at once and answers [{id, hash}] in input order. The
+    result exists only once committed, so a 201 means stored.
+    """
+    context = current_audit_context()
+    if not bulk and idempotency is None:
+        event = _build_ingested(events[0], caller_ip, context, timezone.now())
+        if event.target_type not in TAXONOMY_TYPES:
+            # The common case is one INSERT and nothing else: in autocommit it is atomic and
+            # durable on its own, so no BEGIN/COMMIT round trips (no taxonomy rows to link).
+            chain_append([event], link=False, persist=_insert_autocommit)
+            return IngestResult(
+                201, "", "text/plain; charset=utf-8", {"X-Audit-Event-Id": str(event.pk)}
+            )
+    with transaction.atomic():
+        if idempotency is not None:
+            previous = _idempotency_claim(idempotency)
+            if previous is not None:
+                return previous
+        # One received_at for the request: the events are stored by one transaction.
+        now = timezone.now()
+        built = [_build_ingested(event, caller_ip, context, now) for event in events]
+        persist = copy_persist if bulk and connection.vendor == "postgresql" else None
+        appended = audit_events_append(built, link=bulk, persist=persist)
+        if bulk:
+            body = json.dumps([{"id": e.pk, "hash": e.hash} for e in appended])
+            result = IngestResult(201, body, "application/json", {})
+        else:
+            event = appended[0]
+            # No hash header: the event is pending; its hash exists once the worker links it.
+            headers = {"X-Audit-Event-Id": str(event.pk)}
+            result = IngestResult(201, "", "text/plain; charset=utf-8", headers)
+        if idempotency is not None:
+            AuditIdempotencyKey.objects.filter(owner=idempotency.owner, key=idempotency.key).update(
+                status_code=result.status,
+                response_body=result.body,
+                response_headers={**result.headers, "Content-Type": result.content_type},
+            )
+    return result
+
+
+def _insert_autocommit(events: list[AuditEvent]) -> None:
+    # Model.save on a model without parents opens no transaction (bulk_create always does).
+    for event in events:
+        event.save(force_insert=True)
+
+
+def audit_idempotency_keys_purge() -> int:
+    """Forget keys older than AUDIT_IDEMPOTENCY_TTL_HOURS; returns how many."""
+    cutoff = timezone.now() - timedelta(hours=settings.AUDIT_IDEMPOTENCY_TTL_HOURS)
+    deleted, _ = AuditIdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+_COPY_FIELDS = list(AuditEvent._meta.concrete_fields)
+_copy_values = attrgetter(*(f.attname for f in _COPY_FIELDS))
+_JSON_INDEXES = [i for i, f in enumerate(_COPY_FIELDS) if f.get_internal_type() == "JSONField"]
+
+
+def copy_persist(events: list[AuditEvent]) -> None:
+    """
+    chain_append's persist hook for PostgreSQL bulk ingest: ids drawn from the table's
+    sequence in one round trip, then one COPY (psycopg 3), far cheaper than INSERTs.
+    """
+    table = AuditEvent._meta.db_table
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in _COPY_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [table, len(events)],
+        )
+        for event, (pk,) in zip(events, cursor.fetchall(), strict=True):
+            event.pk = pk
+        with cursor.cursor.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy:
+            write_row, dumps = copy.write_row, json.dumps
+            for event in events:
+                row = list(_copy_values(event))
+                for index in _JSON_INDEXES:
+                    value = row[index]
+                    row[index] = "{}" if value == {} else dumps(value)  # most are empty
+                write_row(row)
+    for event in events:
+        event._state.adding = False
+
+
+# --- Retention: the one sanctioned deletion ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExpireResult:
+    removed: int
+    through_seq: int
+    cutoff: datetime
+
+
+def audit_events_expire(*, days: int) -> ExpireResult:
+    """
+    Delete the events received more than `days` days ago: the longest prefix of the chain
+    older than the cutoff, so the rest still links. A checkpoint keeps the last removed link
+    for verification, and the expiry itself is recorded as an event. On PostgreSQL the
+    append-only trigger lets a DELETE through only for seq <= `audits.expire_through_seq`,
+    a setting local to this transaction.
+    """
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    cutoff = timezone.now() - timedelta(days=days)
+    with transaction.atomic():
+        head = chain_head_locked()  # no append interleaves with the removal
+        # Pending events join the chain first, so the prefix is computed over all of them.
+        chain_link_pending_locked(head)
+        first_kept = (
+            AuditEvent.objects.filter(seq__isnull=False, received_at__gte=cutoff)
+            .order_by("seq")
+            .values("seq")
+            .first()
+        )
+        through = (first_kept["seq"] - 1) if first_kept else head.last_seq
+        checkpoint = AuditCheckpoint.objects.order_by("-seq").first()
+        start = checkpoint.seq if checkpoint else 0
+        removed = 0
+        if through > start:
+            last = AuditEvent.objects.filter(seq=through).values("hash").first()
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT set_config('audits.expire_through_seq', %s, true)", [str(through)]
+                    )
+            expired = AuditEvent.objects.filter(seq__lte=through)
+            # Foreman's audits:expire also drops the taxonomy links first.
+            for relation in (AuditEvent.locations, AuditEvent.organizations):
+                relation.through.objects.filter(auditevent__seq__lte=through).delete()
+            # A raw DELETE: no per-row signals or cascades to collect on millions of rows.
+            removed = expired._raw_delete(expired.db)
+            AuditCheckpoint.objects.create(seq=through, hash=last["hash"], removed_count=removed)
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT set_config('audits.expire_through_seq', '', true)")
+        audit_event_record(
+            action="audit.expire",
+            crud=Crud.DELETE,
+            source=AuditSource.SYSTEM,
+            target=AuditTarget(type="AuditTrail", name="audit events"),
+            description=(
+                f"Removed {removed} audit events received before {cutoff.isoformat()} "
+                f"(retention {days} days); checkpoint at seq {through if removed else start}."
+            ),
+            audited_changes={"removed": removed, "through_seq": through if removed else start},
+        )
+    return ExpireResult(removed=removed, through_seq=through if removed else start, cutoff=cutoff)

@@ -1,3 +1,12 @@
-from django.urls import path  # noqa: F401 (routes are added as the audit API grows)
+from django.urls import include, path
 
-urlpatterns: list = []
+from audits.audit_api import AuditChainVerifyView, AuditEventBulkIngestView, AuditEventIngestView
+
+urlpatterns: list = [
+    # The Replicated Audit API, its bulk companion and chain verification.
+    path("audit/v1/event", AuditEventIngestView.as_view(), name="audit-event-create"),
+    path("audit/v1/event/bulk", AuditEventBulkIngestView.as_view(), name="audit-event-bulk"),
+    path("audit/v1/verify", AuditChainVerifyView.as_view(), name="audit-chain-verify"),
+    # Foreman's API v2: /api/audits, /api/hosts, /api/locations, /api/organizations, /apidoc.
+    path("", include("audits.foreman_urls")),
+]

@@ -1,0 +1,198 @@
+"""
+The apipie description (`/apidoc/v2.json`) of the Foreman-compatible API, in the shape apypie
+reads: docs.resources.<name>.methods[] with apis[], params[] and metadata.search. Built from
+the same field map the parser uses, so the documented search fields cannot drift.
+"""
+
+from functools import cache
+
+from audits.query_language import FieldKind
+from audits.search_fields import AUDIT_SEARCH_SCHEMA, FOREMAN_FIELD_NAMES
+
+_DOC_URL = "/apidoc/v2"
+
+
+def _param(
+    name: str,
+    description: str,
+    *,
+    expected_type: str = "string",
+    validator: str = "Must be a String",
+    required: bool = False,
+) -> dict:
+    return {
+        "name": name,
+        "full_name": name,
+        "description": f"<p>{description}</p>",
+        "required": required,
+        "allow_nil": False,
+        "allow_blank": False,
+        "validator": validator,
+        "expected_type": expected_type,
+        "metadata": None,
+        "show": True,
+        "validations": [],
+    }
+
+
+_TAXONOMY_PARAMS = [
+    _param(
+        "location_id",
+        "Set the current location context for the request",
+        expected_type="numeric",
+        validator="Must be a Integer",
+    ),
+    _param(
+        "organization_id",
+        "Set the current organization context for the request",
+        expected_type="numeric",
+        validator="Must be a Integer",
+    ),
+]
+
+_INDEX_PARAMS = [
+    *_TAXONOMY_PARAMS,
+    _param("search", "filter results"),
+    _param("order", 'Sort field and order, eg. "id DESC"'),
+    _param(
+        "page",
+        "Page number, starting at 1",
+        expected_type="numeric",
+        validator="Must be a number.",
+    ),
+    _param(
+        "per_page",
+        "Number of results per page to return, 'all' to return all results",
+        validator="Must match regular expression <code>/\\A([1-9]\\d*|all)\\Z$/</code>.",
+    ),
+]
+
+_ID_PARAM = _param(
+    "id",
+    "",
+    validator=(
+        "Must be an identifier, string from 1 to 128 characters containing only alphanumeric "
+        "characters, space, underscore(_), hypen(-) with no leading or trailing space."
+    ),
+    required=True,
+)
+
+
+def _method(resource: str, name: str, apis: list[tuple[str, str]], params, metadata=None) -> dict:
+    return {
+        "doc_url": f"{_DOC_URL}/{resource}/{name}",
+        "name": name,
+        "apis": [
+            {"api_url": url, "http_method": "GET", "short_description": text, "deprecated": None}
+            for url, text in apis
+        ],
+        "formats": None,
+        "full_description": "",
+        "errors": [],
+        "params": params,
+        "examples": [],
+        "metadata": metadata,
+        "see": [],
+        "headers": [],
+        "show": True,
+    }
+
+
+def _resource(name: str, title: str, methods: list[dict]) -> dict:
+    return {
+        "doc_url": f"{_DOC_URL}/{name}",
+        "id": name,
+        "api_url": "/api",
+        "name": title,
+        "short_description": None,
+        "full_description": None,
+        "version": "v2",
+        "formats": None,
+        "metadata": None,
+        "methods": methods,
+        "headers": [],
+        "deprecated": False,
+    }
+
+
+def search_metadata() -> list[dict]:
+    """Foreman's `add_scoped_search_description_for`: {name, type} or {name, values}."""
+    entries = []
+    for name in FOREMAN_FIELD_NAMES:
+        search_field = AUDIT_SEARCH_SCHEMA.get(name)
+        if search_field.kind is FieldKind.SET:
+            entries.append({"name": name, "values": list(search_field.values)})
+        else:
+            entries.append({"name": name, "type": str(search_field.kind)})
+    return entries
+
+
+def _crud(resource: str, plural: str, singular: str, extra_index: list | None = None) -> dict:
+    return _resource(
+        resource,
+        resource.capitalize(),
+        [
+            _method(
+                resource,
+                "index",
+                [(f"/api/{resource}", f"List all {plural}")],
+                _INDEX_PARAMS,
+            ),
+            _method(
+                resource,
+                "show",
+                [(f"/api/{resource}/:id", f"Show a {singular}")],
+                [*_TAXONOMY_PARAMS, _ID_PARAM],
+            ),
+        ],
+    )
+
+
+@cache
+def apidoc() -> dict:
+    audits = _resource(
+        "audits",
+        "Audits",
+        [
+            _method(
+                "audits",
+                "index",
+                [
+                    ("/api/audits", "List all audits"),
+                    ("/api/hosts/:host_id/audits", "List all audits for a given host"),
+                ],
+                [*_INDEX_PARAMS, _param("host_id", "ID or name of the host")],
+                metadata={"search": search_metadata()},
+            ),
+            _method(
+                "audits",
+                "show",
+                [("/api/audits/:id", "Show an audit")],
+                [*_TAXONOMY_PARAMS, _ID_PARAM],
+            ),
+        ],
+    )
+    home = _resource(
+        "home",
+        "Home",
+        [
+            _method("home", "status", [("/api/status", "Show status")], []),
+        ],
+    )
+    return {
+        "docs": {
+            "name": "Integration Site (Foreman-compatible API v2)",
+            "info": "The subset of Foreman's API v2 this site serves: audits, hosts, locations, organizations and status.",
+            "copyright": "",
+            "doc_url": _DOC_URL,
+            "api_url": "/api",
+            "resources": {
+                "audits": audits,
+                "home": home,
+                "hosts": _crud("hosts", "hosts", "host"),
+                "locations": _crud("locations", "locations", "location"),
+                "organizations": _crud("organizations", "organizations", "organization"),
+            },
+            "link_extension": ".html",
+        }
+    }

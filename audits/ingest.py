@@ -1,0 +1,298 @@
+"""
+Validation of events posted to the Replicated Audit API (`POST /audit/v1/event` and the bulk
+endpoint). Hand-written rather than a DRF serializer: this is the hot path, and a serializer
+costs more than the INSERT it guards (performance-and-reliability.md §2).
+
+An event is the Replicated body (`action`, `name`, `title`, `description`, `ip_address`) plus
+Retraced's richer fields. Every rule and limit is in `LIMITS` and the README/api-compat docs.
+Strings are stored exactly as sent (control characters and newlines included): escaping is
+the renderer's job. NUL and unpaired surrogates are refused because PostgreSQL text cannot
+hold them.
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+
+from audits.chain import normalize_ip
+from audits.context import AuditActor, AuditTarget
+from audits.models import ActorType, Crud
+
+ACTION_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/\-]*")
+ACTION_MAX = 128
+
+# Maximum lengths, in characters.
+LIMITS = {
+    "action": ACTION_MAX,
+    "name": 255,
+    "title": 255,
+    "description": 10_000,
+    "ip_address": 45,
+    "external_id": 255,
+    "component": 255,
+    "version": 255,
+    "actor.id": 255,
+    "actor.name": 255,
+    "actor.href": 2000,
+    "target.id": 255,
+    "target.name": 255,
+    "target.type": 255,
+    "target.href": 2000,
+    "group.id": 255,
+    "group.name": 255,
+    "fields.key": 255,
+    "fields.value": 10_000,
+    "fields.count": 100,
+}
+
+TOP_LEVEL_KEYS = frozenset(
+    {
+        # Replicated's Audit API.
+        "action",
+        "name",
+        "title",
+        "description",
+        "ip_address",
+        # Retraced's event.
+        "source_ip",
+        "crud",
+        "actor",
+        "target",
+        "group",
+        "is_failure",
+        "is_anonymous",
+        "fields",
+        "metadata",
+        "created",
+        "external_id",
+        "component",
+        "version",
+    }
+)
+ACTOR_KEYS = frozenset({"id", "name", "href"})
+TARGET_KEYS = frozenset({"id", "name", "href", "type"})
+GROUP_KEYS = frozenset({"id", "name"})
+CRUD_VALUES = frozenset(choice.value for choice in Crud)
+
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str, limit: int = 80) -> str:
+    """A key or value safe to quote in a message or a log line: control characters escaped."""
+    text = text[:limit]
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+class EventInvalid(Exception):
+    """Field path -> messages, as DRF's ValidationError detail."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__(errors)
+        self.errors = errors
+
+
+@dataclass
+class ValidEvent:
+    """A validated event: keyword arguments for `audit_event_build`, minus the request context."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    actor: AuditActor | None = None
+    ip_address: str | None = None
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.errors: dict[str, list[str]] = {}
+
+    def fail(self, path: str, message: str) -> None:
+        self.errors.setdefault(path, []).append(message)
+
+    def string(self, data: dict, key: str, path: str, *, limit: int | None = None) -> str:
+        value = data.get(key)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            self.fail(path, f"Must be a string, not {_json_type(value)}.")
+            return ""
+        limit = limit or LIMITS[path]
+        if len(value) > limit:
+            self.fail(path, f"Ensure this field has no more than {limit} characters.")
+            return ""
+        if _UNSTORABLE.search(value):
+            self.fail(path, "NUL characters and unpaired surrogates cannot be stored.")
+            return ""
+        return value
+
+    def boolean(self, data: dict, key: str) -> bool:
+        value = data.get(key)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            self.fail(key, f"Must be a boolean, not {_json_type(value)}.")
+            return False
+        return value
+
+    def obj(self, data: dict, key: str, allowed: frozenset[str]) -> dict:
+        value = data.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(key, f"Must be an object, not {_json_type(value)}.")
+            return {}
+        for unknown in sorted(set(value) - allowed):
+            self.fail(f"{key}.{printable(unknown)}", "Unknown field.")
+        return value
+
+    def string_map(self, data: dict, key: str) -> dict[str, str]:
+        value = data.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(key, f"Must be an object of strings, not {_json_type(value)}.")
+            return {}
+        if len(value) > LIMITS["fields.count"]:
+            self.fail(key, f"Ensure this object has no more than {LIMITS['fields.count']} keys.")
+            return {}
+        result = {}
+        for name, item in value.items():
+            shown = f"{key}.{printable(name)}"
+            if len(name) > LIMITS["fields.key"] or _UNSTORABLE.search(name):
+                self.fail(shown, "Invalid key (too long, NUL or unpaired surrogate).")
+                continue
+            # Retraced's fields are string maps; numbers and booleans are kept as sent.
+            if isinstance(item, bool | int | float) or item is None:
+                result[name] = item
+                continue
+            if not isinstance(item, str):
+                self.fail(shown, f"Must be a string, number or boolean, not {_json_type(item)}.")
+                continue
+            if len(item) > LIMITS["fields.value"] or _UNSTORABLE.search(item):
+                self.fail(shown, "Invalid value (too long, NUL or unpaired surrogate).")
+                continue
+            result[name] = item
+        return result
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "null"
+
+
+def _parse_created(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        return None
+    if parsed is None:
+        return None
+    # A time without an offset is taken as UTC, as Retraced does.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def event_validate(data: Any) -> ValidEvent:
+    """Check one posted event; raises EventInvalid naming every bad field."""
+    check = _Checker()
+    if not isinstance(data, dict):
+        raise EventInvalid(
+            {"non_field_errors": [f"Expected a JSON object, not {_json_type(data)}."]}
+        )
+    for unknown in sorted(set(data) - TOP_LEVEL_KEYS):
+        check.fail(printable(unknown), "Unknown field.")
+
+    action = data.get("action")
+    if action is None or action == "":
+        check.fail("action", "This field is required.")
+    elif not isinstance(action, str):
+        check.fail("action", f"Must be a string, not {_json_type(action)}.")
+    elif len(action) > ACTION_MAX:
+        check.fail("action", f"Ensure this field has no more than {ACTION_MAX} characters.")
+    elif not ACTION_PATTERN.fullmatch(action):
+        check.fail(
+            "action",
+            "Must be a machine name: letters, digits and . _ - : / (e.g. user.login.success).",
+        )
+
+    event = ValidEvent()
+    values = event.values
+    values["action"] = action if isinstance(action, str) else ""
+    for key in ("name", "title", "description", "external_id", "component"):
+        values[key] = check.string(data, key, key)
+    values["component_version"] = check.string(data, "version", "version")
+
+    ip = data.get("ip_address")
+    ip_key = "ip_address"
+    if data.get("source_ip") is not None:
+        if ip is not None:
+            check.fail("source_ip", "Give either ip_address or source_ip, not both.")
+        ip, ip_key = data["source_ip"], "source_ip"
+    if ip is not None and ip != "":
+        if not isinstance(ip, str):
+            check.fail(ip_key, f"Must be a string, not {_json_type(ip)}.")
+        else:
+            try:
+                event.ip_address = normalize_ip(ip)
+            except ValueError:
+                check.fail(ip_key, "Enter a valid IPv4 or IPv6 address.")
+
+    crud = data.get("crud")
+    if crud is not None and crud != "":
+        if crud not in CRUD_VALUES:
+            check.fail("crud", "Must be one of c, r, u, d.")
+        else:
+            values["crud"] = crud
+
+    values["is_failure"] = check.boolean(data, "is_failure")
+    values["is_anonymous"] = check.boolean(data, "is_anonymous")
+
+    actor = check.obj(data, "actor", ACTOR_KEYS)
+    if actor:
+        actor_id = check.string(actor, "id", "actor.id")
+        actor_name = check.string(actor, "name", "actor.name")
+        event.actor = AuditActor(
+            type=ActorType.INTEGRATION,
+            id=actor_id,
+            name=actor_name or actor_id,
+            href=check.string(actor, "href", "actor.href"),
+        )
+    target = check.obj(data, "target", TARGET_KEYS)
+    if target:
+        values["target"] = AuditTarget(
+            type=check.string(target, "type", "target.type"),
+            id=check.string(target, "id", "target.id"),
+            name=check.string(target, "name", "target.name"),
+            href=check.string(target, "href", "target.href"),
+        )
+    group = check.obj(data, "group", GROUP_KEYS)
+    if group:
+        values["group_id"] = check.string(group, "id", "group.id")
+        values["group_name"] = check.string(group, "name", "group.name")
+
+    values["fields"] = check.string_map(data, "fields")
+    values["metadata"] = check.string_map(data, "metadata")
+
+    created = data.get("created")
+    if created is not None:
+        parsed = _parse_created(created)
+        if parsed is None:
+            check.fail("created", "Must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z.")
+        else:
+            values["created_at"] = parsed
+
+    if check.errors:
+        raise EventInvalid(check.errors)
+    return event

@@ -1,0 +1,14 @@
+from datetime import timedelta
+
+from django.tasks import task
+
+from integration_site.schedule import periodic
+
+
+# Keys only need to outlive AUDIT_IDEMPOTENCY_TTL_HOURS; ingest also ignores stale ones.
+@periodic(every=timedelta(hours=1))
+@task()
+def audit_idempotency_keys_purge() -> int:
+    from audits.services import audit_idempotency_keys_purge as purge
+
+    return purge()

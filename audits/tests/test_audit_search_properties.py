@@ -1,0 +1,103 @@
+"""Property: any input either compiles, over the audit field map, to a Q the database runs,
+or raises QueryError. Never a database error, never another exception."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from audits.models import AuditEvent
+from audits.query_language import QueryError
+from audits.search_fields import AUDIT_SEARCH_SCHEMA, audit_search_q, searchable
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _events():
+    # Rows of each shape, so the database evaluates every expression, not just plans it.
+    from audits.context import AuditTarget
+    from audits.services import audit_event_record
+
+    audit_event_record(
+        action="update",
+        target=AuditTarget(type="Host::Base", id="1", name="web1"),
+        audited_changes={"comment": ["", "x"]},
+        fields={"plan": "gold"},
+        remote_address="192.0.2.1",
+    )
+    audit_event_record(action="user.login", name="user", description="hello")
+
+
+WORDS = [
+    *AUDIT_SEARCH_SCHEMA.names,
+    "fields.plan",
+    "fields.__x",
+    "and",
+    "or",
+    "not",
+    "has",
+    "set?",
+    "null?",
+    "before",
+    "after",
+    "at",
+    "=",
+    "==",
+    "!=",
+    "<>",
+    "~",
+    "!~",
+    ">",
+    "<",
+    ">=",
+    "<=",
+    "^",
+    "!^",
+    "&",
+    "&&",
+    "|",
+    "||",
+    "!",
+    "-",
+    "(",
+    ")",
+    ",",
+    '"',
+    "\\",
+    "*",
+    "%",
+    "_",
+    "host",
+    "Host::Base",
+    "2024-05-01",
+    '"2 days ago"',
+    "today",
+    "-5",
+    "99999999999999999999",
+    "1.2.3.4",
+    "abc",
+    "é",
+    "'",
+    ";",
+    "--",
+    "\x00",
+]
+queries = st.one_of(
+    st.lists(st.sampled_from(WORDS), max_size=12).map(" ".join),
+    st.lists(st.sampled_from(WORDS), max_size=12).map("".join),
+    st.text(max_size=40),
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(query=queries)
+def test_any_query_runs_or_raises_query_error(query):
+    try:
+        q = audit_search_q(query)
+    except QueryError:
+        return
+    events = searchable(AuditEvent.objects.all()).filter(q)
+    list(events.order_by("-created_at")[:5])
+    events.count()
