@@ -18,7 +18,7 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from audits.chain import normalize_ip
-from audits.context import AuditActor, AuditTarget
+from audits.context import AuditActor
 from audits.models import ActorType, Crud
 
 ACTION_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/\-]*")
@@ -97,7 +97,10 @@ class EventInvalid(Exception):
 
 @dataclass
 class ValidEvent:
-    """A validated event: keyword arguments for `audit_event_build`, minus the request context."""
+    """
+    A validated event: `values` are AuditEvent attribute values (the target's flattened into
+    target_*), `actor` the actor it names, if any; the request context fills in the rest.
+    """
 
     values: dict[str, Any] = field(default_factory=dict)
     actor: AuditActor | None = None
@@ -271,12 +274,8 @@ def event_validate(data: Any) -> ValidEvent:
         )
     target = check.obj(data, "target", TARGET_KEYS)
     if target:
-        values["target"] = AuditTarget(
-            type=check.string(target, "type", "target.type"),
-            id=check.string(target, "id", "target.id"),
-            name=check.string(target, "name", "target.name"),
-            href=check.string(target, "href", "target.href"),
-        )
+        for key in TARGET_KEYS:
+            values[f"target_{key}"] = check.string(target, key, f"target.{key}")
     group = check.obj(data, "group", GROUP_KEYS)
     if group:
         values["group_id"] = check.string(group, "id", "group.id")

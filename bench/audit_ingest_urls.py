@@ -1,8 +1,14 @@
 """
-The site's URLs plus /bench/audit-ceiling: the bare-Django ceiling for the single-event POST.
-It reads the body and does one INSERT per request (into bench_ceiling, created by the bench
-script), with no authentication, validation or chain: what a POST costs in this deployment.
+The site's URLs plus the bare-Django ceilings the ingest benchmark compares with, bench-only:
+
+- /bench/audit-ceiling reads the body and does one INSERT per request (into bench_ceiling,
+  created by the bench script): what a single-event POST costs in this deployment.
+- /bench/audit-bulk-ceiling parses a bulk body and COPYs one row per event (its JSON text)
+  into the same unindexed table: what moving 1,000 events from a request into PostgreSQL
+  costs here, with no authentication, validation, chain or indexes.
 """
+
+import json
 
 from django.db import connection
 from django.http import HttpResponse
@@ -19,4 +25,20 @@ def audit_ceiling(request):
     return HttpResponse(status=201, content_type="text/plain; charset=utf-8")
 
 
-urlpatterns = [path("bench/audit-ceiling", audit_ceiling), *site_urlpatterns]
+@csrf_exempt
+def audit_bulk_ceiling(request):
+    events = json.loads(request.body)["events"]
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy("COPY bench_ceiling (body) FROM STDIN") as copy,
+    ):
+        for event in events:
+            copy.write_row([json.dumps(event)])
+    return HttpResponse(status=201, content_type="text/plain; charset=utf-8")
+
+
+urlpatterns = [
+    path("bench/audit-ceiling", audit_ceiling),
+    path("bench/audit-bulk-ceiling", audit_bulk_ceiling),
+    *site_urlpatterns,
+]

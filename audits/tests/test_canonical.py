@@ -1,0 +1,84 @@
+"""
+The canonical form is a documented definition (audits/chain.py, docs/architecture.md): the
+JSON object of HASHED_FIELDS, keys sorted at every level, no whitespace, UTF-8 kept, times in
+UTC with microseconds and a Z, the IP compressed. `canonical` builds it faster than the
+definition reads; these tests hold it to the definition, byte for byte, so stored hashes
+never change with an optimisation.
+"""
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from audits.chain import HASHED_FIELDS, canonical, chain_hash
+from audits.services import audit_event_build
+
+_text = st.text(max_size=30)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | _text,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_text, children, max_size=4),
+    max_leaves=12,
+)
+_times = st.datetimes(
+    min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+).map(lambda moment: moment.astimezone(timezone(timedelta(hours=5, minutes=30))))
+
+
+def _by_definition(event) -> str:
+    document = {name: getattr(event, name) for name in HASHED_FIELDS}
+    for name in ("created_at", "received_at"):
+        document[name] = document[name].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    action=_text,
+    description=_text,
+    changes=st.dictionaries(_text, _json, max_size=5),
+    fields=st.dictionaries(_text, _text | st.integers() | st.booleans(), max_size=5),
+    version=st.none() | st.integers(min_value=1, max_value=2**31 - 1),
+    created=_times,
+    failure=st.booleans(),
+)
+def test_canonical_matches_the_documented_definition(
+    action, description, changes, fields, version, created, failure
+):
+    event = audit_event_build(
+        action=action,
+        description=description,
+        audited_changes=changes,
+        fields=fields,
+        created_at=created,
+        is_failure=failure,
+        remote_address="2001:0db8:0000:0000:0000:0000:0000:0001",
+        request_uuid="r-1",
+    )
+    event.version = version
+    event.remote_address = "2001:db8::1"  # chain_append stores it compressed, then hashes
+    assert canonical(event) == _by_definition(event)
+
+
+def test_known_event_hashes_to_a_fixed_value():
+    # A pinned vector: if this changes, every stored chain stops verifying.
+    moment = datetime(2026, 1, 31, 12, 0, 0, 123456, tzinfo=UTC)
+    event = audit_event_build(
+        action="user.login.success",
+        name="user.login",
+        description="john@example.com logged in — ok",
+        audited_changes={"b": [1, 2], "a": {"z": None, "y": "é"}},
+        created_at=moment,
+        received_at=moment,
+        remote_address="192.30.252.12",
+        request_uuid="0f0e0d0c-0000-4000-8000-000000000001",
+    )
+    assert canonical(event).startswith(
+        '{"action":"user.login.success","actor_href":"","actor_id":"","actor_name":"system",'
+    )
+    assert '"audited_changes":{"a":{"y":"é","z":null},"b":[1,2]}' in canonical(event)
+    assert chain_hash("0" * 64, canonical(event)) == PINNED_HASH
+
+
+PINNED_HASH = "6d21f952b90e8a5363941fcc2bcf613f58773d1e088fe63576794e461b0d921e"
