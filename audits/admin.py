@@ -22,6 +22,7 @@ from audits.models import AuditEvent, AuditSource, Crud
 from audits.paginator import COUNT_CAP, CappedCountPaginator
 from audits.services import audit_event_record
 from audits.templatetags.audit_display import visible_text
+from integration_site.admin_site import ReadOnlyAdminMixin
 from integration_site.permissions import principal_has_scope
 from integration_site.scopes import Scope
 
@@ -109,7 +110,7 @@ class DateRangeFilter(admin.FieldListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ScopedSearchAdminMixin, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, ScopedSearchAdminMixin, admin.ModelAdmin):
     """
     Read-only: the trail is append-only, so no add, change or delete from the admin. The
     search box is the scoped-search language (ScopedSearchAdminMixin overrides
@@ -130,15 +131,6 @@ class AuditEventAdmin(ScopedSearchAdminMixin, admin.ModelAdmin):
     paginator = CappedCountPaginator
     list_per_page = 50
     change_list_template = "admin/audits/auditevent/change_list.html"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     # --- Columns (escaped: control characters shown, HTML escaped by the admin) ----------
 

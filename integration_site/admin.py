@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from integration_site.admin_site import ReadOnlyAdminMixin
 from integration_site.models import ApiToken, ScheduledJob, WorkerHeartbeat
 from integration_site.scopes import Scope
 from integration_site.services import api_token_create, api_token_revoke
@@ -80,26 +81,16 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(WorkerHeartbeat)
-class WorkerHeartbeatAdmin(admin.ModelAdmin):
+class WorkerHeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    allow_delete = True
     list_display = ["worker_id", "hostname", "pid", "started_at", "last_seen_at", "age"]
 
     @admin.display(description="Seconds since check-in")
     def age(self, obj) -> int:
         return int((timezone.now() - obj.last_seen_at).total_seconds())
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ScheduledJob)
-class ScheduledJobAdmin(admin.ModelAdmin):
+class ScheduledJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    allow_delete = True
     list_display = ["name", "next_run_at", "last_run_at"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

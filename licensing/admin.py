@@ -7,6 +7,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from integration_site.admin_site import ReadOnlyAdminMixin
 from licensing import selectors
 from licensing.api import update_job_json
 from licensing.license_files import MAX_LICENSE_FILE_BYTES, LicenseFileError
@@ -40,8 +41,10 @@ class LicenseUploadForm(forms.Form):
         return upload
 
 
-class VisibleLicenseFieldInline(admin.TabularInline):
+class VisibleLicenseFieldInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The console's license page: fields hidden from the customer are not shown."""
+
+    allow_delete = True
 
     model = LicenseField
     fields = ["field", "title", "type", "value"]
@@ -53,15 +56,9 @@ class VisibleLicenseFieldInline(admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).filter(hide_from_customer=False)
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(License)
-class LicenseAdmin(admin.ModelAdmin):
+class LicenseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "license_id",
         "assignee",
@@ -102,15 +99,6 @@ class LicenseAdmin(admin.ModelAdmin):
     def hidden_fields(self, obj: License) -> str:
         count = obj.fields.filter(hide_from_customer=True).count()
         return f"{count} field(s) hidden from the customer (returned by the License API only)"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [
@@ -319,7 +307,7 @@ class ReleaseAdmin(admin.ModelAdmin):
 
 
 @admin.register(UpdateJob)
-class UpdateJobAdmin(admin.ModelAdmin):
+class UpdateJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "target_sequence",
@@ -339,15 +327,6 @@ class UpdateJobAdmin(admin.ModelAdmin):
         return format_html(
             '<progress max="100" value="{}"></progress> {}%', obj.progress, obj.progress
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [
@@ -387,13 +366,8 @@ class UpdateJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(StartupStatus)
-class StartupStatusAdmin(admin.ModelAdmin):
+class StartupStatusAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    allow_delete = True
     list_display = ["reported_at", "severity", "message", "reported_by"]
     list_filter = ["severity"]
     search_fields = ["message"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -7,6 +7,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from integration_site.admin_site import ReadOnlyAdminMixin
 from monitoring import selectors, services
 from monitoring.engine import UnknownEvent, event_resolve
 from monitoring.models import (
@@ -121,7 +122,8 @@ class SilenceEventsForm(forms.Form):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # Events leave through the engine (the Resolve action), never a bare delete.
     list_display = [
         "severity",
         "client_name",
@@ -154,15 +156,6 @@ class EventAdmin(admin.ModelAdmin):
 
     class Media:
         css = CONSOLE_CSS
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # Events leave through the engine (Resolve), never a bare delete.
 
     def has_resolve_permission(self, request) -> bool:
         # Resolving and silencing change monitoring state: the delete permission gates them.
@@ -272,7 +265,8 @@ class CheckDefinitionAdmin(admin.ModelAdmin):
 
 
 @admin.register(CheckResult)
-class CheckResultAdmin(admin.ModelAdmin):
+class CheckResultAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    allow_delete = True
     list_display = [
         "client",
         "check_name",
@@ -298,12 +292,6 @@ class CheckResultAdmin(admin.ModelAdmin):
 
     class Media:
         css = CONSOLE_CSS
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Status", ordering="status")
     def severity(self, obj: CheckResult) -> str:

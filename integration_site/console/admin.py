@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from integration_site.admin_site import ReadOnlyAdminMixin
 from integration_site.console.models import (
     DirectorySource,
     LoginFailure,
@@ -228,7 +229,7 @@ class ProvisionerSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProvisioningOutboxEntry)
-class ProvisioningOutboxEntryAdmin(admin.ModelAdmin):
+class ProvisioningOutboxEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "operation",
@@ -249,26 +250,13 @@ class ProvisioningOutboxEntryAdmin(admin.ModelAdmin):
         shown = {k: ("[redacted]" if k == "password" else v) for k, v in obj.payload.items()}
         return format_html("<pre>{}</pre>", "\n".join(f"{k}: {v}" for k, v in shown.items()))
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(LoginFailure)
-class LoginFailureAdmin(admin.ModelAdmin):
+class LoginFailureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Recent failed sign-ins; deleting a user's rows lifts their lockout."""
+
+    allow_delete = True
 
     list_display = ("username", "remote_address", "failed_at")
     search_fields = ("username", "remote_address")
     date_hierarchy = "failed_at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
