@@ -264,6 +264,8 @@ def _detail_rows(event: AuditEvent) -> list[tuple[str, str]]:
         ("Request UUID", event.request_uuid),
         ("Failure", "yes" if event.is_failure else "no"),
         ("Anonymous", "yes" if event.is_anonymous else "no"),
+        ("Actor fields", event.actor_fields or ""),
+        ("Target fields", event.target_fields or ""),
         ("Fields", event.fields or ""),
         ("Metadata", event.metadata or ""),
         ("External id", event.external_id),

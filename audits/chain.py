@@ -5,7 +5,8 @@ The tamper-evident chain. Each linked event stores
 
 where prev_hash is the previous event's hash (64 zeros before the first event, or the
 retention checkpoint's hash) and canonical(event) is the JSON object of the fields in
-HASHED_FIELDS, keys sorted, no whitespace, non-ASCII kept as UTF-8, times as
+HASHED_FIELDS (plus those of OPTIONAL_HASHED_FIELDS that are non-empty), keys sorted at
+every level, no whitespace, non-ASCII kept as UTF-8, times as
 "YYYY-MM-DDTHH:MM:SS.ffffffZ" in UTC and the IP in compressed form. `seq` is not part of
 the canonical form: the order is fixed by each hash covering the previous one, and leaving
 it out lets an event's canonical JSON be computed before the chain lock is taken.
@@ -84,10 +85,15 @@ _ADDRESS_INDEX = _CANONICAL_ORDER.index("remote_address")
 _JSON_INDEXES = tuple(
     _CANONICAL_ORDER.index(name) for name in ("audited_changes", "fields", "metadata")
 )
+# Hashed only when non-empty: added after the chain's first release, so leaving them out
+# when empty keeps every earlier event's canonical form, and hash, unchanged.
+OPTIONAL_HASHED_FIELDS = ("actor_fields", "target_fields")
+_get_optional = attrgetter(*OPTIONAL_HASHED_FIELDS)
 # One encoder, built once: no whitespace, UTF-8 kept (json.dumps would build it per call).
 # orjson is not used: its float and big-integer output differs from json's (1e+16 vs 1e16),
 # and the canonical form must not change with the library.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_SORTING_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _sorted_keys(value):
@@ -129,7 +135,12 @@ def canonical(event: AuditEvent) -> str:
     for index in _JSON_INDEXES:
         if values[index]:  # mostly {}
             values[index] = _sorted_keys(values[index])
-    return _ENCODER.encode(dict(zip(_CANONICAL_ORDER, values, strict=True)))
+    document = dict(zip(_CANONICAL_ORDER, values, strict=True))
+    optional = _get_optional(event)
+    if any(optional):  # rare: the presorted order no longer holds, sort them all
+        document.update((k, v) for k, v in zip(OPTIONAL_HASHED_FIELDS, optional, strict=True) if v)
+        return _SORTING_ENCODER.encode(document)
+    return _ENCODER.encode(document)
 
 
 def link_hash(prev_hash: str, event: AuditEvent) -> str:

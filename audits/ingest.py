@@ -72,8 +72,8 @@ TOP_LEVEL_KEYS = frozenset(
         "version",
     }
 )
-ACTOR_KEYS = frozenset({"id", "name", "href"})
-TARGET_KEYS = frozenset({"id", "name", "href", "type"})
+ACTOR_KEYS = frozenset({"id", "name", "href", "fields"})
+TARGET_KEYS = frozenset({"id", "name", "href", "type", "fields"})
 GROUP_KEYS = frozenset({"id", "name"})
 CRUD_VALUES = frozenset(choice.value for choice in Crud)
 
@@ -150,19 +150,20 @@ class _Checker:
             self.fail(f"{key}.{printable(unknown)}", "Unknown field.")
         return value
 
-    def string_map(self, data: dict, key: str) -> dict[str, str]:
+    def string_map(self, data: dict, key: str, path: str | None = None) -> dict[str, str]:
+        path = path or key
         value = data.get(key)
         if value is None:
             return {}
         if not isinstance(value, dict):
-            self.fail(key, f"Must be an object of strings, not {_json_type(value)}.")
+            self.fail(path, f"Must be an object of strings, not {_json_type(value)}.")
             return {}
         if len(value) > LIMITS["fields.count"]:
-            self.fail(key, f"Ensure this object has no more than {LIMITS['fields.count']} keys.")
+            self.fail(path, f"Ensure this object has no more than {LIMITS['fields.count']} keys.")
             return {}
         result = {}
         for name, item in value.items():
-            shown = f"{key}.{printable(name)}"
+            shown = f"{path}.{printable(name)}"
             if len(name) > LIMITS["fields.key"] or _UNSTORABLE.search(name):
                 self.fail(shown, "Invalid key (too long, NUL or unpaired surrogate).")
                 continue
@@ -272,10 +273,12 @@ def event_validate(data: Any) -> ValidEvent:
             name=actor_name or actor_id,
             href=check.string(actor, "href", "actor.href"),
         )
+        values["actor_fields"] = check.string_map(actor, "fields", "actor.fields")
     target = check.obj(data, "target", TARGET_KEYS)
     if target:
-        for key in TARGET_KEYS:
+        for key in ("type", "id", "name", "href"):
             values[f"target_{key}"] = check.string(target, key, f"target.{key}")
+        values["target_fields"] = check.string_map(target, "fields", "target.fields")
     group = check.obj(data, "group", GROUP_KEYS)
     if group:
         values["group_id"] = check.string(group, "id", "group.id")

@@ -48,11 +48,15 @@ class AuditEvent(models.Model):
     actor_id = models.CharField(max_length=255, blank=True)
     actor_name = models.CharField(max_length=255, blank=True)
     actor_href = models.CharField(max_length=2000, blank=True)
+    # Retraced's actor.fields and target.fields: string maps describing them. Hashed only
+    # when non-empty (audits.chain.canonical), so events stored before these existed verify.
+    actor_fields = models.JSONField(default=dict, blank=True)
 
     target_type = models.CharField(max_length=255, blank=True)
     target_id = models.CharField(max_length=255, blank=True)
     target_name = models.CharField(max_length=255, blank=True)
     target_href = models.CharField(max_length=2000, blank=True)
+    target_fields = models.JSONField(default=dict, blank=True)
 
     associated_type = models.CharField(max_length=255, blank=True)
     associated_id = models.CharField(max_length=255, blank=True)

@@ -222,6 +222,9 @@ def _idempotency_claim(claim: IdempotencyClaim) -> IngestResult | None:
     )
 
 
+_FRESH_MAPS = ("audited_changes", "actor_fields", "target_fields", "fields", "metadata")
+
+
 def _ingested_build(
     events: list[ValidEvent], caller_ip: str | None, context: AuditContext, received_at: datetime
 ) -> list[AuditEvent]:
@@ -250,7 +253,9 @@ def _ingested_build(
             state["actor_name"], state["actor_href"] = actor.name, actor.href
         if event.ip_address:
             state["remote_address"] = event.ip_address
-        state["audited_changes"] = {}
+        for name in _FRESH_MAPS:  # the template's would be one dict shared by every event
+            if state[name] is template[name]:
+                state[name] = {}
         state["_state"] = ModelState()
         instance = AuditEvent.__new__(AuditEvent)
         instance.__dict__ = state
@@ -370,18 +375,20 @@ def copy_prepare(events: list[AuditEvent]) -> Callable[[list[AuditEvent]], None]
         for event, (pk,) in zip(events, cursor.fetchall(), strict=True):
             event.pk = pk
     # A cursor that has run no statement: psycopg formats with it and sends nothing.
-    with connection.cursor() as formatter:
-        with Copy(formatter.cursor, writer=FileWriter(buffer)) as copy:
-            write_row, dumps = copy.write_row, json.dumps
-            for event in events:
-                # As chain_append would (a no-op for it then): the address is hashed and
-                # stored compressed.
-                event.remote_address = normalize_ip(event.remote_address)
-                row = list(_copy_values(event))
-                for index in _JSON_INDEXES:
-                    value = row[index]
-                    row[index] = "{}" if value == {} else dumps(value)  # most are empty
-                write_row(row)
+    with (
+        connection.cursor() as formatter,
+        Copy(formatter.cursor, writer=FileWriter(buffer)) as copy,
+    ):
+        write_row, dumps = copy.write_row, json.dumps
+        for event in events:
+            # As chain_append would (a no-op for it then): the address is hashed and
+            # stored compressed.
+            event.remote_address = normalize_ip(event.remote_address)
+            row = list(_copy_values(event))
+            for index in _JSON_INDEXES:
+                value = row[index]
+                row[index] = "{}" if value == {} else dumps(value)  # most are empty
+            write_row(row)
     # COPY's text format escapes newlines inside values: each b"\n" ends one row.
     lines = buffer.getvalue().split(b"\n")[:-1]
     statement = f"COPY {quote(table)} ({columns}, seq, prev_hash, hash) FROM STDIN"

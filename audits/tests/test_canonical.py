@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audits.chain import HASHED_FIELDS, canonical, chain_hash
+from audits.chain import HASHED_FIELDS, OPTIONAL_HASHED_FIELDS, canonical, chain_hash
 from audits.services import audit_event_build
 
 _text = st.text(max_size=30)
@@ -28,6 +28,9 @@ _times = st.datetimes(
 
 def _by_definition(event) -> str:
     document = {name: getattr(event, name) for name in HASHED_FIELDS}
+    document.update(
+        {name: getattr(event, name) for name in OPTIONAL_HASHED_FIELDS if getattr(event, name)}
+    )
     for name in ("created_at", "received_at"):
         document[name] = document[name].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -42,9 +45,11 @@ def _by_definition(event) -> str:
     version=st.none() | st.integers(min_value=1, max_value=2**31 - 1),
     created=_times,
     failure=st.booleans(),
+    actor_fields=st.dictionaries(_text, _text, max_size=3),
+    target_fields=st.dictionaries(_text, _json, max_size=3),
 )
 def test_canonical_matches_the_documented_definition(
-    action, description, changes, fields, version, created, failure
+    action, description, changes, fields, version, created, failure, actor_fields, target_fields
 ):
     event = audit_event_build(
         action=action,
@@ -57,12 +62,14 @@ def test_canonical_matches_the_documented_definition(
         request_uuid="r-1",
     )
     event.version = version
+    event.actor_fields, event.target_fields = actor_fields, target_fields
     event.remote_address = "2001:db8::1"  # chain_append stores it compressed, then hashes
     assert canonical(event) == _by_definition(event)
 
 
 def test_known_event_hashes_to_a_fixed_value():
-    # A pinned vector: if this changes, every stored chain stops verifying.
+    # A pinned vector, computed before actor/target fields existed: if this changes, every
+    # stored chain stops verifying.
     moment = datetime(2026, 1, 31, 12, 0, 0, 123456, tzinfo=UTC)
     event = audit_event_build(
         action="user.login.success",

@@ -117,6 +117,41 @@ def test_retraced_fields_are_stored(writer):
     assert event.remote_address == "2001:db8::1"
 
 
+def test_retraced_actor_and_target_fields_are_stored_hashed_and_verified(writer, token_client):
+    # Retraced's SDKs send actor.fields and target.fields: unmodified clients must get 201.
+    body = {
+        "action": "document.share",
+        "actor": {"id": "oid-42", "name": "Jane", "fields": {"department": "finance"}},
+        "target": {"id": "doc-7", "type": "Document", "fields": {"pages": 12, "draft": True}},
+    }
+    assert post_json(writer, body).status_code == 201
+    response = post_json(writer, {"events": [body, {"action": "plain"}]}, BULK_URL)
+    assert response.status_code == 201
+    single, bulk, plain = integration_events().order_by("id")
+    for event in (single, bulk):
+        assert event.actor_fields == {"department": "finance"}
+        assert event.target_fields == {"pages": 12, "draft": True}
+    assert (plain.actor_fields, plain.target_fields) == ({}, {})
+    verified = token_client("audit:verify").get("/audit/v1/verify").json()
+    assert verified["ok"] is True and verified["verified"] >= 3
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ({"actor": {"id": "a", "fields": ["x"]}}, "actor.fields"),
+        ({"actor": {"id": "a", "fields": {"k": {"nested": 1}}}}, "actor.fields.k"),
+        ({"target": {"id": "t", "fields": {"k": "x" * 10_001}}}, "target.fields.k"),
+        ({"target": {"id": "t", "fields": "text"}}, "target.fields"),
+    ],
+)
+def test_bad_actor_or_target_fields_are_400_naming_the_path(writer, body, path):
+    response = post_json(writer, {"action": "a", **body})
+    assert response.status_code == 400
+    assert path in response.json()["errors"], response.json()
+    assert not integration_events().exists()
+
+
 def test_anonymous_event_has_anonymous_actor(writer):
     post_json(writer, {"action": "page.view", "is_anonymous": True})
     assert integration_events().get().actor_type == ActorType.ANONYMOUS
