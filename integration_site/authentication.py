@@ -3,10 +3,13 @@ API authentication: bearer tokens (`Authorization: Bearer <t>` or `Token <t>`), 
 with a user's password (Foreman clients use it), and the admin session.
 """
 
+import hashlib
+import hmac
 import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
@@ -101,7 +104,38 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         return 'Bearer realm="api"'
 
 
+# Verified Basic credentials, per process, for BASIC_AUTH_CACHE_SECONDS: checking a password
+# runs Django's PBKDF2 (over a second here, by design), and Foreman clients such as hammer
+# send username and password with every request. Keyed by an HMAC of the pair under
+# SECRET_KEY, so the password itself is never held; only successful checks are cached.
+_BASIC_CACHE_MAX = 1024
+_basic_cache: dict[bytes, tuple[float, int, str]] = {}
+
+
+def _basic_cache_key(userid: str, password: str) -> bytes:
+    message = f"{userid}\0{password}".encode("utf-8", "surrogatepass")
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).digest()
+
+
 class BasicAuthentication(authentication.BasicAuthentication):
-    """DRF's Basic auth; kept as our own class so the challenge and messages live here."""
+    """DRF's Basic auth, with a short per-process cache of verified credentials."""
 
     www_authenticate_realm = "api"
+
+    def authenticate_credentials(self, userid, password, request=None):
+        ttl = settings.BASIC_AUTH_CACHE_SECONDS
+        if ttl <= 0:
+            return super().authenticate_credentials(userid, password, request)
+        key = _basic_cache_key(userid, password)
+        cached = _basic_cache.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            user = get_user_model()._default_manager.filter(pk=cached[1]).first()
+            # The stored password hash must be the one verified: a changed password (or a
+            # rehash) misses, as does a user deactivated since.
+            if user is not None and user.is_active and user.password == cached[2]:
+                return user, None
+        user, auth = super().authenticate_credentials(userid, password, request)
+        if len(_basic_cache) >= _BASIC_CACHE_MAX:
+            _basic_cache.clear()
+        _basic_cache[key] = (time.monotonic() + ttl, user.pk, user.password)
+        return user, auth

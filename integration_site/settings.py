@@ -202,6 +202,9 @@ INTEGRATION_API_ANONYMOUS_NETWORKS = env_list("INTEGRATION_API_ANONYMOUS_NETWORK
 # Verified API tokens are cached per process this long; a revocation made in another process
 # takes effect within it (0 disables the cache).
 API_TOKEN_CACHE_SECONDS = env_int("API_TOKEN_CACHE_SECONDS", 5)
+# Verified Basic-auth credentials are cached per process this long (a password check costs
+# about a second of PBKDF2); a changed password or a deactivated user misses at once.
+BASIC_AUTH_CACHE_SECONDS = env_int("BASIC_AUTH_CACHE_SECONDS", 300)
 # /health reports the worker missing when it has not checked in for this long.
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = env_int("WORKER_HEARTBEAT_MAX_AGE_SECONDS", 60)
 

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.backends import ModelBackend
 from django.utils import timezone
 
 from integration_site.services import api_token_revoke
@@ -171,3 +172,61 @@ def test_revocation_elsewhere_takes_effect_after_the_token_cache_ttl(
     # ...until the cache is off or expired.
     settings.API_TOKEN_CACHE_SECONDS = 0
     assert api_client.get("/api/echo").status_code == 401
+
+
+class CountingBackend(ModelBackend):
+    """Django's own backend, counting the password checks it is asked for."""
+
+    calls = 0
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        type(self).calls += 1
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+@pytest.fixture
+def counted_basic(settings, django_user_model):
+    from integration_site.authentication import _basic_cache
+
+    _basic_cache.clear()
+    CountingBackend.calls = 0
+    settings.AUTHENTICATION_BACKENDS = [f"{__name__}.CountingBackend"]
+    settings.BASIC_AUTH_CACHE_SECONDS = 300
+    user = django_user_model.objects.create_superuser("hammer", password="first-pass-phrase")
+    yield user
+    _basic_cache.clear()
+
+
+def test_basic_auth_checks_the_password_once_then_trusts_the_cache(api_client, counted_basic):
+    api_client.credentials(HTTP_AUTHORIZATION=_basic("hammer", "first-pass-phrase"))
+    assert [api_client.get("/api/echo").status_code for _ in range(3)] == [200, 200, 200]
+    assert CountingBackend.calls == 1
+    # A wrong password is never answered from the cache.
+    api_client.credentials(HTTP_AUTHORIZATION=_basic("hammer", "first-pass-phrasE"))
+    assert api_client.get("/api/echo").status_code == 401
+    assert CountingBackend.calls == 2
+
+
+def test_basic_auth_cache_misses_once_the_password_changes(api_client, counted_basic):
+    api_client.credentials(HTTP_AUTHORIZATION=_basic("hammer", "first-pass-phrase"))
+    assert api_client.get("/api/echo").status_code == 200
+    counted_basic.set_password("second-pass-phrase")
+    counted_basic.save()
+    assert api_client.get("/api/echo").status_code == 401
+    api_client.credentials(HTTP_AUTHORIZATION=_basic("hammer", "second-pass-phrase"))
+    assert api_client.get("/api/echo").status_code == 200
+
+
+def test_basic_auth_cache_misses_once_the_user_is_deactivated(api_client, counted_basic):
+    api_client.credentials(HTTP_AUTHORIZATION=_basic("hammer", "first-pass-phrase"))
+    assert api_client.get("/api/echo").status_code == 200
+    counted_basic.is_active = False
+    counted_basic.save()
+    assert api_client.get("/api/echo").status_code == 401
+
+
+def test_basic_auth_cache_can_be_switched_off(api_client, counted_basic, settings):
+    settings.BASIC_AUTH_CACHE_SECONDS = 0
+    api_client.credentials(HTTP_AUTHORIZATION=_basic("hammer", "first-pass-phrase"))
+    assert [api_client.get("/api/echo").status_code for _ in range(2)] == [200, 200]
+    assert CountingBackend.calls == 2
