@@ -3,6 +3,7 @@ Writes for licensing: installing a signed license, console options, importing re
 requesting and running update jobs, reaping jobs whose worker died, and startup status.
 """
 
+import ctypes
 import json
 import os
 import queue
@@ -10,6 +11,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -404,6 +406,19 @@ class HookFailed(Exception):
     pass
 
 
+_PR_SET_PDEATHSIG = 1
+# Looked up once, here: the forked child should only make the system call, not load symbols.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+
+
+def _die_with_parent() -> None:  # runs in the forked child, before exec
+    # Linux: the kernel SIGKILLs the hook when the worker that started it dies, even by
+    # SIGKILL or OOM, so a dead worker leaves no hook running on (the job is failed by the
+    # stale-job reaper). Processes the hook itself forks are not covered.
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _run_hook(job: UpdateJob, release: Release) -> None:
     args = shlex.split(release.hook_command)
     env = {
@@ -423,6 +438,7 @@ def _run_hook(job: UpdateJob, release: Release) -> None:
             env=env,
             cwd=settings.BASE_DIR,
             start_new_session=True,  # so a timeout kills the hook's children too
+            preexec_fn=_die_with_parent,
         )
     except OSError as exc:
         raise HookFailed(f"Hook could not start: {exc}") from exc

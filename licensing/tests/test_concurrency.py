@@ -48,6 +48,15 @@ def _database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
 def _wait_for(predicate, *, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -82,8 +91,12 @@ def test_worker_killed_mid_apply_is_detected_and_version_kept(
         )
         job.refresh_from_db()
         assert job.state == JobState.RUNNING and job.worker_pid == worker.pid
+        hook_pid = int(pid_file.read_text())
+        assert _running(hook_pid)
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
+        # The kernel takes the hook down with the worker (PR_SET_PDEATHSIG).
+        _wait_for(lambda: not _running(hook_pid), timeout=10, what="the hook to die")
     finally:
         if worker.poll() is None:
             worker.kill()
