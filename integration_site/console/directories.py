@@ -5,6 +5,7 @@ list) with the same `DirectoryUser`, which is what the Identity API returns.
 """
 
 import base64
+import contextlib
 import ssl
 import uuid
 from collections.abc import Iterator
@@ -54,6 +55,36 @@ _LDAP_SIZE_LIMIT_EXCEEDED = 4
 SITE_UUID_NAMESPACE = uuid.UUID("6f1f0d84-4f5c-5d1e-9b57-2f4f7b8c5e21")
 
 Attributes = dict[str, list[str]]
+
+
+class _VerifyingTls(ldap3.Tls):
+    """
+    ldap3's TLS with Python's own certificate and host name verification. ldap3 switches the
+    context's check off and matches names itself, through a backport of ssl.match_hostname
+    (removed in Python 3.12) that rejects IP addresses: a directory configured by IP could
+    never verify. Here OpenSSL checks the chain and the name (DNS or IP) in the handshake.
+    """
+
+    def wrap_socket(self, connection, do_handshake=False):
+        if self.validate == ssl.CERT_NONE:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        else:
+            # cadata given: trust exactly that CA; otherwise the system store.
+            context = ssl.create_default_context(cadata=self.ca_certs_data)
+        connection.socket = context.wrap_socket(
+            connection.socket,
+            server_side=False,
+            do_handshake_on_connect=do_handshake,
+            server_hostname=connection.server.host,
+        )
+
+
+def _close(connection: ldap3.Connection) -> None:
+    # After a failed handshake the socket may already be gone; closing must not raise.
+    with contextlib.suppress(LDAPException, OSError):
+        connection.unbind()
 
 
 class DirectoryUnavailable(Exception):
@@ -256,10 +287,9 @@ class LdapDirectory:
         source = self.source
         tls = None
         if source.tls_mode != TlsMode.PLAIN:
-            tls = ldap3.Tls(
+            tls = _VerifyingTls(
                 validate=ssl.CERT_REQUIRED if source.verify_certificate else ssl.CERT_NONE,
                 ca_certs_data=source.ca_certificate or None,
-                version=ssl.PROTOCOL_TLS_CLIENT,
             )
         return ldap3.Server(
             source.host,
@@ -293,12 +323,12 @@ class LdapDirectory:
                 )
             bound = connection.bind()
         except LDAPException as exc:
-            connection.unbind()
+            _close(connection)
             raise DirectoryUnavailable(
                 f"Cannot reach {self._describe()}: {exc.__class__.__name__}: {exc}"
             ) from exc
         except OSError as exc:  # ssl errors during the handshake
-            connection.unbind()
+            _close(connection)
             raise DirectoryUnavailable(f"Cannot reach {self._describe()}: {exc}") from exc
         return connection, bound
 
@@ -310,7 +340,7 @@ class LdapDirectory:
         connection, bound = self._bind(self.source.bind_dn, password)
         if not bound:
             result = connection.result or {}
-            connection.unbind()
+            _close(connection)
             if result.get("result") == _LDAP_INVALID_CREDENTIALS:
                 raise SearchCredentialsInvalid(
                     f"{self._describe()} rejected the search account {self.source.bind_dn!r}."
@@ -452,7 +482,7 @@ class LdapDirectory:
         try:
             return self._lookup(connection, username)
         finally:
-            connection.unbind()
+            _close(connection)
 
     def authenticate(self, username: str, password: str) -> AuthResult:
         user = self.find_user(username)
@@ -463,7 +493,7 @@ class LdapDirectory:
         if not password:
             return AuthResult(found=True)
         connection, bound = self._bind(user.dn, password)
-        connection.unbind()
+        _close(connection)
         return AuthResult(found=True, user=user if bound else None)
 
     def list_users(self) -> Iterator[DirectoryUser]:
@@ -514,7 +544,7 @@ class LdapDirectory:
                     f"Listing users failed on {self._describe()}: {result.get('description')}"
                 )
         finally:
-            connection.unbind()
+            _close(connection)
 
     def test_connection(self) -> str:
         """Bind with the search account and count the users it can see; raises on failure."""
@@ -527,5 +557,5 @@ class LdapDirectory:
                 attributes=["1.1"],
             )
         finally:
-            connection.unbind()
+            _close(connection)
         return f"Connected to {self._describe()}; the search account sees {len(entries)} user(s)."

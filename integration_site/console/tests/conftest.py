@@ -1,6 +1,10 @@
 import pytest
 
-from integration_site.console.tests.ldap_server import ldap_source, slapd  # noqa: F401 (fixtures)
+from integration_site.console.tests.ldap_server import (  # noqa: F401 (fixtures)
+    ldap_source,
+    slapd,
+    slapd_tls,
+)
 from integration_site.console.tests.provisioner_server import provisioner  # noqa: F401 (fixture)
 
 

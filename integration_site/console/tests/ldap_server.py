@@ -42,6 +42,9 @@ SEED_GROUPS = {"engineers": ("5001", ["alice", "bob"]), "admins": ("5002", ["ali
 class LdapServer:
     host: str
     port: int
+    # Set for the TLS server: its LDAPS port and the PEM of the CA that signed its certificate.
+    ldaps_port: int | None = None
+    ca_pem: str = ""
     base_dn: str = BASE_DN
     users_dn: str = USERS_DN
     groups_dn: str = GROUPS_DN
@@ -95,12 +98,93 @@ def seed_ldif() -> str:
     return "\n\n".join(entries) + "\n"
 
 
-def slapd_config(workdir: Path) -> str:
+def tls_material(workdir: Path) -> str:
+    """A throwaway CA and a server certificate for 127.0.0.1/localhost; returns the CA's PEM."""
+    from datetime import UTC, datetime, timedelta
+    from ipaddress import IPv4Address
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("Integration Site test CA"))
+        .issuer_name(name("Integration Site test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("localhost"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(IPv4Address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        # Python 3.13 verifies strictly (VERIFY_X509_STRICT): the AKI must be there.
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    ca_pem = ca.public_bytes(pem).decode()
+    (workdir / "ca.pem").write_text(ca_pem)
+    (workdir / "server.pem").write_bytes(cert.public_bytes(pem))
+    (workdir / "server.key").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return ca_pem
+
+
+def slapd_config(workdir: Path, *, tls: bool = False) -> str:
     schemas = "\n".join(
         f"include {SCHEMA_DIR / name}.schema" for name in ("core", "cosine", "inetorgperson", "nis")
     )
+    tls_lines = (
+        f"TLSCACertificateFile {workdir / 'ca.pem'}\n"
+        f"TLSCertificateFile {workdir / 'server.pem'}\n"
+        f"TLSCertificateKeyFile {workdir / 'server.key'}\n"
+        if tls
+        else ""
+    )
     return f"""{schemas}
-modulepath {MODULE_DIR}
+{tls_lines}modulepath {MODULE_DIR}
 moduleload back_mdb
 pidfile {workdir / "slapd.pid"}
 argsfile {workdir / "slapd.args"}
@@ -133,38 +217,43 @@ def slapd_available() -> bool:
     return os.path.exists(SLAPD) and os.path.exists(SLAPADD) and SCHEMA_DIR.is_dir()
 
 
-@pytest.fixture(scope="session")
-def slapd():
-    """A running slapd on 127.0.0.1:<free port>, stopped at the end of the session."""
+def _slapd(*, tls: bool):
+    """Run slapd on free loopback ports (plus LDAPS when `tls`) until the generator closes."""
     if not slapd_available():
         pytest.skip("slapd is not installed (apt-get install -y slapd ldap-utils)")
     workdir = Path(tempfile.mkdtemp(prefix="slapd-test-"))
     (workdir / "data").mkdir()
+    ca_pem = tls_material(workdir) if tls else ""
     config = workdir / "slapd.conf"
-    config.write_text(slapd_config(workdir))
+    config.write_text(slapd_config(workdir, tls=tls))
     seed = workdir / "seed.ldif"
     seed.write_text(seed_ldif())
     subprocess.run([SLAPADD, "-f", str(config), "-l", str(seed)], check=True, capture_output=True)
 
     port = free_port()
+    ldaps_port = free_port() if tls else None
+    urls = f"ldap://127.0.0.1:{port}/" + (f" ldaps://127.0.0.1:{ldaps_port}/" if tls else "")
     # -d 0 keeps slapd in the foreground, so the fixture owns the process.
     process = subprocess.Popen(
-        [SLAPD, "-f", str(config), "-h", f"ldap://127.0.0.1:{port}/", "-d", "0"],
+        [SLAPD, "-f", str(config), "-h", urls, "-d", "0"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    err = process.stderr.read().decode(errors="replace") if process.stderr else ""
-                    pytest.fail(f"slapd did not start: {err}")
-                time.sleep(0.1)
-        yield LdapServer(host="127.0.0.1", port=port)
+        for listening in [port] + ([ldaps_port] if tls else []):
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", listening), timeout=0.5).close()
+                    break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        err = (
+                            process.stderr.read().decode(errors="replace") if process.stderr else ""
+                        )
+                        pytest.fail(f"slapd did not start: {err}")
+                    time.sleep(0.1)
+        yield LdapServer(host="127.0.0.1", port=port, ldaps_port=ldaps_port, ca_pem=ca_pem)
     finally:
         process.terminate()
         try:
@@ -172,6 +261,18 @@ def slapd():
         except subprocess.TimeoutExpired:
             process.kill()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def slapd():
+    """A running slapd on 127.0.0.1:<free port>, stopped at the end of the session."""
+    yield from _slapd(tls=False)
+
+
+@pytest.fixture(scope="session")
+def slapd_tls():
+    """slapd with a certificate from a throwaway CA: StartTLS on `port`, LDAPS on `ldaps_port`."""
+    yield from _slapd(tls=True)
 
 
 @pytest.fixture
