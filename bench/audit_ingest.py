@@ -21,6 +21,7 @@ this generator and other helpers' work: figures are noisy, read the ratios.
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import signal
@@ -191,6 +192,96 @@ def report(label: str, latencies, errors, elapsed, per_request: int = 1) -> floa
     return rate
 
 
+def postgres_copy_floor(batches: int = 20) -> None:
+    """
+    What PostgreSQL alone spends absorbing 1,000 bench events, with no HTTP and no Python
+    beyond sending pre-formatted COPY data: into the production table (every index) and into
+    an index-free copy of it, each COPY rolled back (nothing stays; the chain is untouched).
+    """
+    import hashlib
+    import uuid
+    from datetime import UTC, datetime
+
+    import psycopg
+    from psycopg.copy import Copy, FileWriter
+
+    with psycopg.connect(env()["DATABASE_URL"]) as conn:
+        columns = [
+            name
+            for (name,) in conn.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_name = 'audits_auditevent' ORDER BY ordinal_position"
+            )
+        ]
+        indexes = conn.execute(
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'audits_auditevent'"
+        ).fetchone()[0]
+        conn.execute("DROP TABLE IF EXISTS bench_unindexed")
+        conn.execute("CREATE TABLE bench_unindexed (LIKE audits_auditevent INCLUDING DEFAULTS)")
+        conn.commit()
+        now = datetime.now(UTC)
+        row = {
+            **dict.fromkeys(columns, ""),
+            **{"audited_changes": "{}", "fields": "{}", "metadata": "{}"},
+            **{"actor_fields": "{}", "target_fields": "{}"},
+            **{k: v for k, v in EVENT.items() if k != "ip_address"},
+            "source": "integration",
+            "actor_type": "API token",
+            "actor_name": "token:bench",
+            "remote_address": EVENT["ip_address"],
+            "is_failure": False,
+            "is_anonymous": False,
+            "version": None,
+            "created_at": now,
+            "received_at": now,
+            "prev_hash": "0" * 64,
+        }
+
+        def rows(first_id: int) -> list[list]:
+            return [
+                [
+                    {
+                        **row,
+                        "id": first_id + i,
+                        "seq": first_id + i,
+                        "action": f"bulk.event.{i % 50}",
+                        "request_uuid": str(uuid.uuid4()),
+                        "hash": hashlib.sha256(str(first_id + i).encode()).hexdigest(),
+                    }[c]
+                    for c in columns
+                ]
+                for i in range(1000)
+            ]
+
+        def formatted(values: list[list]) -> bytes:
+            # COPY text made once, client-side, so the timings below are PostgreSQL's.
+            buffer = io.BytesIO()
+            with Copy(conn.cursor(), writer=FileWriter(buffer)) as copy:
+                for value in values:
+                    copy.write_row(value)
+            return buffer.getvalue()
+
+        timings: dict[str, list[float]] = {"audits_auditevent": [], "bench_unindexed": []}
+        for batch in range(batches):
+            data = formatted(rows(10**12 + batch * 1000))  # ids far above any real one
+            for table, measured in timings.items():
+                started = time.perf_counter()
+                with conn.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    copy.write(data)
+                measured.append(time.perf_counter() - started)
+                conn.rollback()
+        conn.execute("DROP TABLE bench_unindexed")
+        conn.commit()
+    production = statistics.median(timings["audits_auditevent"]) * 1000
+    bare = statistics.median(timings["bench_unindexed"]) * 1000
+    print(
+        f"PostgreSQL alone, COPY of 1,000 events (median of {batches}, rolled back): "
+        f"production table ({indexes} indexes) {production:.1f} ms, no indexes {bare:.1f} ms; "
+        f"index maintenance {production - bare:.1f} ms. Two cores doing nothing else could "
+        f"absorb at most {2 * 1000 / production * 1000:,.0f} events/s into the production table."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="per single-POST phase")
@@ -306,6 +397,7 @@ def main() -> None:
             text=True,
         )
         print(f"audit_verify after the run: {(verify.stdout or verify.stderr).strip()}")
+        postgres_copy_floor()
     finally:
         for process in (worker, gunicorn):
             os.killpg(process.pid, signal.SIGTERM)
