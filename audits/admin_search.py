@@ -2,10 +2,18 @@
 The scoped-search language in the admin: the audit changelist's search box compiles through
 the same field map as /api/audits (plain words are free text), a bad query is shown next to
 the box instead of an empty list, and the box completes through auto_complete_search.
-Also the admin pages of hosts, locations and organizations.
+Other apps may add controls next to the box (saved searches) through
+`search_box_addon_register`, so this module never imports them. Also the admin pages of
+hosts, locations and organizations.
 """
 
+from collections.abc import Callable
+from functools import partial
+
 from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 
 from audits.models import Host, Location, Organization
 from audits.query_language import QueryError
@@ -17,12 +25,29 @@ SEARCH_HELP = (
 )
 
 
+# Callables (request, *, controller, query) -> HTML (or "") shown after the search box.
+SearchBoxAddon = Callable[..., str]
+_search_box_addons: list[SearchBoxAddon] = []
+
+
+def search_box_addon_register(addon: SearchBoxAddon) -> None:
+    if addon not in _search_box_addons:
+        _search_box_addons.append(addon)
+
+
+def _search_box_addons_render(request: HttpRequest, controller: str, query: str) -> SafeString:
+    rendered = (addon(request, controller=controller, query=query) for addon in _search_box_addons)
+    return format_html_join("", "{}", ((html,) for html in rendered if html))
+
+
 class ScopedSearchAdminMixin:
     """Replaces ModelAdmin's `search_fields` word matching with the query language."""
 
     # Any non-empty value shows the search box; the parser decides what a query means.
     search_fields = ["action"]
     search_help_text = SEARCH_HELP
+    # Foreman's name for the searched resource: what saved searches record as `controller`.
+    search_controller = "audits"
 
     def get_search_results(self, request, queryset, search_term):
         request.audit_search_error = None
@@ -36,6 +61,11 @@ class ScopedSearchAdminMixin:
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
         changelist.search_error = getattr(request, "audit_search_error", None)
+        # A callable, so the template renders the addons only when it shows the search box
+        # (exports build a changelist too).
+        changelist.search_box_addons = partial(
+            _search_box_addons_render, request, self.search_controller, changelist.query
+        )
         return changelist
 
 

@@ -4,6 +4,7 @@ reads: docs.resources.<name>.methods[] with apis[], params[] and metadata.search
 the same field map the parser uses, so the documented search fields cannot drift.
 """
 
+from collections.abc import Callable
 from functools import cache
 
 from audits.query_language import FieldKind
@@ -78,12 +79,25 @@ _ID_PARAM = _param(
 )
 
 
-def _method(resource: str, name: str, apis: list[tuple[str, str]], params, metadata=None) -> dict:
+def _method(
+    resource: str,
+    name: str,
+    apis: list[tuple[str, str]],
+    params,
+    metadata=None,
+    *,
+    http_method: str = "GET",
+) -> dict:
     return {
         "doc_url": f"{_DOC_URL}/{resource}/{name}",
         "name": name,
         "apis": [
-            {"api_url": url, "http_method": "GET", "short_description": text, "deprecated": None}
+            {
+                "api_url": url,
+                "http_method": http_method,
+                "short_description": text,
+                "deprecated": None,
+            }
             for url, text in apis
         ],
         "formats": None,
@@ -148,6 +162,17 @@ def _crud(resource: str, plural: str, singular: str, extra_index: list | None = 
     )
 
 
+# Resources other apps serve under /api (bookmarks), registered from their AppConfig.ready()
+# so that this module never imports them.
+_registered_resources: dict[str, Callable[[], dict]] = {}
+
+
+def apidoc_resource_register(name: str, build: Callable[[], dict]) -> None:
+    """Add `docs.resources.<name>`, built by `build()` (see `_resource`/`_method`/`_param`)."""
+    _registered_resources[name] = build
+    apidoc.cache_clear()
+
+
 @cache
 def apidoc() -> dict:
     audits = _resource(
@@ -192,6 +217,7 @@ def apidoc() -> dict:
                 "hosts": _crud("hosts", "hosts", "host"),
                 "locations": _crud("locations", "locations", "location"),
                 "organizations": _crud("organizations", "organizations", "organization"),
+                **{name: build() for name, build in sorted(_registered_resources.items())},
             },
             "link_extension": ".html",
         }

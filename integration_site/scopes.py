@@ -13,6 +13,9 @@ class Scope(models.TextChoices):
     AUDIT_WRITE = "audit:write", "Post audit events"
     AUDIT_READ = "audit:read", "Read and search the audit trail"
     AUDIT_VERIFY = "audit:verify", "Verify the audit hash chain"
+    # Saved searches are shared (public ones appear in everyone's list), so changing them is
+    # its own grant rather than a side effect of reading (audit:read) or ingesting (audit:write).
+    BOOKMARK_WRITE = "bookmark:write", "Save, change and delete saved searches (bookmarks)"
     LICENSE_READ = "license:read", "Read the license and its fields"
     CONSOLE_READ = "console:read", "Read console options and check console credentials"
     VERSION_READ = "version:read", "Read the current version and pending updates"

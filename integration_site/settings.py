@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "integration_site",
     "integration_site.console",
     "audits",
+    "bookmarks",
     "licensing",
     "monitoring",
 ]

@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("audits.urls")),
+    path("", include("bookmarks.urls")),
     path("", include("licensing.urls")),
     path("", include("monitoring.urls")),
     path("", include("integration_site.console.urls")),

@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class BookmarksConfig(AppConfig):
+    name = "bookmarks"
+    verbose_name = "Saved searches"
+
+    def ready(self) -> None:
+        # Contribute to the audits app's apidoc and search box without it importing us.
+        from audits.admin_search import search_box_addon_register
+        from audits.apipie import apidoc_resource_register
+        from bookmarks.admin import saved_searches_addon
+        from bookmarks.api import bookmarks_apidoc
+
+        apidoc_resource_register("bookmarks", bookmarks_apidoc)
+        search_box_addon_register(saved_searches_addon)
