@@ -207,7 +207,7 @@ def apidoc() -> dict:
     return {
         "docs": {
             "name": "Integration Site (Foreman-compatible API v2)",
-            "info": "The subset of Foreman's API v2 this site serves: audits, hosts, locations, organizations and status.",
+            "info": "The subset of Foreman's API v2 this site serves: audits, bookmarks, hosts, locations, organizations and status.",
             "copyright": "",
             "doc_url": _DOC_URL,
             "api_url": "/api",

@@ -11,6 +11,9 @@ class BookmarksConfig(AppConfig):
         from audits.apipie import apidoc_resource_register
         from bookmarks.admin import saved_searches_addon
         from bookmarks.api import bookmarks_apidoc
+        from bookmarks.demo import load_bookmark_demo
+        from integration_site.demo import register_demo_loader
 
         apidoc_resource_register("bookmarks", bookmarks_apidoc)
         search_box_addon_register(saved_searches_addon)
+        register_demo_loader("saved searches", load_bookmark_demo)
