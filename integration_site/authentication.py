@@ -67,37 +67,53 @@ class TokenPrincipal:
         return False
 
 
+TOKEN_KEYWORDS = (b"bearer", b"token")
+
+
+def bearer_secret(request) -> str | None:
+    """
+    The secret of an `Authorization: Bearer <t>` (or `Token <t>`) header; None when the
+    request carries no such header, so other authentication classes may try.
+    """
+    parts = authentication.get_authorization_header(request).split()
+    if not parts or parts[0].lower() not in TOKEN_KEYWORDS:
+        return None
+    if len(parts) != 2:
+        raise exceptions.AuthenticationFailed(
+            "Malformed Authorization header: expected 'Bearer <token>'."
+        )
+    try:
+        secret = parts[1].decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise exceptions.AuthenticationFailed("API token contains invalid characters.") from exc
+    # Retraced's clients send `Token token=<key>`.
+    return secret.removeprefix("token=")
+
+
+def api_token_verify(secret: str) -> ApiToken:
+    """The usable token for `secret`, its use recorded; AuthenticationFailed otherwise."""
+    token = _token_by_digest(api_token_digest(secret))
+    if token is None:
+        raise exceptions.AuthenticationFailed("Invalid API token.")
+    now = timezone.now()
+    if token.revoked_at is not None:
+        raise exceptions.AuthenticationFailed("This API token has been revoked.")
+    if token.expires_at is not None and token.expires_at <= now:
+        raise exceptions.AuthenticationFailed(
+            f"This API token expired at {token.expires_at.isoformat()}."
+        )
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
 class ApiTokenAuthentication(authentication.BaseAuthentication):
-    keywords = (b"bearer", b"token")
-
     def authenticate(self, request):
-        parts = authentication.get_authorization_header(request).split()
-        if not parts or parts[0].lower() not in self.keywords:
+        secret = bearer_secret(request)
+        if secret is None:
             return None
-        if len(parts) != 2:
-            raise exceptions.AuthenticationFailed(
-                "Malformed Authorization header: expected 'Bearer <token>'."
-            )
-        try:
-            secret = parts[1].decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise exceptions.AuthenticationFailed("API token contains invalid characters.") from exc
-        # Retraced's clients send `Token token=<key>`.
-        secret = secret.removeprefix("token=")
-
-        token = _token_by_digest(api_token_digest(secret))
-        if token is None:
-            raise exceptions.AuthenticationFailed("Invalid API token.")
-        now = timezone.now()
-        if token.revoked_at is not None:
-            raise exceptions.AuthenticationFailed("This API token has been revoked.")
-        if token.expires_at is not None and token.expires_at <= now:
-            raise exceptions.AuthenticationFailed(
-                f"This API token expired at {token.expires_at.isoformat()}."
-            )
-        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-            token.last_used_at = now
+        token = api_token_verify(secret)
         return TokenPrincipal(token), token
 
     def authenticate_header(self, request) -> str:

@@ -2,11 +2,15 @@
 
 import io
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
+from rest_framework.views import APIView
 
 from audits.models import AuditEvent
+from integration_site.services import api_token_revoke
 from monitoring.engine import accepted_results_drain, result_process
 from monitoring.models import AcceptedResult, CheckDefinition, Client, Event, Silence
 from monitoring.services import client_register, silence_create
@@ -217,6 +221,92 @@ def test_post_results_malformed_returns_400(writer, body):
     response = post_json(writer, "/results", body)
     assert response.status_code == 400
     assert response.json()["message"]
+
+
+# POST /results answers token-authenticated, valid results before DRF (the ingest hot path);
+# everything else goes through DRF. Both must answer alike.
+
+
+def test_post_results_hot_path_answers_like_the_drf_path(writer, admin_client_api, monkeypatch):
+    through_drf = []
+    dispatch = APIView.dispatch
+    monkeypatch.setattr(
+        APIView,
+        "dispatch",
+        lambda view, *a, **kw: through_drf.append(1) or dispatch(view, *a, **kw),
+    )
+    body = {"name": "backup", "output": "failed", "status": 2}
+    hot = post_json(writer, "/results", body)  # bearer token: the hot path
+    assert through_drf == []
+    drf = admin_client_api.post("/results", body, format="json")  # a user: DRF's path
+    assert through_drf == [1]
+    assert hot.status_code == drf.status_code == 202
+    assert hot.content == b'{"issued":%d}' % hot.json()["issued"]
+    assert set(hot.json()) == set(drf.json()) == {"issued"}
+    for header in ("Content-Type", "Allow", "Vary"):
+        assert hot[header] == drf[header], header
+    assert hot["X-Request-ID"]
+    assert AcceptedResult.objects.count() == 2
+    assert accepted_results_drain() == 2
+    assert Event.objects.get(client__name="sensu-api", check_name="backup").occurrences == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"output": "no name"}, "name"),
+        ({"name": "x"}, "output"),
+        ({"name": "x", "output": "x", "status": "2"}, "status"),
+        ({"name": "x", "output": "x", "ttl": -5}, "ttl"),
+        ({"name": "x", "output": "x", "source": "bad source"}, "source"),
+    ],
+)
+def test_post_results_with_a_token_and_a_bad_body_is_400_naming_the_field(writer, body, field):
+    response = post_json(writer, "/results", body)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    payload = response.json()
+    assert payload["code"] == "invalid"
+    assert payload["message"].startswith(f"{field}: ")
+    assert field in payload["errors"]
+    assert not AcceptedResult.objects.exists()
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b""])
+def test_post_results_with_a_token_and_no_json_object_is_400(writer, body):
+    response = writer.post("/results", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["message"]
+    assert not AcceptedResult.objects.exists()
+
+
+def test_post_results_needs_a_usable_token_with_the_write_scope(api_client, make_token):
+    body = json.dumps({"name": "x", "output": "y"})
+
+    def post(secret):
+        return api_client.post(
+            "/results",
+            data=body,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {secret}",
+        )
+
+    _, read_only = make_token("monitoring:read")
+    response = post(read_only)
+    assert response.status_code == 403
+    assert response.json()["message"] == "This token lacks the 'monitoring:write' scope."
+    response = post("not-a-token")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    token, revoked = make_token("monitoring:write")
+    api_token_revoke(token=token)
+    assert post(revoked).status_code == 401
+    _, expired = make_token("monitoring:write", expires_at=timezone.now() - timedelta(seconds=1))
+    assert post(expired).status_code == 401
+    assert (
+        api_client.post("/results", data=body, content_type="application/json").status_code == 401
+    )
+    assert not AcceptedResult.objects.exists()
 
 
 def test_results_endpoints(writer):

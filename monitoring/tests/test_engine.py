@@ -358,3 +358,41 @@ def test_the_drain_works_in_batches_oldest_first():
     result = CheckResult.objects.get(check_name="seq")
     assert [entry[0] for entry in result.history] == [1, 1, 0, 2, 2]
     assert event_of("seq").occurrences == 2
+
+
+def test_batched_writes_store_values_exactly():
+    # On PostgreSQL a batch's rows travel as one jsonb document (monitoring/bulk.py): quotes,
+    # backslashes, newlines, non-ASCII text and nested JSON must come back unchanged.
+    from monitoring.engine import ResultInput, results_process
+
+    output = 'CRITICAL: "quoted" back\\slash\nsecond line \u00fc \U0001f680 \t {"json": [1]}'
+    extra = {"contact": {"team": "ops", "tags": ["a", "b\u00e9"]}, "duration": 0.25}
+    results_process(
+        [
+            ResultInput(
+                client_name="i-424242",
+                check={"name": "odd", "status": 2, "output": output, **extra},
+                now=NOW,
+            ),
+            ResultInput(
+                client_name="i-424242",
+                check={"name": "odd", "status": 2, "output": output, **extra},
+                now=NOW + 60,
+            ),
+        ]
+    )
+    result = CheckResult.objects.get(check_name="odd")
+    assert result.output == output
+    assert result.history == [[2, NOW, output], [2, NOW + 60, output]]
+    assert result.check_data["contact"] == extra["contact"]
+    assert result.check_data["duration"] == 0.25
+    event = event_of("odd")
+    assert (event.output, event.occurrences, event.status) == (output, 2, 2)
+    assert event.check_data["output"] == output
+    assert event.check_data["contact"] == extra["contact"]
+    recently = timezone.now() - timedelta(minutes=1)
+    assert recently < event.created_at <= timezone.now()
+    assert recently < result.updated_at <= timezone.now()
+    publish(0, check="odd")  # updated through the set-based UPDATE, then resolved
+    assert event_of("odd") is None
+    assert CheckResult.objects.get(check_name="odd").history[-1][0] == 0
