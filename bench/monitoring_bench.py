@@ -4,8 +4,9 @@ Monitoring benchmark (issue 6, section 6), on PostgreSQL through gunicorn on loo
   1. Ingest: POST /results (queued, 202) with `manage.py worker` processes running the full
      event engine on the queue, drawing (client, check) pairs at random from a population of
      10,000 clients x 5 checks (90 % OK, 7 % warning, 3 % critical), for a fixed time box;
-     reported end to end (accepted AND processed, until the queue is empty), compared with a
-     bare-Django POST ceiling in the same run. Each phase also reports the CPU it cost per
+     reported end to end (accepted AND processed, until the queue is empty), compared with two
+     bare-Django POST ceilings in the same run: parse and answer, and parse, one INSERT in
+     autocommit and answer (the least an accept path that commits can cost). Each phase also reports the CPU it cost per
      request, split between gunicorn, the drain worker(s), PostgreSQL and this load generator:
      on a shared 2-core box that, not the request rate, says where the time goes.
   2. Reads: GET /events?limit=100 with 5,000 open events (p50/p95), the full GET /events
@@ -76,6 +77,8 @@ def prepare() -> str:
 
     # TRUNCATE, not delete(): deleting 10,000 audited clients would audit each one.
     with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_ceiling")
+        cursor.execute("CREATE TABLE bench_ceiling (id bigserial PRIMARY KEY, body text)")
         cursor.execute(
             "TRUNCATE monitoring_event, monitoring_checkresult, monitoring_aggregatemember, "
             "monitoring_client, monitoring_checkdefinition, monitoring_silence, "
@@ -397,6 +400,13 @@ def main():
         )
         ceiling_cpu = meter.stop()
         ceiling_post = answered / seconds
+        meter = CpuMeter(server, [])
+        meter.start()
+        inserted, seconds, _ = load(
+            server, "/bench/insert-ceiling", args.ceiling_seconds, args.threads, None
+        )
+        insert_cpu = meter.stop()
+        ceiling_insert = inserted / seconds
         # End to end: results accepted by POST /results AND processed by the engine in the
         # worker(s), from the first POST until the queue is empty again.
         log = ROOT / "var" / "monitoring_bench_workers.log"
@@ -434,7 +444,12 @@ def main():
             f"ceiling POST bare Django:                {ceiling_post:8.0f} req/s  "
             f"-> end to end at {sustained / ceiling_post:.0%} of the ceiling"
         )
+        print(
+            f"ceiling POST bare Django + one INSERT:   {ceiling_insert:8.0f} req/s  "
+            f"-> end to end at {sustained / ceiling_insert:.0%} of the INSERT ceiling"
+        )
         print(cpu_report("ceiling POST", ceiling_cpu, answered))
+        print(cpu_report("ceiling POST + INSERT", insert_cpu, inserted))
         print(cpu_report("POST /results, accepted and processed", ingest_cpu, accepted))
 
         open_events(5000)

@@ -112,7 +112,10 @@ TEMPLATES = [
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'integration_site.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+DATABASE_POOL_CHECK_WINDOW_MS = env_int("DATABASE_POOL_CHECK_WINDOW_MS", 500)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    from integration_site.db_pool import pool_connection_check
+
     # https://docs.djangoproject.com/en/6.1/ref/databases/#connection-pool
     # Pooling forbids persistent connections, so CONN_MAX_AGE stays 0.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -121,6 +124,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "min_size": env_int("DATABASE_POOL_MIN_SIZE", 1),
         "max_size": env_int("DATABASE_POOL_MAX_SIZE", 4),
         "timeout": env_int("DATABASE_POOL_TIMEOUT", 10),
+        # Checked on checkout unless used within the window (integration_site.db_pool).
+        "check": pool_connection_check,
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # gunicorn and the worker write the same file: WAL lets readers proceed during a write,
