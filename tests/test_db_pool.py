@@ -35,6 +35,8 @@ def _backend_kill(pid: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
         for _ in range(100):
+            # The activity view is a snapshot kept for the whole (test) transaction.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
             cursor.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid])
             if cursor.fetchone() is None:
                 return
