@@ -9,13 +9,11 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Field
 from django.db.models.base import ModelState
 from django.utils import timezone
 from psycopg.copy import Copy, FileWriter
@@ -36,6 +34,7 @@ from audits.context import (
 from audits.ingest import ValidEvent
 from audits.models import AuditCheckpoint, AuditEvent, AuditIdempotencyKey, AuditSource, Crud
 from audits.taxonomy import TAXONOMY_TYPES, audit_taxonomies_link
+from integration_site.row_insert import rows_insert_each
 
 REDACTED = "[redacted]"
 _NO_TARGET = AuditTarget(type="")
@@ -283,7 +282,7 @@ def audit_events_ingest(
         if event.target_type not in TAXONOMY_TYPES:
             # The common case is one INSERT and nothing else: in autocommit it is atomic and
             # durable on its own, so no BEGIN/COMMIT round trips (no taxonomy rows to link).
-            chain_append([event], link=False, persist=_insert_autocommit)
+            chain_append([event], link=False, persist=rows_insert_each)
             return IngestResult(
                 201, "", "text/plain; charset=utf-8", {"X-Audit-Event-Id": str(event.pk)}
             )
@@ -312,33 +311,6 @@ def audit_events_ingest(
                 response_headers={**result.headers, "Content-Type": result.content_type},
             )
     return result
-
-
-@lru_cache(maxsize=4)
-def _insert_statement(vendor: str) -> tuple[str, tuple[Field, ...]]:
-    fields = tuple(f for f in AuditEvent._meta.concrete_fields if not f.primary_key)
-    quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(AuditEvent._meta.db_table)} "
-        f"({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote('id')}"
-    )
-    return sql, fields
-
-
-def _insert_autocommit(events: list[AuditEvent]) -> None:
-    # The hottest write path: one prepared-once INSERT per event, outside any transaction
-    # (autocommit makes it atomic and durable on its own). Compiling the ORM's INSERT for
-    # 36 columns cost about a fifth of each request; the values still go through each
-    # field's own get_db_prep_save, exactly as Model.save would send them.
-    sql, fields = _insert_statement(connection.vendor)
-    with connection.cursor() as cursor:
-        for event in events:
-            cursor.execute(
-                sql, [f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields]
-            )
-            event.pk = cursor.fetchone()[0]
-            event._state.adding = False
 
 
 def audit_idempotency_keys_purge() -> int:

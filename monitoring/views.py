@@ -16,19 +16,12 @@ from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from rest_framework.exceptions import (
-    APIException,
-    AuthenticationFailed,
-    MethodNotAllowed,
-    NotFound,
-    ValidationError,
-)
+from rest_framework.exceptions import APIException, MethodNotAllowed, NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integration_site.authentication import TokenPrincipal, api_token_verify, bearer_secret
+from integration_site.fast_path import TokenFastPathMixin
 from integration_site.models import WorkerHeartbeat
-from integration_site.permissions import principal_has_scope
 from integration_site.schema import PeerShapedSchema
 from integration_site.scopes import Scope
 from monitoring import selectors, services
@@ -275,43 +268,20 @@ class RequestView(SensuView):
 # --- Results -----------------------------------------------------------------------------
 
 
-class ResultsView(SensuView):
+class ResultsView(TokenFastPathMixin, SensuView):
     """
-    POST /results is the ingest hot path (every check result of every client). A POST with
-    a valid API token holding the write scope and a valid body is answered here, before
-    DRF's request wrapping, authentication classes, content negotiation and rendering, which
-    cost about as much CPU as the INSERT the request makes. Everything else (other
-    credentials, a missing scope, a bad token or body) goes through DRF, so every error
-    response is the one the rest of the API gives.
+    POST /results is the ingest hot path (every check result of every client): a valid
+    token and body are answered by `fast_post`, before DRF (integration_site.fast_path).
     """
 
-    def dispatch(self, request, *args, **kwargs):
-        if request.method == "POST":
-            response = self._publish_fast(request)
-            if response is not None:
-                return response
-        return super().dispatch(request, *args, **kwargs)
-
-    def _publish_fast(self, request) -> HttpResponse | None:
-        try:
-            secret = bearer_secret(request)
-            token = api_token_verify(secret) if secret is not None else None
-        except AuthenticationFailed:
-            return None
-        if token is None or not principal_has_scope(TokenPrincipal(token), Scope.MONITORING_WRITE):
-            return None
+    def fast_post(self, request) -> HttpResponse | None:
         try:
             data = read_data(request.body, RESULT_RULES)
             result_checks(data)
         except (APIException, RequestDataTooBig):
             return None
         issued = self._publish(data)
-        response = HttpResponse(
-            b'{"issued":%d}' % issued, status=202, content_type="application/json"
-        )
-        for name, value in self.default_response_headers.items():
-            response[name] = value
-        return response
+        return HttpResponse(b'{"issued":%d}' % issued, status=202, content_type="application/json")
 
     def get(self, request):
         return self.paginated(selectors.results_queryset(), selectors.result_payload)

@@ -5,6 +5,7 @@ import threading
 
 import pytest
 from django.db import connection
+from rest_framework.views import APIView
 
 from audits.models import ActorType, AuditEvent, AuditIdempotencyKey, AuditSource
 
@@ -348,6 +349,66 @@ def test_requires_write_scope(token_client):
 def test_anonymous_network_may_post_without_credentials(api_client, settings):
     settings.INTEGRATION_API_ANONYMOUS_NETWORKS = ["127.0.0.0/8"]
     assert post_json(api_client, REPLICATED_EXAMPLE).status_code == 201
+
+
+# --- The fast path (integration_site.fast_path) -----------------------------------------
+# A valid event from a token with audit:write is stored before DRF; everything else goes
+# through DRF. Both must answer and record alike.
+
+
+@pytest.fixture
+def through_drf(monkeypatch):
+    calls = []
+    dispatch = APIView.dispatch
+    monkeypatch.setattr(
+        APIView, "dispatch", lambda view, *a, **kw: calls.append(1) or dispatch(view, *a, **kw)
+    )
+    return calls
+
+
+def test_fast_path_answers_and_records_like_the_drf_path(writer, admin_client_api, through_drf):
+    fast = post_json(writer, REPLICATED_EXAMPLE, HTTP_X_REQUEST_ID="fast-1")
+    assert through_drf == []
+    drf = post_json(admin_client_api, REPLICATED_EXAMPLE, HTTP_X_REQUEST_ID="drf-1")
+    assert through_drf == [1]
+    assert fast.status_code == drf.status_code == 201
+    assert fast.content == drf.content == b""
+    for header in ("Content-Type", "Allow", "Vary"):
+        assert fast[header] == drf[header], header
+    by_token = integration_events().get(request_uuid="fast-1")
+    by_user = integration_events().get(request_uuid="drf-1")
+    assert fast["X-Audit-Event-Id"] == str(by_token.pk)
+    assert by_token.actor_type == ActorType.API_TOKEN
+    assert by_token.actor_name.startswith("token:test-token-")
+    assert (by_user.actor_type, by_user.actor_name) == (ActorType.USER, "root")
+    for name in ("action", "name", "title", "description", "remote_address", "source"):
+        assert getattr(by_token, name) == getattr(by_user, name), name
+
+
+@pytest.mark.parametrize(
+    ("scopes", "body", "extra", "status"),
+    [
+        (("audit:write",), b'{"action": ', {}, 400),  # not JSON
+        (("audit:write",), json.dumps({"action": "x", "bogus": 1}).encode(), {}, 400),
+        (("audit:read",), json.dumps(REPLICATED_EXAMPLE).encode(), {}, 403),
+        (
+            ("audit:write",),
+            json.dumps(REPLICATED_EXAMPLE).encode(),
+            {"HTTP_IDEMPOTENCY_KEY": "k-1"},
+            201,
+        ),
+    ],
+)
+def test_everything_but_the_plain_valid_case_goes_through_drf(
+    token_client, through_drf, scopes, body, extra, status
+):
+    response = post_raw(token_client(*scopes), body, **extra)
+    assert response.status_code == status
+    assert through_drf == [1]
+    if status >= 400:
+        assert response["Content-Type"] == "application/json"
+        assert response.json()["message"]
+        assert not integration_events().exists()
 
 
 # --- Idempotency ----------------------------------------------------------------------
