@@ -2,15 +2,28 @@
 The ingest fast path shared by the hottest write endpoints (`POST /results`,
 `POST /audit/v1/event`).
 
-A POST carrying a valid API token that holds the view's write scope is handed to the view's
-`fast_post` before DRF's request wrapping, authentication classes, content negotiation and
-rendering, which cost about as much CPU as the INSERT such a request makes
-(docs/benchmarks.md). `fast_post` answers only the plain, valid case and returns None for
-anything else (a bad body, an optional header it does not handle) before doing any work, so
-every error response still comes from DRF, the same as the rest of the API's.
+`IngestFastPathMiddleware` hands a POST to such a view's `fast_post` when its bearer token is
+valid and holds the view's write scope, ahead of the browser middleware (CSP, sessions,
+CommonMiddleware, CSRF, auth, messages, X-Frame-Options), URL resolution and DRF's request
+wrapping, authentication classes, negotiation and rendering. On two cores those cost more
+CPU than the INSERT such a request makes (docs/benchmarks.md), and a bearer-token POST uses
+none of them: no cookie, no session, no HTML to frame. `fast_post` answers only the plain,
+valid case and returns None for anything else (a bad body, an optional header it does not
+handle) before doing any work, so every other request, every error included, takes the
+usual path and gets the API's usual response.
+
+The middleware sits after SecurityMiddleware (HTTPS redirect, HSTS, nosniff),
+RequestContextMiddleware (X-Request-ID and the audit context) and ApiErrorMiddleware, so
+their work applies to fast answers too; it checks ALLOWED_HOSTS itself, as CommonMiddleware
+would.
 """
 
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, get_urlconf, resolve
 from rest_framework.exceptions import AuthenticationFailed
 
 from integration_site.authentication import TokenPrincipal, api_token_verify, bearer_secret
@@ -31,21 +44,69 @@ def token_principal_with_scope(request: HttpRequest, scope: str) -> TokenPrincip
 
 
 class TokenFastPathMixin:
-    """For an APIView: try `fast_post(request)` first for token-authenticated POSTs."""
+    """
+    For an APIView whose plain valid POST `IngestFastPathMiddleware` may answer: `fast_post`
+    returns the response, or None to leave the request to the view's `post` through DRF.
+    """
 
     def fast_post(self, request: HttpRequest) -> HttpResponse | None:
         raise NotImplementedError
 
-    def dispatch(self, request, *args, **kwargs):
+
+@lru_cache(maxsize=256)
+def fast_path_view(path: str, urlconf: str) -> type[TokenFastPathMixin] | None:
+    """
+    The view class serving `path` if it has a fast path. Cached per path (resolving walks
+    every URL pattern before the monitoring routes); bounded, since clients choose paths.
+    """
+    try:
+        match = resolve(path, urlconf)
+    except Resolver404:
+        return None
+    view_class = getattr(match.func, "view_class", None)
+    if isinstance(view_class, type) and issubclass(view_class, TokenFastPathMixin):
+        return view_class
+    return None
+
+
+@lru_cache(maxsize=16)
+def _view_headers(view_class: type[TokenFastPathMixin]) -> tuple[tuple[str, str], ...]:
+    # What DRF's finalize_response would add (Allow, Vary); fixed per view class.
+    view = view_class()
+    view.setup(HttpRequest())  # as as_view() does: HEAD joins GET in Allow
+    return tuple(view.default_response_headers.items())
+
+
+class IngestFastPathMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method == "POST":
-            principal = token_principal_with_scope(request, required_scope(self, "POST"))
-            if principal is not None:
-                # What DRF's authentication would leave on the request: the audit trail's
-                # actor (audits.context) is read from it.
-                request.user = principal
-                response = self.fast_post(request)
-                if response is not None:
-                    for name, value in self.default_response_headers.items():
-                        response.setdefault(name, value)
-                    return response
-        return super().dispatch(request, *args, **kwargs)
+            response = self._fast_response(request)
+            if response is not None:
+                return response
+        return self.get_response(request)
+
+    @staticmethod
+    def _fast_response(request: HttpRequest) -> HttpResponse | None:
+        view_class = fast_path_view(request.path_info, get_urlconf() or settings.ROOT_URLCONF)
+        if view_class is None:
+            return None
+        try:
+            request.get_host()  # ALLOWED_HOSTS; the usual path answers the 400
+        except DisallowedHost:
+            return None
+        principal = token_principal_with_scope(request, required_scope(view_class, "POST"))
+        if principal is None:
+            return None
+        # What DRF's authentication would leave on the request: the audit trail's actor
+        # (audits.context) is read from it.
+        request.user = principal
+        view = view_class()
+        view.setup(request)
+        response = view.fast_post(request)
+        if response is not None:
+            for name, value in _view_headers(view_class):
+                response.setdefault(name, value)
+        return response

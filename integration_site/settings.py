@@ -78,6 +78,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "integration_site.middleware.RequestContextMiddleware",
     "integration_site.middleware.ApiErrorMiddleware",
+    # Answers plain valid bearer-token ingest POSTs here, before the browser middleware below
+    # (integration_site.fast_path); it must follow the request id and error middleware.
+    "integration_site.fast_path.IngestFastPathMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
