@@ -150,10 +150,27 @@ def audit_events_append(
     pending, without the chain lock (single-event ingest: concurrent commits then overlap);
     the worker links them within about a second (audits.chain.chain_link_pending).
     """
+    if persist is None and link and _copy_worthwhile(events):
+        persist = copy_prepare(events)
     with transaction.atomic(savepoint=False):
         stored = chain_append(events, link=link, persist=persist)
         audit_taxonomies_link(stored)
     return stored
+
+
+# From this many events a linked batch is stored by COPY on PostgreSQL (copy_prepare): the
+# engine's state changes and bulk ingest. Below it the ORM's INSERT costs fewer round trips.
+COPY_MIN_EVENTS = 20
+
+
+def _copy_worthwhile(events: list[AuditEvent]) -> bool:
+    # copy_prepare formats every column before the chain lock, and versions are assigned
+    # under it: events that need one go through the ORM.
+    return (
+        len(events) >= COPY_MIN_EVENTS
+        and connection.vendor == "postgresql"
+        and not any(getattr(e, "assign_version", False) for e in events)
+    )
 
 
 def audit_event_record(**kwargs: Any) -> AuditEvent:
@@ -294,8 +311,7 @@ def audit_events_ingest(
         # One received_at for the request: the events are stored by one transaction.
         now = timezone.now()
         built = _ingested_build(events, caller_ip, context, now)
-        persist = copy_prepare(built) if bulk and connection.vendor == "postgresql" else None
-        appended = audit_events_append(built, link=bulk, persist=persist)
+        appended = audit_events_append(built, link=bulk)
         if bulk:
             body = json.dumps([{"id": e.pk, "hash": e.hash} for e in appended])
             result = IngestResult(201, body, "application/json", {})
@@ -328,8 +344,9 @@ _JSON_INDEXES = [i for i, f in enumerate(_COPY_FIELDS) if f.get_internal_type() 
 
 def copy_prepare(events: list[AuditEvent]) -> Callable[[list[AuditEvent]], None]:
     """
-    The bulk ingest path's storage on PostgreSQL, in two halves so that little of it runs
-    under the chain lock, which serialises every bulk request. Now, before the lock: ids
+    A linked batch's storage on PostgreSQL (bulk ingest, the monitoring engine's state
+    changes), in two halves so that little of it runs under the chain lock, which serialises
+    every linked append. Now, before the lock: ids
     drawn from the table's sequence in one round trip, and every column but the chain's
     three formatted as COPY text by psycopg (its own adaptation, off the wire). Returned:
     chain_append's `persist` hook, which appends each row's seq, prev_hash and hash and sends

@@ -5,13 +5,17 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from audits.chain import audit_chain_verify
 from audits.models import AuditEvent, AuditSource
+from audits.services import COPY_MIN_EVENTS
 from monitoring.engine import (
     RESOLVE_OUTPUT,
+    ResultInput,
     UnknownEvent,
     check_flapping,
     event_resolve,
     result_process,
+    results_process,
     total_state_change,
 )
 from monitoring.models import CheckDefinition, CheckResult, Client, Event, Silence
@@ -97,6 +101,27 @@ def test_state_changes_are_audited_as_system_events_beyond_the_history():
     assert {a.source for a in audits} == {AuditSource.SYSTEM}
     assert audits[0].target_name == "i-424242/test"
     assert audits[1].audited_changes["status"] == 2
+
+
+def test_a_batch_of_state_changes_is_audited_in_order_and_the_chain_verifies():
+    # Enough state changes in one batch to go through the COPY path on PostgreSQL
+    # (audits.services.COPY_MIN_EVENTS), with text that COPY must escape.
+    items = [
+        ResultInput(
+            client_name=f"batch-{i:02d}",
+            check={"name": "disk", "status": 2, "output": f"line one\n\tline two\\ {i}"},
+            now=NOW,
+        )
+        for i in range(COPY_MIN_EVENTS + 5)
+    ]
+    results_process(items)
+    audits = list(AuditEvent.objects.filter(target_type="SensuEvent").order_by("seq"))
+    assert [a.target_name for a in audits] == [f"batch-{i:02d}/disk" for i in range(len(items))]
+    assert audits[3].audited_changes["output"] == "line one\n\tline two\\ 3"
+    assert audits[3].description.endswith("line one\n\tline two\\ 3")
+    assert [a.seq for a in audits] == list(range(audits[0].seq, audits[0].seq + len(items)))
+    verdict = audit_chain_verify()
+    assert verdict.ok, verdict.as_dict()
 
 
 def test_history_keeps_21_entries_with_executed_and_output():
