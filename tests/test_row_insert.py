@@ -56,3 +56,38 @@ def test_database_errors_are_djangos():
         rows_insert_each([broken])
     assert not AcceptedResult.objects.exists()
     assert connection.is_usable()
+
+
+def _prepared_inserts() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            [f'INSERT INTO "{AcceptedResult._meta.db_table}"%'],
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres
+def test_inserts_are_prepared_once_per_connection():
+    connection.ensure_connection()
+    before = _prepared_inserts()  # other tests on this connection may have prepared it
+    for i in range(3):
+        rows_insert_each([AcceptedResult(client_name=f"c{i}", check_data={"name": "x"})])
+    assert AcceptedResult.objects.count() == 3
+    assert _prepared_inserts() >= 1
+    assert _prepared_inserts() - before <= 1
+
+
+@pytest.mark.postgres
+def test_inserts_are_not_prepared_when_switched_off():
+    connection.ensure_connection()
+    threshold = connection.connection.prepare_threshold
+    # What DATABASE_PREPARE_INSERTS=0 configures (tests/test_settings.py checks the setting).
+    connection.connection.prepare_threshold = None
+    try:
+        before = _prepared_inserts()
+        rows_insert_each([AcceptedResult(client_name="c", check_data={"name": "x"})])
+        assert AcceptedResult.objects.count() == 1
+        assert _prepared_inserts() == before
+    finally:
+        connection.connection.prepare_threshold = threshold

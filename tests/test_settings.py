@@ -46,6 +46,17 @@ def test_database_url_switches_to_postgresql_with_a_pool(tmp_path):
     assert (engine, pool, age) == ("django.db.backends.postgresql", "7", "0")
 
 
+def test_hot_inserts_are_prepared_unless_switched_off(tmp_path):
+    env = {
+        "DJANGO_SECRET_KEY": "k",
+        "INTEGRATION_SITE_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": "postgres://u:p@db.example:5433/app",
+    }
+    threshold = "settings.DATABASES['default']['OPTIONS']['prepare_threshold']"
+    assert _settings_value(threshold, **env) == "0"
+    assert _settings_value(threshold, DATABASE_PREPARE_INSERTS="0", **env) == "None"
+
+
 def test_https_switch_turns_on_secure_cookies_and_redirect(tmp_path):
     env = {"DJANGO_SECRET_KEY": "k", "INTEGRATION_SITE_VAR_DIR": str(tmp_path), "DJANGO_HTTPS": "1"}
     assert (
