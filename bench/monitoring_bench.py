@@ -14,8 +14,10 @@ Monitoring benchmark (issue 6, section 6), on PostgreSQL through gunicorn on loo
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/h6bench .venv/bin/python bench/monitoring_bench.py
 
-Figures are noisy: the machine has 2 cores shared by gunicorn, PostgreSQL, this load
-generator and whatever else runs. Read the ratios, not the absolute numbers.
+The load comes from Debian's wrk (bench/results_load.lua) when it is installed, which costs
+the shared cores a third of what this script's own Python generator does (`--generator
+python`). Figures are noisy: the machine has 2 cores shared by gunicorn, PostgreSQL, the
+load generator and whatever else runs. Read the ratios, not the absolute numbers.
 """
 
 import argparse
