@@ -66,6 +66,19 @@ def token_client(make_token):
 
 
 @pytest.fixture
+def through_drf(monkeypatch) -> list[int]:
+    """A list that grows by one for each request DRF dispatches (the ingest fast path's not)."""
+    from rest_framework.views import APIView
+
+    calls: list[int] = []
+    dispatch = APIView.dispatch
+    monkeypatch.setattr(
+        APIView, "dispatch", lambda view, *a, **kw: calls.append(1) or dispatch(view, *a, **kw)
+    )
+    return calls
+
+
+@pytest.fixture
 def superuser(django_user_model):
     return django_user_model.objects.create_superuser(
         username="root", email="root@example.com", password="correct horse battery staple"

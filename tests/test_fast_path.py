@@ -8,7 +8,6 @@ import json
 
 import pytest
 from django.conf import settings as django_settings
-from rest_framework.views import APIView
 
 from audits.audit_api import AuditEventIngestView
 from integration_site.fast_path import fast_path_view
@@ -18,16 +17,6 @@ from monitoring.views import ResultsView
 RESULT = json.dumps({"name": "backup", "output": "failed", "status": 2})
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def through_drf(monkeypatch):
-    calls = []
-    dispatch = APIView.dispatch
-    monkeypatch.setattr(
-        APIView, "dispatch", lambda view, *a, **kw: calls.append(1) or dispatch(view, *a, **kw)
-    )
-    return calls
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ import threading
 
 import pytest
 from django.db import connection
-from rest_framework.views import APIView
 
 from audits.models import ActorType, AuditEvent, AuditIdempotencyKey, AuditSource
 
@@ -354,16 +353,6 @@ def test_anonymous_network_may_post_without_credentials(api_client, settings):
 # --- The fast path (integration_site.fast_path) -----------------------------------------
 # A valid event from a token with audit:write is stored before DRF; everything else goes
 # through DRF. Both must answer and record alike.
-
-
-@pytest.fixture
-def through_drf(monkeypatch):
-    calls = []
-    dispatch = APIView.dispatch
-    monkeypatch.setattr(
-        APIView, "dispatch", lambda view, *a, **kw: calls.append(1) or dispatch(view, *a, **kw)
-    )
-    return calls
 
 
 def test_fast_path_answers_and_records_like_the_drf_path(writer, admin_client_api, through_drf):
