@@ -175,17 +175,17 @@ def silences_matching(
     (client:<name> always among them), plus `*:<check>`; entries not yet begun are ignored.
     """
     now = now or timezone.now()
-    subscriptions = set(client.subscriptions or []) | {f"client:{client.name}"}
-    keys = {"*:" + check_name}
-    for subscription in subscriptions:
-        keys.update({f"{subscription}:*", f"{subscription}:{check_name}"})
+    keys = silence_keys(client, check_name)
     return [
         s
         for s in silences
-        if s.silence_id in keys
-        and (s.begin is None or s.begin <= now)
-        and (s.expires_at is None or s.expires_at > now)
+        if s.silence_id in keys and _silence_live(s, now) and (s.begin is None or s.begin <= now)
     ]
+
+
+def _silence_live(silence: Silence, now) -> bool:
+    # Sensu's entries expire in Redis (EXPIRE); ours carry the time and are purged later.
+    return silence.expires_at is None or silence.expires_at > now
 
 
 def silence_keys(client: Client, check_name: str) -> set[str]:
@@ -204,16 +204,23 @@ def _silencing_apply(
     event["silenced_by"] = []
     if status == 0 and event["action"] == Event.Action.CREATE:
         return
-    keys = silence_keys(client, check_name)
-    candidates = [batch.silences[key] for key in keys if key in batch.silences]
-    matching = silences_matching(client=client, check_name=check_name, silences=candidates)
-    event["silenced"] = bool(matching)
-    event["silenced_by"] = sorted(s.silence_id for s in matching)
-    if event["action"] == Event.Action.RESOLVE:
-        for silence in matching:
-            if silence.expire_on_resolve:
-                silence.delete()  # Audited like any silence removal.
-                batch.silences.pop(silence.silence_id, None)
+    # As Sensu's `event_silenced?`: on a resolve an expire_on_resolve entry is deleted, even
+    # one not begun yet, and does not silence the resolve; otherwise an entry silences once
+    # it has begun.
+    now = timezone.now()
+    resolving = event["action"] == Event.Action.RESOLVE
+    silenced_by = []
+    for key in sorted(silence_keys(client, check_name)):
+        silence = batch.silences.get(key)
+        if silence is None or not _silence_live(silence, now):
+            continue
+        if resolving and silence.expire_on_resolve:
+            silence.delete()  # Audited like any silence removal.
+            del batch.silences[key]
+        elif silence.begin is None or silence.begin <= now:
+            silenced_by.append(silence.silence_id)
+    event["silenced"] = bool(silenced_by)
+    event["silenced_by"] = silenced_by
 
 
 def _audit(
@@ -565,7 +572,8 @@ def _event_update(
         previous_action = stored.action if stored is not None else None
         batch.event_store(pair, stored, event, _event_values(event, check=check, status=status))
         if stored is None:
-            _audit(batch, action="create", crud=Crud.CREATE, **audit)
+            audit_action = "flapping" if action == Event.Action.FLAPPING else "create"
+            _audit(batch, action=audit_action, crud=Crud.CREATE, **audit)
         elif action != previous_action:
             audit_action = "flapping" if action == Event.Action.FLAPPING else "create"
             _audit(batch, action=audit_action, crud=Crud.UPDATE, **audit)

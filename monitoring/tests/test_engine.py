@@ -177,6 +177,17 @@ def test_flapping_in_and_out_of_thresholds():
     assert event_of() is None
 
 
+def test_an_event_opened_flapping_is_audited_as_flapping():
+    CheckDefinition.objects.create(name="test", low_flap_threshold=5, high_flap_threshold=20)
+    for status in [1, 0] * 10:
+        publish(status)
+    assert event_of() is None  # the last OK resolved it
+    publish(1)  # 21 entries: flap detection active, and no event stored
+    assert event_of().action == "flapping"
+    opened = AuditEvent.objects.filter(target_type="SensuEvent").order_by("-seq").first()
+    assert (opened.action, opened.crud) == ("flapping", "c")
+
+
 def test_auto_resolve_false_keeps_event_until_api_resolve_forces_it():
     CheckDefinition.objects.create(name="test", auto_resolve=False)
     publish(2)
@@ -249,6 +260,23 @@ def test_silenced_by_client_subscription_and_expire_on_resolve():
     publish(0)
     assert not Silence.objects.filter(silence_id="client:i-424242:test").exists()
     assert AuditEvent.objects.filter(target_type="Silence", action="destroy").exists()
+
+
+def test_resolve_deletes_expire_on_resolve_entries_not_begun_and_is_not_silenced_by_them():
+    # Sensu's event_silenced?: on a resolve an expire_on_resolve entry is deleted whatever its
+    # begin, and only the entries that remain (and have begun) silence the resolve.
+    later = int((timezone.now() + timedelta(hours=1)).timestamp())
+    silence_create(subscription="client:i-424242", check="test", expire_on_resolve=True)
+    silence_create(subscription="test", check="test", begin=later, expire_on_resolve=True)
+    silence_create(subscription=None, check="test")  # stays, and silences the resolve
+    publish(2)
+    assert event_of().silenced_by == ["*:test", "client:i-424242:test"]
+    outcome = publish(0)
+    assert outcome.event["action"] == "resolve"
+    assert outcome.event["silenced_by"] == ["*:test"]
+    assert sorted(Silence.objects.values_list("silence_id", flat=True)) == ["*:test"]
+    resolve = AuditEvent.objects.get(target_type="SensuEvent", action="resolve")
+    assert resolve.audited_changes["silenced"] is True
 
 
 def test_silence_without_expire_on_resolve_survives_resolve():
