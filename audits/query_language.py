@@ -1243,8 +1243,10 @@ def _like(lookup: str, pattern: str) -> Q:
             return Q(**{f"{lookup}__istartswith": head})
         case ["", tail]:
             return Q(**{f"{lookup}__iendswith": tail})
-    # (?s): "*" spans newlines as LIKE's "%" does (PostgreSQL, MySQL and Python all accept it).
-    regex = "(?s)^" + ".*".join(re.escape(segment) for segment in segments) + "$"
+    # (?s): "*" spans newlines as LIKE's "%" does. \A and \Z anchor at the very ends in both
+    # PostgreSQL's and Python's (SQLite's REGEXP) dialects; Python's "$" also matched before a
+    # trailing newline, so "b*a" matched "ba\n".
+    regex = "(?s)\\A" + ".*".join(re.escape(segment) for segment in segments) + "\\Z"
     return Q(**{f"{lookup}__iregex": regex})
 
 

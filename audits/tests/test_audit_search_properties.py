@@ -101,3 +101,25 @@ def test_any_query_runs_or_raises_query_error(query):
     events = searchable(AuditEvent.objects.all()).filter(q)
     list(events.order_by("-created_at")[:5])
     events.count()
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("b*a", {"BA", "bxa", "b\nxa"}),
+        ("*a", {"BA", "bxa", "b\nxa", "xbxa"}),
+        ("b*x*", {"bxa", "b\nxa"}),
+    ],
+)
+def test_wildcard_patterns_anchor_at_the_very_ends_on_every_database(pattern, expected):
+    # "BA\n" ends in a newline after the "a": not a match for "b*a", on PostgreSQL or SQLite.
+    from audits.services import audit_event_record
+
+    for name in ("BA", "BA\n", "bxa", "b\nxa", "xbxa"):
+        audit_event_record(action="wildcard.probe", description=name)
+    found = set(
+        AuditEvent.objects.filter(action="wildcard.probe")
+        .filter(audit_search_q(f'description ~ "{pattern}"'))
+        .values_list("description", flat=True)
+    )
+    assert found == expected

@@ -355,9 +355,9 @@ def test_parse_text_fields(query, expected):
         ("user ~ *adm%", Q(user_name__icontains="adm")),
         ("user ~ **adm**", Q(user_name__icontains="adm")),
         ("user ~ *", Q(user_name__isnull=False)),
-        ("user ~ a*b", Q(user_name__iregex="(?s)^a.*b$")),
-        ("user ~ *a*b*", Q(user_name__iregex="(?s)^.*a.*b.*$")),
-        ("user ~ a.b*c+d", Q(user_name__iregex=r"(?s)^a\.b.*c\+d$")),
+        ("user ~ a*b", Q(user_name__iregex=r"(?s)\Aa.*b\Z")),
+        ("user ~ *a*b*", Q(user_name__iregex=r"(?s)\A.*a.*b.*\Z")),
+        ("user ~ a.b*c+d", Q(user_name__iregex=r"(?s)\Aa\.b.*c\+d\Z")),
         ("user ~ grub_pass", Q(user_name__icontains="grub_pass")),
     ],
 )
