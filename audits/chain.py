@@ -7,7 +7,9 @@ where prev_hash is the previous event's hash (64 zeros before the first event, o
 retention checkpoint's hash) and canonical(event) is the JSON object of the fields in
 HASHED_FIELDS (plus those of OPTIONAL_HASHED_FIELDS that are non-empty), keys sorted at
 every level, no whitespace, non-ASCII kept as UTF-8, times as
-"YYYY-MM-DDTHH:MM:SS.ffffffZ" in UTC and the IP in compressed form. `seq` is not part of
+"YYYY-MM-DDTHH:MM:SS.ffffffZ" in UTC, the IP in compressed form without a zone, and numbers
+as PostgreSQL's jsonb gives them back (a float written with a positive exponent, 1e+16, as
+the integer it denotes; -0.0 as 0.0). `seq` is not part of
 the canonical form: the order is fixed by each hash covering the previous one, and leaving
 it out lets an event's canonical JSON be computed before the chain lock is taken.
 docs/architecture.md repeats this definition.
@@ -28,13 +30,15 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import lru_cache
 from operator import attrgetter
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Max
 
-from audits.models import AuditChainHead, AuditCheckpoint, AuditEvent
+from audits.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditSource
 
 GENESIS_HASH = "0" * 64
 PENDING_BATCH = 5000
@@ -77,7 +81,7 @@ HASHED_FIELDS = (
 
 
 # The canonical form's key order, read in that order: the encoder then need not sort the
-# top level (half its cost). Nested objects are sorted by `_sorted_keys`, as sort_keys would.
+# top level (half its cost). Nested objects are sorted by `_canonical_json`, as sort_keys would.
 _CANONICAL_ORDER = tuple(sorted(HASHED_FIELDS))
 _get_hashed = attrgetter(*_CANONICAL_ORDER)
 _TIME_INDEXES = tuple(_CANONICAL_ORDER.index(name) for name in ("created_at", "received_at"))
@@ -96,12 +100,35 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _SORTING_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _sorted_keys(value):
-    """`value` with every object's keys in sorted order, as json's sort_keys=True emits them."""
+def _jsonb_stable_float(value: float) -> float | int:
+    """
+    A float as PostgreSQL's jsonb returns it. jsonb keeps numbers as numeric, which holds the
+    exact decimal value of the JSON text and prints it without an exponent and without a
+    negative zero: json writes 1e16 as "1e+16" and jsonb gives back 10000000000000000, which
+    json reads as an int; -0.0 comes back as 0.0. Either would make an event hashed before
+    storage fail verification after. Every other float jsonb returns as written ("1e-07" is
+    printed 0.0000001, which reads back as the same float), so its canonical text, and every
+    earlier event's hash, is unchanged.
+    """
+    if value == 0.0:
+        return 0.0
+    text = float.__repr__(value)  # what json writes
+    if "e+" in text:
+        return int(Decimal(text))
+    return value
+
+
+def _canonical_json(value: Any) -> Any:
+    """
+    `value` with every object's keys in sorted order, as json's sort_keys=True emits them,
+    and its floats as jsonb returns them (`_jsonb_stable_float`).
+    """
     if isinstance(value, dict):
-        return {key: _sorted_keys(item) for key, item in sorted(value.items())}
+        return {key: _canonical_json(item) for key, item in sorted(value.items())}
     if isinstance(value, list | tuple):
-        return [_sorted_keys(item) for item in value]
+        return [_canonical_json(item) for item in value]
+    if isinstance(value, float):
+        return _jsonb_stable_float(value)
     return value
 
 
@@ -119,10 +146,16 @@ def _canonical_value(value):
 
 @lru_cache(maxsize=4096)
 def _compressed_ip(value: str) -> str:
-    return ipaddress.ip_address(value).compressed
+    address = ipaddress.ip_address(value)
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        # GenericIPAddressField stores fe80::1%eth0 as fe80::1: hash what is stored. (The
+        # Audit API refuses a zone; this covers addresses from a request's context.)
+        address = ipaddress.IPv6Address(int(address))
+    return address.compressed
 
 
 def normalize_ip(value: str | None) -> str | None:
+    """The address compressed and without a zone, as stored; ValueError if not an address."""
     # Cached: ingest sees the same few addresses over and over, and parsing is not free.
     return _compressed_ip(value) if value else None
 
@@ -134,11 +167,15 @@ def canonical(event: AuditEvent) -> str:
     values[_ADDRESS_INDEX] = normalize_ip(values[_ADDRESS_INDEX])
     for index in _JSON_INDEXES:
         if values[index]:  # mostly {}
-            values[index] = _sorted_keys(values[index])
+            values[index] = _canonical_json(values[index])
     document = dict(zip(_CANONICAL_ORDER, values, strict=True))
     optional = _get_optional(event)
     if any(optional):  # rare: the presorted order no longer holds, sort them all
-        document.update((k, v) for k, v in zip(OPTIONAL_HASHED_FIELDS, optional, strict=True) if v)
+        document.update(
+            (k, _canonical_json(v))
+            for k, v in zip(OPTIONAL_HASHED_FIELDS, optional, strict=True)
+            if v
+        )
         return _SORTING_ENCODER.encode(document)
     return _ENCODER.encode(document)
 
@@ -317,9 +354,28 @@ class VerifyResult:
         }
 
 
-def _start() -> tuple[int, str]:
+def _start() -> tuple[AuditCheckpoint | None, int, str]:
     checkpoint = AuditCheckpoint.objects.order_by("-seq").first()
-    return (checkpoint.seq, checkpoint.hash) if checkpoint else (0, GENESIS_HASH)
+    if checkpoint is None:
+        return None, 0, GENESIS_HASH
+    return checkpoint, checkpoint.seq, checkpoint.hash
+
+
+def _checkpoint_vouched(checkpoint: AuditCheckpoint) -> bool:
+    """
+    Whether a linked `audit.expire` event after the checkpoint records it. The walk then
+    verifies that event, so a checkpoint is only as good as the chain that follows it.
+    Expiries recorded before `checkpoint_hash` existed vouch by their seq alone.
+    """
+    expiries = AuditEvent.objects.filter(
+        action="audit.expire",
+        source=AuditSource.SYSTEM,
+        seq__gt=checkpoint.seq,
+        audited_changes__through_seq=checkpoint.seq,
+    ).values_list("audited_changes", flat=True)
+    return any(
+        changes.get("checkpoint_hash", checkpoint.hash) == checkpoint.hash for changes in expiries
+    )
 
 
 def audit_chain_verify(
@@ -333,7 +389,18 @@ def audit_chain_verify(
     """
     if link_pending and events is None:
         chain_link_pending()
-    expected_seq, prev = _start()
+    checkpoint, expected_seq, prev = _start()
+    if checkpoint is not None and events is None and not _checkpoint_vouched(checkpoint):
+        return VerifyResult(
+            False,
+            0,
+            f"Chain broken at seq {checkpoint.seq + 1}: the retention checkpoint at seq "
+            f"{checkpoint.seq} is not recorded by any audit.expire event in the chain (the "
+            "events before it were deleted outside audits_expire, or the checkpoint was "
+            "forged).",
+            checkpoint.seq + 1,
+            None,
+        )
     # The head before the walk: a head commits with its events, so the walk (a later
     # snapshot) sees at least every seq up to it. Appends during the walk may move it on.
     head_before = AuditChainHead.objects.filter(pk=1).first()

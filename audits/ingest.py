@@ -10,10 +10,11 @@ the renderer's job. NUL and unpaired surrogates are refused because PostgreSQL t
 hold them.
 """
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from django.utils.dateparse import parse_datetime
 
@@ -76,6 +77,15 @@ ACTOR_KEYS = frozenset({"id", "name", "href", "fields"})
 TARGET_KEYS = frozenset({"id", "name", "href", "type", "fields"})
 GROUP_KEYS = frozenset({"id", "name"})
 CRUD_VALUES = frozenset(choice.value for choice in Crud)
+
+# The accepted range of `created`, in UTC, the end excluded: 1970-01-01 to 9998-12-31. An
+# audit event before the Unix epoch is a client bug (a zero or unset timestamp), not history.
+# The end stays a year short of datetime.max so that the time converts to UTC, and then to any
+# zone a page or export renders it in, without OverflowError; PostgreSQL could store a later
+# one that Python then cannot read back, breaking every query (and the pending linker) that
+# loads the row.
+CREATED_MIN: Final = datetime(1970, 1, 1, tzinfo=UTC)
+CREATED_END: Final = datetime(9999, 1, 1, tzinfo=UTC)
 
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -167,7 +177,12 @@ class _Checker:
             if len(name) > LIMITS["fields.key"] or _UNSTORABLE.search(name):
                 self.fail(shown, "Invalid key (too long, NUL or unpaired surrogate).")
                 continue
-            # Retraced's fields are string maps; numbers and booleans are kept as sent.
+            # Retraced's fields are string maps; numbers and booleans are kept as sent, but
+            # json reads a number beyond a float's range (1e400) as infinity, which jsonb
+            # cannot store.
+            if isinstance(item, float) and not math.isfinite(item):
+                self.fail(shown, "Number out of range.")
+                continue
             if isinstance(item, bool | int | float) or item is None:
                 result[name] = item
                 continue
@@ -195,17 +210,31 @@ def _json_type(value: Any) -> str:
     return "null"
 
 
-def _parse_created(value: Any) -> datetime | None:
+class CreatedInvalid(ValueError):
+    """`created` is not a date-time, or outside CREATED_MIN..CREATED_END; args[0] says which."""
+
+
+def _parse_created(value: Any) -> datetime:
+    """`created` as an aware datetime in UTC; raises CreatedInvalid with the client's message."""
+    not_a_time = "Must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z."
     if not isinstance(value, str):
-        return None
+        raise CreatedInvalid(not_a_time)
     try:
         parsed = parse_datetime(value)
     except ValueError:
-        return None
+        raise CreatedInvalid(not_a_time) from None
     if parsed is None:
-        return None
-    # A time without an offset is taken as UTC, as Retraced does.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        raise CreatedInvalid(not_a_time)
+    out_of_range = f"Must be from {CREATED_MIN:%Y-%m-%d} to before {CREATED_END:%Y-%m-%d} (UTC)."
+    try:
+        # A time without an offset is taken as UTC, as Retraced does. The conversion
+        # overflows for 0001-01-01T00:00:00+01:00 or 9999-12-31T23:59:59-01:00.
+        in_utc = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except OverflowError:
+        raise CreatedInvalid(out_of_range) from None
+    if not CREATED_MIN <= in_utc < CREATED_END:
+        raise CreatedInvalid(out_of_range)
+    return in_utc
 
 
 def event_validate(data: Any) -> ValidEvent:
@@ -247,6 +276,10 @@ def event_validate(data: Any) -> ValidEvent:
     if ip is not None and ip != "":
         if not isinstance(ip, str):
             check.fail(ip_key, f"Must be a string, not {_json_type(ip)}.")
+        elif "%" in ip:
+            # fe80::1%eth0 names an interface of the sender's host, meaningless here, and the
+            # database would drop it: the record keeps the address alone, so the client must.
+            check.fail(ip_key, "An IPv6 zone (scope id, %...) is not accepted; send the address.")
         else:
             try:
                 event.ip_address = normalize_ip(ip)
@@ -289,11 +322,10 @@ def event_validate(data: Any) -> ValidEvent:
 
     created = data.get("created")
     if created is not None:
-        parsed = _parse_created(created)
-        if parsed is None:
-            check.fail("created", "Must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z.")
-        else:
-            values["created_at"] = parsed
+        try:
+            values["created_at"] = _parse_created(created)
+        except CreatedInvalid as invalid:
+            check.fail("created", str(invalid))
 
     if check.errors:
         raise EventInvalid(check.errors)

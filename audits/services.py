@@ -429,6 +429,7 @@ def audit_events_expire(*, days: int) -> ExpireResult:
         through = (first_kept["seq"] - 1) if first_kept else head.last_seq
         checkpoint = AuditCheckpoint.objects.order_by("-seq").first()
         start = checkpoint.seq if checkpoint else 0
+        start_hash = checkpoint.hash if checkpoint else None
         removed = 0
         if through > start:
             last = AuditEvent.objects.filter(seq=through).values("hash").first()
@@ -444,6 +445,7 @@ def audit_events_expire(*, days: int) -> ExpireResult:
             # A raw DELETE: no per-row signals or cascades to collect on millions of rows.
             removed = expired._raw_delete(expired.db)
             AuditCheckpoint.objects.create(seq=through, hash=last["hash"], removed_count=removed)
+            start_hash = last["hash"]
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT set_config('audits.expire_through_seq', '', true)")
@@ -456,6 +458,13 @@ def audit_events_expire(*, days: int) -> ExpireResult:
                 f"Removed {removed} audit events received before {cutoff.isoformat()} "
                 f"(retention {days} days); checkpoint at seq {through if removed else start}."
             ),
-            audited_changes={"removed": removed, "through_seq": through if removed else start},
+            # The checkpoint, inside the chain: verification starts from a checkpoint only if
+            # a linked expiry vouches for it, so a forged one (a prefix deleted with a
+            # checkpoint planted by hand) does not verify.
+            audited_changes={
+                "removed": removed,
+                "through_seq": through if removed else start,
+                **({"checkpoint_hash": start_hash} if start_hash else {}),
+            },
         )
     return ExpireResult(removed=removed, through_seq=through if removed else start, cutoff=cutoff)

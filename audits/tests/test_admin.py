@@ -12,8 +12,8 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
-from audits.context import AuditTarget
-from audits.models import AuditEvent, Crud
+from audits.context import AuditActor, AuditTarget
+from audits.models import ActorType, AuditEvent, Crud
 from audits.services import audit_event_record
 
 pytestmark = pytest.mark.django_db
@@ -135,9 +135,10 @@ def test_missing_event_redirects(admin):
 
 def test_control_characters_and_html_are_rendered_escaped(admin):
     event = audit_event_record(
-        action="evil",
+        action=EVIL,
         description=EVIL,
-        target=AuditTarget(type="T", name=EVIL),
+        actor=AuditActor(type=ActorType.INTEGRATION, id="i1", name=EVIL),
+        target=AuditTarget(type=EVIL, name=EVIL),
         audited_changes={"note\n": ["a", EVIL]},
         crud=Crud.UPDATE,
     )
@@ -148,6 +149,20 @@ def test_control_characters_and_html_are_rendered_escaped(admin):
         assert "\x1b" not in html and "\u202e" not in html
         assert "evil\\n2026-01-01 admin login ok\\x1b[31m" in html
         assert "\\u202e" in html
+    # The sidebar's choices (by action, by target type, by user) show the values the same way.
+    html = admin.get(CHANGELIST).content.decode()
+    sidebar = html.split('id="changelist-filter"')[1].split("</search>")[0]
+    assert "evil\n" not in sidebar and "<script>alert" not in sidebar
+    shown = (
+        "evil\\n2026-01-01 admin login ok\\x1b[31m"
+        " &lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;\\u202e"
+    )
+    for title in ("action", "target type", "user"):
+        choices = sidebar.split(f'data-filter-title="{title}"')[1].split("</details>")[0]
+        assert shown in choices
+    # The choice still filters on the stored value.
+    filtered = admin.get(CHANGELIST, {"actor_name__exact": EVIL}).content.decode()
+    assert f"{CHANGELIST}{event.pk}/change/" in filtered
 
 
 def test_pagination_never_counts_past_the_cap(admin):

@@ -6,9 +6,11 @@ definition reads; these tests hold it to the definition, byte for byte, so store
 never change with an optimisation.
 """
 
+import decimal
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -89,3 +91,52 @@ def test_known_event_hashes_to_a_fixed_value():
 
 
 PINNED_HASH = "6d21f952b90e8a5363941fcc2bcf613f58773d1e088fe63576794e461b0d921e"
+
+
+def _event_with_json(value) -> str:
+    moment = datetime(2026, 1, 31, 12, 0, 0, tzinfo=UTC)
+    event = audit_event_build(
+        action="a",
+        audited_changes={"v": value},
+        fields={"v": value},
+        metadata={"v": value},
+        created_at=moment,
+        received_at=moment,
+        request_uuid="r-1",
+    )
+    event.actor_fields = event.target_fields = {"v": value}
+    return canonical(event)
+
+
+@pytest.mark.parametrize(
+    ("sent", "as_jsonb_returns"),
+    [
+        # jsonb stores numbers as numeric, which prints no exponent and has no -0: the
+        # canonical form is what PostgreSQL gives back, so a hash verifies after a round trip.
+        (1e16, 10**16),
+        (-1.5e16, -15 * 10**15),
+        (1.7976931348623157e308, int("17976931348623157" + "0" * 292)),
+        (-0.0, 0.0),
+        ([1e22, {"k": -0.0}], [10**22, {"k": 0.0}]),
+    ],
+)
+def test_numbers_are_canonical_as_jsonb_returns_them(sent, as_jsonb_returns):
+    assert _event_with_json(sent) == _event_with_json(as_jsonb_returns)
+    assert "e+" not in _event_with_json(sent) and "-0.0" not in _event_with_json(sent)
+
+
+@pytest.mark.parametrize("kept", [1.5e-7, 1e-300, 2.0, 0.1, 123456789.125, 10**30, -7, True])
+def test_numbers_jsonb_keeps_are_unchanged(kept):
+    # Floats below 1e16 print without a positive exponent, and jsonb returns them as sent.
+    encoded = json.dumps(kept)
+    assert f'"v":{encoded}' in _event_with_json(kept)
+
+
+@settings(max_examples=300, deadline=None)
+@given(number=st.floats(allow_nan=False, allow_infinity=False))
+def test_float_canonical_form_matches_its_decimal_value(number):
+    # jsonb's numeric holds the decimal value of the float's shortest repr, exactly; read
+    # back, that is an int when written without a fraction and a float otherwise.
+    text = _event_with_json(number).split('"v":', 1)[1].split("}", 1)[0]
+    assert "e+" not in text and text != "-0.0"
+    assert decimal.Decimal(text) == decimal.Decimal(repr(number))

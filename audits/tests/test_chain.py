@@ -342,3 +342,28 @@ def test_expire_setting_only_allows_deleting_the_prefix():
             "SELECT set_config('audits.expire_through_seq', %s, true)", [str(events[0].seq)]
         )
         cursor.execute("DELETE FROM audits_auditevent WHERE id = %s", [events[2].pk])
+
+
+# --- Numbers as jsonb returns them ------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_site_audited_changes_with_floats_verify_after_jsonb():
+    # The site's own auditing stores model values (FloatField, DecimalField as text) in
+    # audited_changes through a linked append: its hash is of the in-memory value, the
+    # verification's of the value jsonb gives back.
+    changes = {
+        "ratio": [1e16, -0.0],
+        "tiny": 1.5e-7,
+        "huge": -1.7976931348623157e308,
+        "whole": 2.0,
+        "price": "12.50",
+        "nested": {"list": [1e22, {"z": -0.0}]},
+    }
+    audit_event_record(action="model.update", audited_changes=changes)
+    audit_event_record(action="model.update", fields={"n": 1e16}, metadata={"m": -0.0})
+    result = audit_chain_verify()
+    assert result.ok, result.message
+    assert AuditEvent.objects.filter(action="model.update", seq__isnull=False).count() == 2
+    stored = AuditEvent.objects.get(action="model.update", fields={})
+    assert stored.audited_changes["ratio"] == [10**16, 0.0]  # jsonb's numeric, read back

@@ -5,6 +5,9 @@ import threading
 
 import pytest
 from django.db import connection
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from audits.models import ActorType, AuditEvent, AuditIdempotencyKey, AuditSource
 
@@ -590,3 +593,140 @@ def test_purge_forgets_only_expired_keys(writer):
     )
     assert audit_idempotency_keys_purge.call() == 1
     assert list(AuditIdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+
+
+# --- created: range --------------------------------------------------------------------
+
+
+OUT_OF_RANGE_CREATED = [
+    "0001-01-01T00:00:00+01:00",  # UTC conversion overflows below datetime.min
+    "9999-12-31T23:59:59-01:00",  # and above datetime.max
+    "0001-01-01T00:00:00Z",
+    "1969-12-31T23:59:59Z",
+    "9999-01-01T00:00:00Z",
+    "9999-12-31T23:59:59.999999",
+]
+
+
+@pytest.mark.parametrize("created", OUT_OF_RANGE_CREATED)
+def test_created_out_of_range_is_400_and_stores_nothing(writer, created):
+    response = post_json(writer, {"action": "a", "created": created})
+    assert response.status_code == 400, response.content
+    assert "created" in response.json()["errors"]
+    assert not integration_events().exists()
+
+
+@pytest.mark.parametrize("created", OUT_OF_RANGE_CREATED)
+def test_bulk_created_out_of_range_is_400_naming_the_event(writer, created):
+    events = [{"action": "ok"}, {"action": "a", "created": created}]
+    response = post_json(writer, {"events": events}, BULK_URL)
+    assert response.status_code == 400, response.content
+    assert list(response.json()["errors"]) == ["events[1].created"]
+    assert not integration_events().exists()
+
+
+@pytest.mark.parametrize(
+    "created", ["1970-01-01T00:00:00Z", "1970-01-01T01:00:00+01:00", "9998-12-31T23:59:59+12:00"]
+)
+def test_created_at_the_range_edges_is_stored_and_verifies(writer, created):
+    from audits.chain import audit_chain_verify
+
+    assert post_json(writer, {"action": "a", "created": created}).status_code == 201
+    response = post_json(writer, {"events": [{"action": "b", "created": created}]}, BULK_URL)
+    assert response.status_code == 201
+    assert audit_chain_verify().ok
+
+
+# --- ip_address: zones and round trips -------------------------------------------------
+
+
+@pytest.mark.parametrize("ip", ["fe80::1%eth0", "fe80::1%1", "ff02::1%lo", "1.2.3.4%eth0"])
+def test_ip_with_zone_is_400(writer, ip):
+    response = post_json(writer, {"action": "a", "ip_address": ip})
+    assert response.status_code == 400
+    assert "zone" in response.json()["errors"]["ip_address"][0]
+    response = post_json(writer, {"events": [{"action": "a", "source_ip": ip}]}, BULK_URL)
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["events[0].source_ip"]
+    assert not integration_events().exists()
+
+
+def test_normalize_ip_drops_a_zone_as_the_database_does():
+    # Events recorded from a request context bypass validation: the hash must cover what a
+    # GenericIPAddressField stores.
+    from audits.chain import normalize_ip
+
+    assert normalize_ip("fe80::1%eth0") == "fe80::1"
+    assert normalize_ip("FE80:0::1") == "fe80::1"
+
+
+_addresses = st.one_of(
+    st.ip_addresses(v=4).map(str),
+    st.ip_addresses(v=6).map(str),
+    st.ip_addresses(v=6).map(lambda address: address.exploded),
+    st.ip_addresses(v=4).map(lambda address: f"::ffff:{address}"),
+    st.ip_addresses(v=4).map(lambda address: f"::{address}"),
+)
+
+
+@hypothesis_settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ips=st.lists(_addresses, min_size=1, max_size=3))
+def test_any_accepted_ip_round_trips_and_verifies(writer, ips):
+    from audits.chain import audit_chain_verify, normalize_ip
+
+    single = post_json(writer, {"action": "ip.single", "ip_address": ips[0]})
+    assert single.status_code == 201, single.content
+    bulk = post_json(
+        writer, {"events": [{"action": "ip.bulk", "ip_address": ip} for ip in ips]}, BULK_URL
+    )
+    assert bulk.status_code == 201, bulk.content
+    stored = AuditEvent.objects.get(pk=single["X-Audit-Event-Id"])
+    assert normalize_ip(stored.remote_address) == normalize_ip(ips[0])
+    for item, ip in zip(bulk.json(), ips, strict=True):
+        assert normalize_ip(AuditEvent.objects.get(pk=item["id"]).remote_address) == (
+            normalize_ip(ip)
+        )
+    result = audit_chain_verify()
+    assert result.ok, result.message
+
+
+# --- Numbers in fields survive jsonb -------------------------------------------------
+
+
+JSONB_UNSTABLE_NUMBERS = ["1e16", "-1.5e+16", "1.7976931348623157e308", "-0.0", "1.5e-7", "1.0"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("count", [1, 25])  # bulk_create below COPY_MIN_EVENTS, COPY above
+@pytest.mark.parametrize("number", JSONB_UNSTABLE_NUMBERS)
+def test_bulk_numbers_in_fields_verify_after_jsonb(writer, number, count):
+    from audits.chain import audit_chain_verify
+
+    # Raw JSON text: the number reaches the parser exactly as a client writes it.
+    event = (
+        '{"action": "n", "fields": {"n": N}, "metadata": {"n": N}, '
+        '"actor": {"id": "a", "fields": {"n": N}}, "target": {"id": "t", "fields": {"n": N}}}'
+    ).replace("N", number)
+    body = '{"events": [' + ", ".join([event] * count) + "]}"
+    response = post_raw(writer, body, BULK_URL)
+    assert response.status_code == 201, response.content
+    assert post_raw(writer, event).status_code == 201  # pending, linked from the stored row
+    result = audit_chain_verify()
+    assert result.ok, result.message
+    assert integration_events().filter(seq__isnull=False).count() == count + 1
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400"])
+def test_number_too_large_for_a_float_is_400(writer, number):
+    # json reads 1e400 as infinity, which jsonb cannot store.
+    response = post_raw(writer, '{"action": "a", "fields": {"n": ' + number + "}}")
+    assert response.status_code == 400
+    assert "fields.n" in response.json()["errors"]
+    response = post_raw(
+        writer, '{"events": [{"action": "a", "metadata": {"n": ' + number + "}}]}", BULK_URL
+    )
+    assert response.status_code == 400
+    assert "events[0].metadata.n" in response.json()["errors"]
+    assert not integration_events().exists()
