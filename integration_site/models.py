@@ -68,11 +68,21 @@ class ScheduledJob(models.Model):
     """
     The next due time of each periodic task. Workers claim a due run with a conditional
     UPDATE, so two workers never enqueue the same run and a restart resumes the schedule.
+
+    The lease fields say who is running the job now: a run that may outlast `every` holds
+    the lease (integration_site.schedule.exclusive_run_lease), so the next run, claimed and
+    enqueued on time, skips instead of overlapping it. Both are null while no run holds it.
     """
 
     name = models.CharField(max_length=200, primary_key=True)
     next_run_at = models.DateTimeField()
     last_run_at = models.DateTimeField(null=True, blank=True)
+    # A random token per run (host and pid first, for whoever reads the row): only the run
+    # holding the lease may renew or release it.
+    lease_owner = models.CharField(max_length=200, null=True, blank=True)
+    # The lease lapses here unless renewed, so a worker killed mid-run (SIGKILL, power loss)
+    # cannot block the job for good: the first run due after this time takes it over.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name

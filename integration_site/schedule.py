@@ -3,14 +3,24 @@ Periodic tasks, run by `manage.py worker`. A task registers with `periodic(every
 each worker tick enqueues the runs that are due. The claim is a conditional UPDATE on the
 ScheduledJob row, so two workers never enqueue the same run, and a restarted worker resumes
 from the stored schedule.
+
+The claim only decides who enqueues a run, not whether the previous run has finished: a run
+that can outlast `every` wraps its work in `exclusive_run_lease`, so a run that starts while
+another still holds the lease skips instead of doing the same work twice at once.
 """
 
 import logging
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import get_random_string
 
 from integration_site.models import ScheduledJob
 
@@ -65,6 +75,15 @@ def registered_periodic_tasks() -> list[PeriodicTask]:
     return list(_registry.values())
 
 
+def scheduled_job_ensure(*, name: str, now: datetime) -> None:
+    """Create `name`'s ScheduledJob row, due `now`, unless a row already exists."""
+    try:
+        with transaction.atomic():
+            ScheduledJob.objects.get_or_create(name=name, defaults={"next_run_at": now})
+    except IntegrityError:
+        pass  # Another worker created it first.
+
+
 def enqueue_due_periodic_tasks(*, now=None) -> list[str]:
     """Enqueue every periodic task whose run is due; returns the names enqueued."""
     now = now or timezone.now()
@@ -80,11 +99,7 @@ def enqueue_due_periodic_tasks(*, now=None) -> list[str]:
     for job in jobs:
         if job.name in next_runs and next_runs[job.name] > now:
             continue
-        try:
-            with transaction.atomic():
-                ScheduledJob.objects.get_or_create(name=job.name, defaults={"next_run_at": now})
-        except IntegrityError:
-            pass  # Another worker created it first.
+        scheduled_job_ensure(name=job.name, now=now)
         with transaction.atomic():
             claimed = ScheduledJob.objects.filter(name=job.name, next_run_at__lte=now).update(
                 next_run_at=now + job.every, last_run_at=now
@@ -93,3 +108,101 @@ def enqueue_due_periodic_tasks(*, now=None) -> list[str]:
                 job.task.enqueue()
                 enqueued.append(job.name)
     return enqueued
+
+
+def run_lease_owner_token() -> str:
+    """A token unique to one run; host and pid first so a stuck holder can be found."""
+    return f"{socket.gethostname()[:100]}-{os.getpid()}-{get_random_string(16)}"
+
+
+@dataclass
+class RunLease:
+    """
+    An exclusive hold on periodic job `name`'s run, until `expires_at` unless renewed. Only
+    the run holding `owner` (its token) can renew or release it.
+    """
+
+    name: str
+    owner: str
+    seconds: int
+    expires_at: datetime
+
+    def renew(self, *, now: datetime | None = None) -> bool:
+        """
+        Push the expiry `seconds` past `now`; False when the lease is no longer ours (it
+        lapsed and another run took it over), and then the caller must stop its work.
+        """
+        now = now or timezone.now()
+        expires_at = now + timedelta(seconds=self.seconds)
+        # Conditional on the token alone: a lease that lapsed but nobody took over is still
+        # safe to keep, as no other run is doing the work.
+        renewed = ScheduledJob.objects.filter(name=self.name, lease_owner=self.owner).update(
+            lease_expires_at=expires_at
+        )
+        if renewed:
+            self.expires_at = expires_at
+        return bool(renewed)
+
+    def renew_if_due(self, *, now: datetime | None = None) -> bool:
+        """
+        `renew` once a third of the lease has passed, else True without a query: cheap enough
+        to call for every item of a long sweep, and two missed renewals still leave time.
+        """
+        now = now or timezone.now()
+        if self.expires_at - now > timedelta(seconds=self.seconds * 2 / 3):
+            return True
+        return self.renew(now=now)
+
+    def release(self) -> bool:
+        """Give the lease up; False when it was not ours any more (lapsed and taken over)."""
+        released = ScheduledJob.objects.filter(name=self.name, lease_owner=self.owner).update(
+            lease_owner=None, lease_expires_at=None
+        )
+        return bool(released)
+
+
+def run_lease_acquire(*, name: str, seconds: int, now: datetime | None = None) -> RunLease | None:
+    """
+    Take periodic job `name`'s run lease for `seconds`, or None while another run holds an
+    unexpired one. Call it in autocommit: inside a transaction other workers cannot see the
+    lease until that transaction commits.
+    """
+    now = now or timezone.now()
+    scheduled_job_ensure(name=name, now=now)
+    owner = run_lease_owner_token()
+    expires_at = now + timedelta(seconds=seconds)
+    # One conditional UPDATE decides, as the schedule claim does: PostgreSQL re-checks the
+    # WHERE on a row a concurrent UPDATE just changed and SQLite serialises writers, so of
+    # two runs racing for a free or lapsed lease exactly one gets a row back.
+    taken = (
+        ScheduledJob.objects.filter(name=name)
+        .filter(Q(lease_owner__isnull=True) | Q(lease_expires_at__lte=now))
+        .update(lease_owner=owner, lease_expires_at=expires_at)
+    )
+    if not taken:
+        return None
+    return RunLease(name=name, owner=owner, seconds=seconds, expires_at=expires_at)
+
+
+@contextmanager
+def exclusive_run_lease(*, name: str, seconds: int) -> Iterator[RunLease | None]:
+    """
+    Run the block holding `name`'s run lease, or yield None (logged at info) while another
+    run holds it: the caller then skips its work. The block should call
+    `lease.renew_if_due()` as it goes and stop when that returns False. The lease is released
+    however the block ends; a worker killed outright leaves it to lapse after `seconds`.
+    """
+    lease = run_lease_acquire(name=name, seconds=seconds)
+    if lease is None:
+        # One more read, only on a skip: the log then names the holder to look for.
+        owner, expires_at = ScheduledJob.objects.filter(name=name).values_list(
+            "lease_owner", "lease_expires_at"
+        ).first() or (None, None)
+        logger.info("Skipping %s: run %s holds its lease until %s", name, owner, expires_at)
+        yield None
+        return
+    try:
+        yield lease
+    finally:
+        if not lease.release():
+            logger.warning("%s: the lease lapsed and was taken over before this run ended", name)
