@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import csrf_protect_m
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -241,6 +242,31 @@ class ClientAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return selectors.clients_with_worst_status()
+
+    @csrf_protect_m
+    def delete_view(self, request, object_id, extra_context=None):
+        # Django runs a confirmed delete in one transaction; client_delete must not be inside
+        # one: it resolves the events through the engine, a transaction each, then takes its
+        # locks in the engine's order. Held in one transaction, the first resolve's audit
+        # chain lock would be kept while the next resolve waits for a result row that a
+        # concurrent engine run holds while waiting for that chain lock: a deadlock.
+        return self._delete_view(request, object_id, extra_context)
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # The events are resolved through the engine, not deleted by hand (EventAdmin refuses
+        # that): what it takes is the permission EventAdmin's Resolve action asks for.
+        if self.admin_site.get_model_admin(Event).has_resolve_permission(request):
+            perms_needed.discard(Event._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
+
+    def delete_model(self, request, obj):
+        # Resolve the events through the engine (audited) rather than cascade them away.
+        services.client_delete(client=obj)
+
+    def delete_queryset(self, request, queryset):
+        for client in list(queryset):
+            services.client_delete(client=client)
 
     @admin.display(description="Worst status", ordering="worst_rank")
     def worst_status(self, obj: Client) -> str:

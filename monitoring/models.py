@@ -4,11 +4,13 @@ event engine (monitoring/engine.py) reads like Sensu's lib/sensu/server/process.
 """
 
 import uuid
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
 
-from audits.auditing import audited
+from audits.auditing import audited, is_secret_name
+from audits.services import REDACTED as AUDIT_REDACTED
 
 # Sensu's SEVERITIES, indexed by status; any other status counts as unknown.
 SEVERITIES = ("ok", "warning", "critical", "unknown")
@@ -30,7 +32,28 @@ class ClientType(models.TextChoices):
     PROXY = "proxy", "Proxy"
 
 
-@audited(exclude={"timestamp", "version"}, name_of=lambda client: client.name, type_name="Client")
+def _secrets_redacted(value: Any) -> Any:
+    """
+    A client's free-form attributes (or keepalive) as the audit trail records them. Sensu
+    redacts secrets only when it shows a client; the trail is append-only, so a secret
+    written there could never be taken back: every key Sensu redacts, and every key the
+    trail treats as a secret field name (token, private_key...), shows "[redacted]".
+    """
+    from monitoring.selectors import is_sensitive_key, redact  # It imports this module.
+
+    return redact(
+        value,
+        marker=AUDIT_REDACTED,
+        sensitive=lambda key: is_sensitive_key(key.lower()) or is_secret_name(key),
+    )
+
+
+@audited(
+    exclude={"timestamp", "version"},
+    name_of=lambda client: client.name,
+    type_name="Client",
+    redact_within={"attributes": _secrets_redacted, "keepalive": _secrets_redacted},
+)
 class Client(models.Model):
     """`client:<name>` and the `clients` set. The keepalive timestamp is not audited."""
 

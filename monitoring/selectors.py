@@ -1,5 +1,6 @@
 """Reads: querysets and the Sensu JSON shapes rendered from them."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Case, IntegerField, Max, Q, QuerySet, Value, When
@@ -33,11 +34,21 @@ SENSITIVE_KEYS = frozenset(
 REDACTED = "REDACTED"
 
 
-def redact(value: Any) -> Any:
+def is_sensitive_key(key: str) -> bool:
+    return key in SENSITIVE_KEYS
+
+
+def redact(
+    value: Any, *, marker: str = REDACTED, sensitive: Callable[[str], bool] = is_sensitive_key
+) -> Any:
+    """Sensu's redact_sensitive: the value of every `sensitive` key replaced, at any depth."""
     if isinstance(value, dict):
-        return {k: REDACTED if k in SENSITIVE_KEYS else redact(v) for k, v in value.items()}
+        return {
+            k: marker if sensitive(k) else redact(v, marker=marker, sensitive=sensitive)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [redact(v) for v in value]
+        return [redact(v, marker=marker, sensitive=sensitive) for v in value]
     return value
 
 

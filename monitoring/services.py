@@ -1,15 +1,18 @@
 """Writes other than result processing (which lives in monitoring/engine.py)."""
 
+import contextlib
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
+from audits.chain import chain_head_locked
 from audits.context import AuditTarget
 from audits.models import AuditSource, Crud
 from audits.services import audit_event_record
-from monitoring.engine import event_resolve, now_epoch
+from monitoring.engine import UnknownEvent, event_resolve, now_epoch
 from monitoring.models import (
     AggregateMember,
     CheckDefinition,
@@ -49,18 +52,72 @@ def client_register(*, data: dict[str, Any], version: str = "") -> Client:
     return client
 
 
+# Sensu's delayed delete polls for the events to be gone up to 5 times; so does this.
+CLIENT_DELETE_ATTEMPTS = 5
+CLIENT_DELETE_PAUSE_SECONDS = 0.1
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for FOR UPDATE NOWAIT on a locked row.
+
+
+class ClientDeleteConflict(RuntimeError):
+    """The client kept getting events (or stayed locked) through every delete attempt."""
+
+
 def client_delete(*, client: Client) -> int:
     """
     Sensu's delayed client delete: resolve every event through the engine (so the resolves
     are recorded like any other), then delete the client with its results and history.
+    Never deletes an event the engine has not resolved: an event opened after the resolves
+    sends the delete round again. Returns `issued`.
     """
     issued = now_epoch()
-    for check_name in list(client.events.values_list("check_name", flat=True)):
-        event_resolve(client_name=client.name, check_name=check_name)
+    for attempt in range(1, CLIENT_DELETE_ATTEMPTS + 1):
+        for check_name in list(client.events.values_list("check_name", flat=True)):
+            # An event resolved meanwhile by an OK result was audited by that run.
+            with contextlib.suppress(UnknownEvent):
+                event_resolve(client_name=client.name, check_name=check_name)
+        try:
+            if _client_delete_without_events(client=client):
+                return issued
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            # The client row is held, typically by a client_register waiting for the audit
+            # chain this attempt holds: let it finish, then try again.
+            if attempt < CLIENT_DELETE_ATTEMPTS:
+                time.sleep(CLIENT_DELETE_PAUSE_SECONDS * attempt)
+    raise ClientDeleteConflict(
+        f"Client {client.name!r} still had events or was locked after "
+        f"{CLIENT_DELETE_ATTEMPTS} attempts; nothing was deleted."
+    )
+
+
+def _client_delete_without_events(*, client: Client) -> bool:
+    """
+    Delete the client if it has no event, in one transaction in which no event can appear;
+    False (and nothing deleted) if one is open. The locks follow the engine's order, so this
+    cannot deadlock with it: result rows, then the audit chain head (every engine run that
+    opens an event appends its audit under it, so none can commit until this one has), then
+    the client row (taken by the engine's foreign-key checks at commit). NOWAIT on the
+    client row: client_register holds it while it waits for the chain head.
+    """
     with transaction.atomic():
-        Event.objects.filter(client=client).delete()
-        client.delete()
-    return issued
+        # Runs on this client's existing pairs wait here, in the engine's lock order.
+        list(
+            CheckResult.objects.select_for_update()
+            .filter(client=client)
+            .order_by("check_name")
+            .values_list("pk", flat=True)
+        )
+        chain_head_locked()
+        locked = Client.objects.select_for_update(nowait=True).filter(pk=client.pk).first()
+        if locked is None:
+            return True  # Deleted meanwhile (audited by that delete).
+        if Event.objects.filter(client=locked).exists():
+            return False  # Opened after the resolves: resolve it through the engine first.
+        # A run that opens an event meanwhile commits after this; its foreign-key check
+        # then fails and it rolls back, audit included: no event is left unaudited.
+        locked.delete()
+    return True
 
 
 @transaction.atomic

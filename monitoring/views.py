@@ -20,6 +20,7 @@ from rest_framework.exceptions import APIException, MethodNotAllowed, NotFound, 
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from integration_site.errors import Conflict
 from integration_site.fast_path import TokenFastPathMixin
 from integration_site.models import WorkerHeartbeat
 from integration_site.schema import PeerShapedSchema
@@ -223,7 +224,10 @@ class ClientView(SensuView):
 
     def delete(self, request, client: str):
         found = get_object_or_404(Client, name=client)
-        return _issued(services.client_delete(client=found))
+        try:
+            return _issued(services.client_delete(client=found))
+        except services.ClientDeleteConflict as conflict:
+            raise Conflict(str(conflict)) from None
 
 
 class ClientHistoryView(SensuView):

@@ -2,8 +2,9 @@
 
 import pytest
 
+from audits.models import AuditEvent
 from monitoring.engine import result_process
-from monitoring.models import Event, Silence
+from monitoring.models import CheckResult, Client, Event, Silence
 from monitoring.services import client_register, silence_create
 
 
@@ -85,6 +86,78 @@ def test_clients_list_and_dashboard_counts(client, superuser):
     assert "severity-critical" in index
     for path in ("silence", "checkresult", "checkdefinition", "stash", "aggregatemember"):
         assert client.get(f"/admin/monitoring/{path}/").status_code == 200
+
+
+def assert_deleted_with_resolves(*names: str) -> None:
+    """The clients are gone and every event they had left a resolve in the audit trail."""
+    assert not Client.objects.filter(name__in=names).exists()
+    assert not CheckResult.objects.filter(client__name__in=names).exists()
+
+    def sensu_events(action: str) -> set[str]:
+        targets = AuditEvent.objects.filter(target_type="SensuEvent", action=action)
+        return {
+            t for t in targets.values_list("target_name", flat=True) if t.split("/")[0] in names
+        }
+
+    assert sensu_events("create")
+    assert sensu_events("create") == sensu_events("resolve")
+    destroyed = AuditEvent.objects.filter(target_type="Client", action="destroy")
+    assert set(destroyed.values_list("target_name", flat=True)) == set(names)
+
+
+@pytest.mark.django_db
+def test_admin_delete_view_resolves_the_clients_events_through_the_engine(client, superuser):
+    make_events()
+    client.force_login(superuser)
+    db = Client.objects.get(name="db-1")
+    url = f"/admin/monitoring/client/{db.pk}/delete/"
+    confirm = client.get(url)
+    assert confirm.status_code == 200
+    assert b"disk" in confirm.content  # The confirmation lists the event among what goes.
+    response = client.post(url, {"post": "yes"})
+    assert response.status_code == 302
+    assert_deleted_with_resolves("db-1")
+    assert AuditEvent.objects.filter(
+        target_type="SensuEvent", action="resolve", target_name="db-1/disk"
+    ).exists()
+    assert Event.objects.filter(client__name="web-1").exists()  # Another client's: untouched.
+
+
+@pytest.mark.django_db
+def test_admin_bulk_delete_action_resolves_every_clients_events(client, superuser):
+    make_events()
+    client.force_login(superuser)
+    ids = list(Client.objects.values_list("pk", flat=True))
+    confirm = client.post(
+        "/admin/monitoring/client/", {"action": "delete_selected", "_selected_action": ids}
+    )
+    assert confirm.status_code == 200  # Django's "Are you sure?" page.
+    response = client.post(
+        "/admin/monitoring/client/",
+        {"action": "delete_selected", "_selected_action": ids, "post": "yes"},
+    )
+    assert response.status_code == 302
+    assert_deleted_with_resolves("web-1", "db-1")
+
+
+@pytest.mark.django_db
+def test_admin_client_delete_needs_the_resolve_permission_when_events_are_open(
+    client, django_user_model
+):
+    from django.contrib.auth.models import Permission
+
+    make_events()
+    staff = django_user_model.objects.create_user(username="ops", password="x", is_staff=True)
+    staff.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="monitoring", codename__in=["view_client", "delete_client"]
+        )
+    )
+    client.force_login(staff)
+    db = Client.objects.get(name="db-1")
+    response = client.post(f"/admin/monitoring/client/{db.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    assert Event.objects.filter(client=db).exists()
 
 
 @pytest.mark.browser

@@ -2,10 +2,12 @@
 
 import io
 import json
+import threading
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from audits.models import AuditEvent
@@ -563,3 +565,264 @@ def test_info_and_redacted_settings(reader):
     settings = reader.get("/settings").json()
     assert settings["api"]["password"] == "REDACTED"
     assert settings["sensu"]["keepalives"]["thresholds"] == {"warning": 120, "critical": 180}
+
+
+# --- Secrets in client attributes never reach the audit trail ------------------------------
+
+
+def client_audits(name: str):
+    return AuditEvent.objects.filter(target_type="Client", target_name=name).order_by("seq")
+
+
+def test_post_clients_audits_attributes_with_secrets_redacted(writer):
+    body = {
+        "name": "vault-1",
+        "address": "10.0.0.9",
+        "environment": "production",
+        "password": "hunter2",
+        "nested": {"api_key": "k", "region": "eu", "items": [{"token": "t0k3n"}]},
+    }
+    assert post_json(writer, "/clients", body).status_code == 201
+    [create] = client_audits("vault-1")
+    assert create.action == "create"
+    assert create.audited_changes["attributes"] == {
+        "environment": "production",
+        "password": "[redacted]",
+        "nested": {"api_key": "[redacted]", "region": "eu", "items": [{"token": "[redacted]"}]},
+    }
+    recorded = json.dumps(create.audited_changes)
+    for secret in ("hunter2", '"k"', "t0k3n"):
+        assert secret not in recorded
+    # The registry keeps what the client sent, and the API shows it as Sensu does: its own
+    # key list redacted ("REDACTED"), other keys as they are.
+    assert Client.objects.get(name="vault-1").attributes["password"] == "hunter2"
+    shown = writer.get("/clients/vault-1").json()
+    assert shown["password"] == "REDACTED"
+    assert shown["nested"]["api_key"] == "REDACTED"
+    assert shown["nested"]["items"] == [{"token": "t0k3n"}]
+
+
+def test_changing_only_a_secret_attribute_is_audited_redacted_on_both_sides(writer):
+    body = {"name": "vault-2", "address": "10.0.0.9", "password": "hunter2", "team": "ops"}
+    post_json(writer, "/clients", body)
+    post_json(writer, "/clients", {**body, "password": "hunter3"})
+    post_json(writer, "/clients", {**body, "password": "hunter3"})  # No change: no event.
+    writer.delete("/clients/vault-2")
+    create, update, destroy = client_audits("vault-2")
+    assert update.action == "update"
+    assert update.audited_changes == {
+        "attributes": [
+            {"password": "[redacted]", "team": "ops"},
+            {"password": "[redacted]", "team": "ops"},
+        ]
+    }
+    assert destroy.action == "destroy"
+    assert destroy.audited_changes["attributes"] == {"password": "[redacted]", "team": "ops"}
+    for event in (create, update, destroy):
+        assert "hunter" not in json.dumps(event.audited_changes)
+
+
+def test_keepalive_secrets_are_redacted_in_the_audit_trail_too(writer):
+    body = {
+        "name": "vault-3",
+        "address": "10.0.0.9",
+        "keepalive": {"thresholds": {"warning": 60}, "handler": {"secret": "s3"}},
+    }
+    post_json(writer, "/clients", body)
+    [create] = client_audits("vault-3")
+    assert create.audited_changes["keepalive"] == {
+        "thresholds": {"warning": 60},
+        "handler": {"secret": "[redacted]"},
+    }
+
+
+# --- Client delete never deletes an event without its resolve ------------------------------
+
+
+def sensu_event_actions(name: str) -> list[str]:
+    events = AuditEvent.objects.filter(target_type="SensuEvent", target_name=name)
+    return list(events.order_by("seq").values_list("action", flat=True))
+
+
+def test_event_opened_after_the_resolves_is_resolved_before_the_client_goes(monkeypatch):
+    from monitoring import services
+
+    make_event(client="gone", check="disk", status=2)
+    resolve = services.event_resolve
+    calls = []
+
+    def resolve_then_a_result_lands(**kwargs):
+        issued = resolve(**kwargs)
+        if not calls:  # As if an engine run committed between the resolves and the delete.
+            result_process(client_name="gone", check={"name": "late", "status": 2})
+        calls.append(kwargs["check_name"])
+        return issued
+
+    monkeypatch.setattr(services, "event_resolve", resolve_then_a_result_lands)
+    services.client_delete(client=Client.objects.get(name="gone"))
+    assert calls == ["disk", "late"]
+    assert not Client.objects.filter(name="gone").exists()
+    assert sensu_event_actions("gone/disk") == ["create", "resolve"]
+    assert sensu_event_actions("gone/late") == ["create", "resolve"]
+
+
+def test_client_delete_gives_up_rather_than_delete_an_event_unresolved(monkeypatch):
+    from monitoring import services
+
+    make_event(client="busy", check="disk", status=2)
+    resolve = services.event_resolve
+
+    def resolve_and_reopen(**kwargs):
+        issued = resolve(**kwargs)
+        result_process(client_name="busy", check={"name": kwargs["check_name"], "status": 2})
+        return issued
+
+    monkeypatch.setattr(services, "event_resolve", resolve_and_reopen)
+    with pytest.raises(services.ClientDeleteConflict):
+        services.client_delete(client=Client.objects.get(name="busy"))
+    assert Event.objects.filter(client__name="busy", check_name="disk").exists()
+
+
+def test_client_delete_that_keeps_meeting_new_events_is_409(writer, monkeypatch):
+    from monitoring import services
+
+    make_event(client="busy", check="disk", status=2)
+    resolve = services.event_resolve
+
+    def resolve_and_reopen(**kwargs):
+        issued = resolve(**kwargs)
+        result_process(client_name="busy", check={"name": kwargs["check_name"], "status": 2})
+        return issued
+
+    monkeypatch.setattr(services, "event_resolve", resolve_and_reopen)
+    response = writer.delete("/clients/busy")
+    assert response.status_code == 409
+    assert "still had events" in response.json()["message"]
+    assert Client.objects.filter(name="busy").exists()
+
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="Row locks and concurrent transactions: PostgreSQL"
+)
+
+
+def in_thread(name: str, target) -> tuple[threading.Thread, list]:
+    """Run `target` on its own connection; the list receives its exception, if any."""
+    errors: list = []
+
+    def run():
+        try:
+            target()
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread, errors
+
+
+def pause_engine_audits(monkeypatch, thread_name: str, *, holding_chain: bool):
+    """Stop the engine run on `thread_name` before (or after) its audit takes the chain."""
+    from monitoring import engine
+
+    paused, release = threading.Event(), threading.Event()
+    append = engine.audit_events_append
+
+    def paused_append(events, **kwargs):
+        if threading.current_thread().name != thread_name:
+            return append(events, **kwargs)
+        stored = append(events, **kwargs) if holding_chain else None
+        paused.set()
+        release.wait(10)
+        return stored if holding_chain else append(events, **kwargs)
+
+    monkeypatch.setattr(engine, "audit_events_append", paused_append)
+    return paused, release
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_client_delete_waits_for_a_run_opening_an_event_then_resolves_it(monkeypatch):
+    from monitoring.services import client_delete
+
+    make_event(client="gone", check="disk", status=2)
+    paused, release = pause_engine_audits(monkeypatch, "late-run", holding_chain=True)
+    late, late_errors = in_thread(
+        "late-run",
+        lambda: result_process(client_name="gone", check={"name": "late", "status": 2}),
+    )
+    assert paused.wait(10)
+    deleter, delete_errors = in_thread(
+        "deleter", lambda: client_delete(client=Client.objects.get(name="gone"))
+    )
+    deleter.join(0.5)
+    assert deleter.is_alive()  # Waiting for the chain the late run holds.
+    release.set()
+    late.join(10)
+    deleter.join(10)
+    assert not late_errors and not delete_errors
+    assert not Client.objects.filter(name="gone").exists()
+    assert sensu_event_actions("gone/late") == ["create", "resolve"]
+    assert sensu_event_actions("gone/disk") == ["create", "resolve"]
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_run_opening_an_event_during_the_delete_fails_and_leaves_no_trace(monkeypatch):
+    from django.db import IntegrityError
+
+    from monitoring.services import client_delete
+
+    make_event(client="gone", check="disk", status=2)
+    paused, release = pause_engine_audits(monkeypatch, "late-run", holding_chain=False)
+    late, late_errors = in_thread(
+        "late-run",
+        lambda: result_process(client_name="gone", check={"name": "late", "status": 2}),
+    )
+    assert paused.wait(10)
+    try:
+        client_delete(client=Client.objects.get(name="gone"))
+    finally:
+        release.set()
+        late.join(10)
+    # Its event row referenced a client deleted before it committed: the whole run rolled
+    # back, its "create" audit with it.
+    assert [type(e) for e in late_errors] == [IntegrityError]
+    assert not Client.objects.filter(name="gone").exists()
+    assert not Event.objects.exists()
+    assert sensu_event_actions("gone/late") == []
+    assert sensu_event_actions("gone/disk") == ["create", "resolve"]
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_client_delete_steps_back_while_the_client_row_is_held(monkeypatch):
+    from django.db import transaction
+
+    from monitoring import services
+
+    make_event(client="held", check="disk", status=2)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_row():  # As client_register does while it waits for the audit chain.
+        with transaction.atomic():
+            Client.objects.select_for_update().get(name="held")
+            locked.set()
+            release.wait(10)
+
+    holder, holder_errors = in_thread("holder", hold_the_row)
+    assert locked.wait(10)
+    monkeypatch.setattr(services, "CLIENT_DELETE_PAUSE_SECONDS", 0.01)
+    try:
+        with pytest.raises(services.ClientDeleteConflict):
+            services.client_delete(client=Client.objects.get(name="held"))
+        assert Client.objects.filter(name="held").exists()
+    finally:
+        release.set()
+        holder.join(10)
+    assert not holder_errors
+    services.client_delete(client=Client.objects.get(name="held"))
+    assert not Client.objects.filter(name="held").exists()
+    assert sensu_event_actions("held/disk") == ["create", "resolve"]
