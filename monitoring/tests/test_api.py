@@ -666,7 +666,9 @@ def test_event_opened_after_the_resolves_is_resolved_before_the_client_goes(monk
     assert sensu_event_actions("gone/late") == ["create", "resolve"]
 
 
-def test_client_delete_gives_up_rather_than_delete_an_event_unresolved(monkeypatch):
+@pytest.fixture
+def busy_client(monkeypatch) -> Client:
+    """A client whose every resolved event opens again at once (its check keeps failing)."""
     from monitoring import services
 
     make_event(client="busy", check="disk", status=2)
@@ -678,23 +680,18 @@ def test_client_delete_gives_up_rather_than_delete_an_event_unresolved(monkeypat
         return issued
 
     monkeypatch.setattr(services, "event_resolve", resolve_and_reopen)
+    return Client.objects.get(name="busy")
+
+
+def test_client_delete_gives_up_rather_than_delete_an_event_unresolved(busy_client):
+    from monitoring import services
+
     with pytest.raises(services.ClientDeleteConflict):
-        services.client_delete(client=Client.objects.get(name="busy"))
+        services.client_delete(client=busy_client)
     assert Event.objects.filter(client__name="busy", check_name="disk").exists()
 
 
-def test_client_delete_that_keeps_meeting_new_events_is_409(writer, monkeypatch):
-    from monitoring import services
-
-    make_event(client="busy", check="disk", status=2)
-    resolve = services.event_resolve
-
-    def resolve_and_reopen(**kwargs):
-        issued = resolve(**kwargs)
-        result_process(client_name="busy", check={"name": kwargs["check_name"], "status": 2})
-        return issued
-
-    monkeypatch.setattr(services, "event_resolve", resolve_and_reopen)
+def test_client_delete_that_keeps_meeting_new_events_is_409(writer, busy_client):
     response = writer.delete("/clients/busy")
     assert response.status_code == 409
     assert "still had events" in response.json()["message"]
