@@ -15,7 +15,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Max, Min
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -235,6 +235,10 @@ class AuditEventAdmin(ReadOnlyAdminMixin, ScopedSearchAdminMixin, admin.ModelAdm
     def verify_view(self, request):
         if not principal_has_scope(request.user, Scope.AUDIT_VERIFY):
             raise PermissionDenied
+        if request.method != "POST":
+            # It links pending events and walks the whole chain: not something a link on
+            # another site should be able to start (POST, so the admin's CSRF check applies).
+            return HttpResponseNotAllowed(["POST"])
         result = audit_chain_verify()
         (messages.success if result.ok else messages.error)(request, result.message)
         return HttpResponseRedirect(reverse("admin:audits_auditevent_changelist"))

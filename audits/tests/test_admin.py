@@ -229,8 +229,29 @@ def test_export_requires_view_permission(django_user_model):
 
 def test_verify_view_reports_result(admin):
     host_update()
-    response = admin.get(reverse("admin:audits_auditevent_verify"), follow=True)
+    response = admin.post(reverse("admin:audits_auditevent_verify"), follow=True)
     assert re.search(r"[Vv]erified \d+ events", response.content.decode())
+
+
+def test_verify_view_reports_the_broken_link(admin):
+    from audits.tests.test_chain import trigger_disabled
+
+    host_update()
+    edited = AuditEvent.objects.filter(seq__isnull=False).order_by("-seq").first()
+    with trigger_disabled():
+        AuditEvent.objects.filter(pk=edited.pk).update(description="rewritten")
+    html = admin.post(reverse("admin:audits_auditevent_verify"), follow=True).content.decode()
+    assert f"event id {edited.pk}" in html
+    assert "the row was edited" in html
+
+
+def test_verify_view_refuses_get_and_needs_csrf(superuser):
+    # A link or an image on another site must not start a walk of the whole chain.
+    assert Client().get(reverse("admin:audits_auditevent_verify")).status_code == 302  # login
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(superuser)
+    assert browser.get(reverse("admin:audits_auditevent_verify")).status_code == 405
+    assert browser.post(reverse("admin:audits_auditevent_verify")).status_code == 403
 
 
 def test_verify_view_needs_verify_scope(django_user_model):
@@ -238,7 +259,7 @@ def test_verify_view_needs_verify_scope(django_user_model):
     staff.user_permissions.add(Permission.objects.get(codename="view_auditevent"))
     client = Client()
     client.force_login(staff)
-    assert client.get(reverse("admin:audits_auditevent_verify")).status_code == 403
+    assert client.post(reverse("admin:audits_auditevent_verify")).status_code == 403
     assert "Verify chain" not in client.get(CHANGELIST).content.decode()
 
 
