@@ -129,8 +129,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # psycopg prepares a server-side-bound statement on its first run (0), or never (None).
-    # Django's own queries bind on the client and are never prepared, so this reaches only
-    # the hot INSERTs, which bind on the server.
+    # The ORM's queries bind on the client and are never prepared, so this reaches only the
+    # statements sent on psycopg's own cursors: the hot INSERTs and the connection checks.
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
         0 if DATABASE_PREPARE_INSERTS else None
     )
