@@ -3,7 +3,7 @@ The scoped-search language in the admin: the audit changelist's search box compi
 the same field map as /api/audits (plain words are free text), a bad query is shown next to
 the box instead of an empty list, and the box completes through auto_complete_search.
 Other apps may add controls next to the box (saved searches) through
-`search_box_addon_register`, so this module never imports them. Also the admin pages of
+`registry["search_box_addons"]`, so this module never imports them. Also the admin pages of
 hosts, locations and organizations.
 """
 
@@ -18,6 +18,7 @@ from django.utils.safestring import SafeString
 from audits.models import Host, Location, Organization
 from audits.query_language import QueryError
 from audits.search_fields import audit_search
+from integration_site.registry import registry
 
 SEARCH_HELP = (
     'Free text, or the Foreman search language: action = update and time > "2 days ago", '
@@ -27,16 +28,11 @@ SEARCH_HELP = (
 
 # Callables (request, *, controller, query) -> HTML (or "") shown after the search box.
 SearchBoxAddon = Callable[..., str]
-_search_box_addons: list[SearchBoxAddon] = []
-
-
-def search_box_addon_register(addon: SearchBoxAddon) -> None:
-    if addon not in _search_box_addons:
-        _search_box_addons.append(addon)
 
 
 def _search_box_addons_render(request: HttpRequest, controller: str, query: str) -> SafeString:
-    rendered = (addon(request, controller=controller, query=query) for addon in _search_box_addons)
+    addons: list[SearchBoxAddon] = list(registry["search_box_addons"])
+    rendered = (addon(request, controller=controller, query=query) for addon in addons)
     return format_html_join("", "{}", ((html,) for html in rendered if html))
 
 

@@ -9,6 +9,7 @@ from functools import cache
 
 from audits.query_language import FieldKind
 from audits.search_fields import AUDIT_SEARCH_SCHEMA, FOREMAN_FIELD_NAMES
+from integration_site.registry import registry
 
 _DOC_URL = "/apidoc/v2"
 
@@ -162,19 +163,17 @@ def _crud(resource: str, plural: str, singular: str, extra_index: list | None = 
     )
 
 
-# Resources other apps serve under /api (bookmarks), registered from their AppConfig.ready()
-# so that this module never imports them.
-_registered_resources: dict[str, Callable[[], dict]] = {}
-
-
-def apidoc_resource_register(name: str, build: Callable[[], dict]) -> None:
-    """Add `docs.resources.<name>`, built by `build()` (see `_resource`/`_method`/`_param`)."""
-    _registered_resources[name] = build
-    apidoc.cache_clear()
+def apidoc() -> dict:
+    """
+    The apipie document. Resources other apps serve under /api (bookmarks) come from
+    `registry["apidoc_resources"]` (name -> `build()`), filled from their AppConfig.ready() so
+    that this module never imports them.
+    """
+    return _apidoc(tuple(sorted(registry["apidoc_resources"].items())))
 
 
 @cache
-def apidoc() -> dict:
+def _apidoc(contributed: tuple[tuple[str, Callable[[], dict]], ...]) -> dict:
     audits = _resource(
         "audits",
         "Audits",
@@ -217,7 +216,7 @@ def apidoc() -> dict:
                 "hosts": _crud("hosts", "hosts", "host"),
                 "locations": _crud("locations", "locations", "location"),
                 "organizations": _crud("organizations", "organizations", "organization"),
-                **{name: build() for name, build in sorted(_registered_resources.items())},
+                **{name: build() for name, build in contributed},
             },
             "link_extension": ".html",
         }

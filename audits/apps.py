@@ -7,19 +7,16 @@ class AuditsConfig(AppConfig):
 
     def ready(self) -> None:
         from audits import (
-            signals,  # noqa: F401 (audits sign-ins and Django's User/Group)
+            signals,  # noqa: F401 (audits sign-ins, Django's User/Group and API tokens)
             tasks,  # noqa: F401 (registers the idempotency-key purge)
         )
-        from audits.demo import load_audit_demo
-        from integration_site.demo import register_demo_loader
-
-        register_demo_loader("audit trail", load_audit_demo)
-
         from audits.chain import audit_worker_tick
-        from integration_site.schedule import on_worker_tick
-
-        on_worker_tick(audit_worker_tick)
-
+        from audits.demo import load_audit_demo
         from audits.taxonomy import register_taxonomy_auditing
+        from integration_site.registry import registry
 
+        # The Replicated Audit API, and Foreman's API and its apipie docs.
+        registry["api_path_prefixes"].add("/audit/", "/api/", "/apidoc/")
+        registry["demo_loaders"]["audit trail"] = load_audit_demo
+        registry["worker_tick_hooks"].add(audit_worker_tick)
         register_taxonomy_auditing()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from audits.models import ActorType
 from integration_site.authentication import TokenPrincipal
 from integration_site.client_ip import client_ip
-from integration_site.request_context import current_request
+from integration_site.request_context import current_operation_id, current_request
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,9 @@ def current_audit_context() -> AuditContext:
         return explicit
     request = current_request()
     if request is None:
-        return AuditContext(actor=SYSTEM_ACTOR, remote_address=None, request_uuid=str(uuid.uuid4()))
+        # A command or task run as one `operation()` shares its id; anything else is its own.
+        request_uuid = current_operation_id() or str(uuid.uuid4())
+        return AuditContext(actor=SYSTEM_ACTOR, remote_address=None, request_uuid=request_uuid)
     return AuditContext(
         actor=actor_for_user(getattr(request, "user", None)),
         remote_address=client_ip(request) or None,

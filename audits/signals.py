@@ -1,4 +1,7 @@
-"""Admin sign-in auditing, and auditing of Django's own User and Group models."""
+"""
+Admin sign-in auditing, and auditing of the models the trail does not own: Django's User and
+Group, and the platform's API tokens.
+"""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -9,10 +12,13 @@ from audits.auditing import audit_register
 from audits.context import AuditActor, AuditTarget, actor_for_user
 from audits.models import ActorType, AuditSource, Crud
 from audits.services import audit_event_record
+from integration_site.models import ApiToken
 
 User = get_user_model()
 audit_register(User, type_name="User", name_of=lambda user: user.get_username())
 audit_register(Group, type_name="Usergroup")
+# Only the digest is stored, and it is redacted in the trail like any secret.
+audit_register(ApiToken, type_name="ApiToken", name_of=lambda token: token.name)
 
 
 def _user_target(user) -> AuditTarget:

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PORT = 8767
 
-from integration_site.console.tests import ldap_server  # noqa: E402 (after sys.path)
+from identity.tests import ldap_server  # noqa: E402 (after sys.path)
 
 
 def run(method: str, path: str, body: dict | None, seconds: float, threads: int):
@@ -73,8 +73,8 @@ def start_slapd(workdir: Path) -> tuple[subprocess.Popen, int]:
 
 SETUP = """
 from django.contrib.auth import get_user_model
-from integration_site.console.models import DirectorySource
-from integration_site.console.services import directory_source_set_bind_password
+from identity.models import DirectorySource
+from identity.services import directory_source_set_bind_password
 get_user_model().objects.create_user(username="sam", password="sam bench password 1")
 s = DirectorySource(name="bench", host="127.0.0.1", port={port}, base_dn="{base}",
     user_search_dn="{users}", group_search_dn="{groups}", bind_dn="{reader}")

@@ -7,13 +7,11 @@ class BookmarksConfig(AppConfig):
 
     def ready(self) -> None:
         # Contribute to the audits app's apidoc and search box without it importing us.
-        from audits.admin_search import search_box_addon_register
-        from audits.apipie import apidoc_resource_register
         from bookmarks.admin import saved_searches_addon
         from bookmarks.api import bookmarks_apidoc
         from bookmarks.demo import load_bookmark_demo
-        from integration_site.demo import register_demo_loader
+        from integration_site.registry import registry
 
-        apidoc_resource_register("bookmarks", bookmarks_apidoc)
-        search_box_addon_register(saved_searches_addon)
-        register_demo_loader("saved searches", load_bookmark_demo)
+        registry["apidoc_resources"]["bookmarks"] = bookmarks_apidoc
+        registry["search_box_addons"].add(saved_searches_addon)
+        registry["demo_loaders"]["saved searches"] = load_bookmark_demo

@@ -13,9 +13,8 @@ class IntegrationSiteConfig(AppConfig):
     verbose_name = "Integration API"
 
     def ready(self) -> None:
-        from audits.auditing import audit_register
         from integration_site import schema  # noqa: F401 (registers OpenAPI auth extensions)
-        from integration_site.models import ApiToken
+        from integration_site.errors import PLATFORM_API_PATH_PREFIXES
+        from integration_site.registry import registry
 
-        # Only the digest is stored, and it is redacted in the trail like any secret.
-        audit_register(ApiToken, type_name="ApiToken", name_of=lambda token: token.name)
+        registry["api_path_prefixes"].add(*PLATFORM_API_PATH_PREFIXES)

@@ -1,12 +1,15 @@
 """
-Panels on the admin front page. Apps register a callable returning a panel (or None) from
-their AppConfig.ready(); the admin index renders them in registration order.
+Panels on the admin front page. Apps add a callable returning a panel (or None) to
+`registry["dashboard_panels"]` from their AppConfig.ready(); the admin index renders them in
+registration order.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.http import HttpRequest
+
+from integration_site.registry import registry
 
 
 @dataclass
@@ -20,17 +23,13 @@ class Panel:
     link: str = ""
 
 
-_providers: list[Callable[[HttpRequest], Panel | None]] = []
-
-
-def register_panel(provider: Callable[[HttpRequest], Panel | None]) -> None:
-    if provider not in _providers:
-        _providers.append(provider)
+PanelProvider = Callable[[HttpRequest], Panel | None]
 
 
 def dashboard_panels(request: HttpRequest) -> list[Panel]:
     panels = []
-    for provider in _providers:
+    providers: list[PanelProvider] = list(registry["dashboard_panels"])
+    for provider in providers:
         panel = provider(request)
         if panel is not None:
             panels.append(panel)

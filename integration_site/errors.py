@@ -17,38 +17,17 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from integration_site.registry import registry
+
 logger = logging.getLogger(__name__)
 
-# Paths served by our APIs. Errors under them are JSON even when raised outside DRF.
-API_PATH_PREFIXES = (
-    "/api/",
-    "/apidoc/",
-    "/audit/",
-    "/console/",
-    "/license/",
-    "/version/",
-    "/status/",
-    "/identity/",
-    "/health",
-    # Sensu's API lives at the root.
-    "/events",
-    "/incidents",
-    "/resolve",
-    "/clients",
-    "/checks",
-    "/request",
-    "/results",
-    "/silenced",
-    "/stashes",
-    "/stash/",
-    "/aggregates",
-    "/info",
-    "/settings",
-)
+# The platform's own API paths; each app adds its own to `registry["api_path_prefixes"]`.
+PLATFORM_API_PATH_PREFIXES = ("/api/", "/health")
 
 
 def is_api_path(path: str) -> bool:
-    return path.startswith(API_PATH_PREFIXES)
+    """Errors under these paths are JSON even when raised outside DRF."""
+    return path.startswith(tuple(registry["api_path_prefixes"]))
 
 
 class PayloadTooLarge(exceptions.APIException):

@@ -1,6 +1,6 @@
 """
-Periodic tasks, run by `manage.py worker`. A task registers with `periodic(every=...)`;
-each worker tick enqueues the runs that are due. The claim is a conditional UPDATE on the
+Periodic tasks, run by `manage.py worker`. A task registers with `periodic(every=...)`,
+which adds it to `registry["periodic_jobs"]`; each worker tick enqueues the runs that are due. The claim is a conditional UPDATE on the
 ScheduledJob row, so two workers never enqueue the same run, and a restarted worker resumes
 from the stored schedule.
 
@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 
 from integration_site.models import ScheduledJob
+from integration_site.registry import registry
 
 logger = logging.getLogger(__name__)
 
@@ -34,37 +35,24 @@ class PeriodicTask:
     every: timedelta
 
 
-_registry: dict[str, PeriodicTask] = {}
-
-
 def periodic(*, every: timedelta):
     """Decorator for a django.tasks Task (applied above @task) to run it every `every`."""
 
     def register(task):
         name = f"{task.module_path}"
-        _registry[name] = PeriodicTask(name=name, task=task, every=every)
+        registry["periodic_jobs"][name] = PeriodicTask(name=name, task=task, every=every)
         return task
 
     return register
 
 
-_tick_hooks: list = []
-
-
-def on_worker_tick(fn):
-    """
-    Register `fn()` to run on every `manage.py worker` loop (about once a second when idle),
-    for cheap housekeeping that must not wait for a periodic slot (audits links pending
-    events). Usable as a decorator; registering the same function twice is a no-op.
-    """
-    if fn not in _tick_hooks:
-        _tick_hooks.append(fn)
-    return fn
-
-
 def run_worker_tick_hooks() -> None:
-    """Run every tick hook; one that fails is logged and does not stop the others."""
-    for fn in list(_tick_hooks):
+    """
+    Run every hook in `registry["worker_tick_hooks"]`: cheap housekeeping on every worker
+    loop (about once a second when idle) that must not wait for a periodic slot (audits links
+    pending events). One that fails is logged and does not stop the others.
+    """
+    for fn in registry["worker_tick_hooks"]:
         try:
             fn()
         except Exception:
@@ -72,7 +60,7 @@ def run_worker_tick_hooks() -> None:
 
 
 def registered_periodic_tasks() -> list[PeriodicTask]:
-    return list(_registry.values())
+    return list(registry["periodic_jobs"].values())
 
 
 def scheduled_job_ensure(*, name: str, now: datetime) -> None:

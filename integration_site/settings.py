@@ -66,7 +66,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_tasks_db",
     "integration_site",
-    "integration_site.console",
+    "identity",
     "audits",
     "bookmarks",
     "licensing",

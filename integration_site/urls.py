@@ -15,5 +15,5 @@ urlpatterns = [
     path("", include("bookmarks.urls")),
     path("", include("licensing.urls")),
     path("", include("monitoring.urls")),
-    path("", include("integration_site.console.urls")),
+    path("", include("identity.urls")),
 ]

@@ -17,13 +17,13 @@ class LicensingConfig(AppConfig):
     verbose_name = "Licensing and updates"
 
     def ready(self) -> None:
-        from integration_site.dashboard import register_panel
-        from integration_site.demo import register_demo_loader
+        from integration_site.registry import registry
         from licensing import checks, tasks  # noqa: F401 (system checks; periodic reaper)
         from licensing.dashboard import licensing_panel, startup_status_panel
         from licensing.demo import load_licensing_demo
 
         post_migrate.connect(_seed_console_options, sender=self, dispatch_uid="licensing-seed")
-        register_panel(startup_status_panel)
-        register_panel(licensing_panel)
-        register_demo_loader("licensing and updates", load_licensing_demo)
+        # Replicated's License, Console (options), Version and Status APIs.
+        registry["api_path_prefixes"].add("/license/", "/console/", "/version/", "/status/")
+        registry["dashboard_panels"].add(startup_status_panel, licensing_panel)
+        registry["demo_loaders"]["licensing and updates"] = load_licensing_demo

@@ -1,16 +1,33 @@
 from django.apps import AppConfig
 
+# Sensu's API lives at the root.
+SENSU_API_PATH_PREFIXES = (
+    "/events",
+    "/incidents",
+    "/resolve",
+    "/clients",
+    "/checks",
+    "/request",
+    "/results",
+    "/silenced",
+    "/stashes",
+    "/stash/",
+    "/aggregates",
+    "/info",
+    "/settings",
+)
+
 
 class MonitoringConfig(AppConfig):
     name = "monitoring"
     verbose_name = "Monitoring"
 
     def ready(self) -> None:
-        from integration_site.dashboard import register_panel
-        from integration_site.demo import register_demo_loader
+        from integration_site.registry import registry
         from monitoring import tasks  # noqa: F401 (registers the periodic monitors)
         from monitoring.dashboard import events_panel
         from monitoring.demo import load_demo
 
-        register_panel(events_panel)
-        register_demo_loader("monitoring", load_demo)
+        registry["api_path_prefixes"].add(*SENSU_API_PATH_PREFIXES)
+        registry["dashboard_panels"].add(events_panel)
+        registry["demo_loaders"]["monitoring"] = load_demo

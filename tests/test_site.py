@@ -8,7 +8,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from integration_site.models import ApiToken, ScheduledJob, WorkerHeartbeat
-from integration_site.schedule import PeriodicTask, _registry, enqueue_due_periodic_tasks
+from integration_site.registry import registry
+from integration_site.schedule import PeriodicTask, enqueue_due_periodic_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -144,7 +145,7 @@ def test_periodic_task_is_claimed_once_per_due_time():
         def enqueue(self):
             enqueued.append(1)
 
-    _registry["tests.fake_periodic"] = PeriodicTask(
+    registry["periodic_jobs"]["tests.fake_periodic"] = PeriodicTask(
         name="tests.fake_periodic", task=FakeTask(), every=timedelta(seconds=30)
     )
     try:
@@ -158,7 +159,7 @@ def test_periodic_task_is_claimed_once_per_due_time():
         enqueue_due_periodic_tasks(now=now + timedelta(seconds=31))
         assert len(enqueued) == 2
     finally:
-        del _registry["tests.fake_periodic"]
+        del registry["periodic_jobs"]["tests.fake_periodic"]
 
 
 @pytest.mark.django_db(transaction=True)

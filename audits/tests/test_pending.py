@@ -6,7 +6,6 @@ verification, retention and every linked append link them. The trigger allows ex
 import io
 import ipaddress
 import json
-import logging
 import threading
 
 import pytest
@@ -24,7 +23,6 @@ from audits.chain import (
 )
 from audits.models import AuditChainHead, AuditEvent
 from audits.services import audit_event_build, audit_event_record, audit_events_append
-from integration_site import schedule
 
 pytestmark = pytest.mark.django_db
 
@@ -181,21 +179,11 @@ def test_admin_detail_shows_a_pending_event(superuser):
     assert event.hash in html
 
 
-def test_worker_tick_hooks_run_and_a_failing_hook_does_not_stop_the_others(caplog, monkeypatch):
-    ran = []
-    monkeypatch.setattr(schedule, "_tick_hooks", [])
+def test_linking_pending_events_runs_on_every_worker_tick():
+    from audits.chain import audit_worker_tick
+    from integration_site.registry import registry
 
-    @schedule.on_worker_tick
-    def broken():
-        raise RuntimeError("boom")
-
-    schedule.on_worker_tick(lambda: ran.append(1))
-    schedule.on_worker_tick(broken)  # twice: still once
-    with caplog.at_level(logging.ERROR):
-        schedule.run_worker_tick_hooks()
-    assert ran == [1]
-    assert len(schedule._tick_hooks) == 2
-    assert "broken" in caplog.text
+    assert audit_worker_tick in registry["worker_tick_hooks"]
 
 
 # --- The trigger on PostgreSQL ----------------------------------------------------------

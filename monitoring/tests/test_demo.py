@@ -3,7 +3,7 @@
 import pytest
 
 from audits.models import AuditEvent
-from integration_site.demo import demo_loaders
+from integration_site.registry import registry
 from monitoring.demo import DEMO_CLIENTS, load_demo
 from monitoring.models import CheckDefinition, CheckResult, Client, Event, Silence
 from monitoring.monitors import keepalive_monitor_run
@@ -23,7 +23,7 @@ def snapshot() -> dict:
 
 
 def test_the_monitoring_demo_is_registered_for_bootstrap():
-    assert ("monitoring", load_demo) in demo_loaders()
+    assert registry["demo_loaders"]["monitoring"] is load_demo
 
 
 def test_demo_loads_clients_open_events_of_two_severities_and_a_silence():

@@ -5,8 +5,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from audits.context import audit_context
-from integration_site.demo import demo_loaders
+from integration_site.registry import registry
+from integration_site.request_context import operation
 
 
 class Command(BaseCommand):
@@ -21,11 +21,12 @@ class Command(BaseCommand):
     def handle(self, *args, no_demo, **options):
         User = get_user_model()
         fresh_database = not User.objects.exists()
-        with audit_context():
+        # One operation: every change below shares one request id in the audit trail.
+        with operation():
             self._ensure_superuser(User)
             if fresh_database and not no_demo and os.environ.get("DEMO_DATA", "1") != "0":
                 with transaction.atomic():
-                    for name, loader in demo_loaders():
+                    for name, loader in registry["demo_loaders"].items():
                         self.stdout.write(f"Loading demo data: {name}")
                         loader(self.stdout.write)
 

@@ -2,13 +2,13 @@
 
 from django.db.models import QuerySet
 
-from integration_site.console.directories import (
+from identity.directories import (
     Directory,
     LdapDirectory,
     SiteDirectory,
     normalize_dn,
 )
-from integration_site.console.models import (
+from identity.models import (
     DirectorySource,
     ProvisionerSettings,
     ProvisioningOutboxEntry,

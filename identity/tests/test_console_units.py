@@ -4,10 +4,10 @@ import ssl
 
 import pytest
 
-from integration_site.console.crypto import SecretUnreadable, secret_decrypt, secret_encrypt
-from integration_site.console.directories import DirectoryUser, LdapDirectory
-from integration_site.console.models import DirectorySource, PasswordFormat, TlsMode
-from integration_site.console.provisioning import user_payload
+from identity.crypto import SecretUnreadable, secret_decrypt, secret_encrypt
+from identity.directories import DirectoryUser, LdapDirectory
+from identity.models import DirectorySource, PasswordFormat, TlsMode
+from identity.provisioning import user_payload
 
 
 def _user(stored: str) -> DirectoryUser:
@@ -78,10 +78,10 @@ def test_secret_round_trip_and_key_rotation(settings):
 def test_demo_loader_creates_users_groups_and_a_disabled_source():
     from django.contrib.auth.models import Group
 
-    from integration_site.console.demo import load_identity_demo
-    from integration_site.demo import demo_loaders
+    from identity.demo import load_identity_demo
+    from integration_site.registry import registry
 
-    assert "identity" in [name for name, _ in demo_loaders()]
+    assert registry["demo_loaders"]["identity"] is load_identity_demo
     lines = []
     load_identity_demo(lines.append)
     load_identity_demo(lines.append)  # idempotent
@@ -93,7 +93,7 @@ def test_demo_loader_creates_users_groups_and_a_disabled_source():
 
 @pytest.mark.django_db
 def test_changing_the_provisioner_url_in_the_admin_forces_a_full_sync(client, superuser):
-    from integration_site.console.selectors import provisioner_settings
+    from identity.selectors import provisioner_settings
 
     config = provisioner_settings()
     config.needs_full_sync = False

@@ -3,8 +3,8 @@
 import pytest
 
 from audits.models import AuditEvent
-from integration_site.console.models import DirectorySource, TlsMode
-from integration_site.console.services import directory_source_set_bind_password
+from identity.models import DirectorySource, TlsMode
+from identity.services import directory_source_set_bind_password
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from integration_site.console.models import DirectorySource, DirectoryType
+from identity.models import DirectorySource, DirectoryType
 
 DEMO_GROUPS = {"engineering": ["ada", "linus"], "support": ["grace"], "operators": ["ada"]}
 DEMO_NAMES = {

@@ -13,15 +13,15 @@ from django.utils import timezone
 from audits.context import AuditTarget
 from audits.models import AuditSource, Crud
 from audits.services import audit_event_record
-from integration_site.console.crypto import secret_encrypt
-from integration_site.console.directories import (
+from identity.crypto import secret_encrypt
+from identity.directories import (
     Directory,
     DirectoryUnavailable,
     DirectoryUser,
     LdapDirectory,
     SearchCredentialsInvalid,
 )
-from integration_site.console.models import DirectorySource, LoginFailure
+from identity.models import DirectorySource, LoginFailure
 
 USERNAME_MAX_LENGTH = 255
 

@@ -20,8 +20,8 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
-from integration_site.console.crypto import SecretUnreadable, secret_decrypt
-from integration_site.console.models import DirectorySource, DirectoryType, TlsMode
+from identity.crypto import SecretUnreadable, secret_decrypt
+from identity.models import DirectorySource, DirectoryType, TlsMode
 
 # Never returned by the Identity API, whatever the directory lets the search account read.
 PASSWORD_ATTRIBUTES = frozenset(

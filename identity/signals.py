@@ -8,7 +8,7 @@ User = get_user_model()
 
 
 def _sync_soon() -> None:
-    from integration_site.console.provisioning import provisioning_enabled, provisioning_sync_soon
+    from identity.provisioning import provisioning_enabled, provisioning_sync_soon
 
     if provisioning_enabled():
         provisioning_sync_soon()

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 @periodic(every=timedelta(minutes=1))
 @task()
 def provisioning_sync() -> str:
-    from integration_site.console.provisioning import provisioning_sync_run
+    from identity.provisioning import provisioning_sync_run
 
     with audit_context():
         outcome = provisioning_sync_run()

@@ -277,8 +277,8 @@ def slapd_tls():
 
 @pytest.fixture
 def ldap_source(db, slapd):
-    from integration_site.console.models import DirectorySource
-    from integration_site.console.services import directory_source_set_bind_password
+    from identity.models import DirectorySource
+    from identity.services import directory_source_set_bind_password
 
     source = DirectorySource(
         name="Test OpenLDAP",

@@ -3,19 +3,19 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from integration_site.admin_site import ReadOnlyAdminMixin
-from integration_site.console.models import (
+from identity.models import (
     DirectorySource,
     LoginFailure,
     ProvisionerSettings,
     ProvisioningOutboxEntry,
 )
-from integration_site.console.provisioning import (
+from identity.provisioning import (
     provisioner_url,
     provisioning_resync_request,
     provisioning_sync_soon,
 )
-from integration_site.console.selectors import provisioner_settings, provisioning_outbox_pending
-from integration_site.console.services import (
+from identity.selectors import provisioner_settings, provisioning_outbox_pending
+from identity.services import (
     directory_source_set_bind_password,
     directory_source_test,
 )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from integration_site.console import views
+from identity import views
 
 urlpatterns = [
     path("identity/v1/sources", views.IdentitySourcesView.as_view(), name="identity-sources"),

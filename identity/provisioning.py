@@ -27,13 +27,13 @@ from django.utils.crypto import salted_hmac
 from audits.context import AuditTarget
 from audits.models import AuditSource, Crud
 from audits.services import audit_event_record
-from integration_site.console.directories import (
+from identity.directories import (
     Directory,
     DirectoryUnavailable,
     DirectoryUser,
     SearchCredentialsInvalid,
 )
-from integration_site.console.models import (
+from identity.models import (
     OutboxOperation,
     PasswordFormat,
     ProvisionedUser,
@@ -41,7 +41,7 @@ from integration_site.console.models import (
     ProvisioningOutboxEntry,
     SyncState,
 )
-from integration_site.console.selectors import (
+from identity.selectors import (
     directories_all,
     provisioner_settings,
     provisioning_outbox_pending,
@@ -363,6 +363,6 @@ def provisioning_resync_request() -> None:
 
 def provisioning_sync_soon() -> None:
     """Run a cycle on the worker once the current transaction commits."""
-    from integration_site.console.tasks import provisioning_sync
+    from identity.tasks import provisioning_sync
 
     transaction.on_commit(lambda: provisioning_sync.enqueue())

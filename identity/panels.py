@@ -6,9 +6,9 @@ from integration_site.dashboard import Panel
 
 def provisioning_panel(request) -> Panel | None:
     """The provisioning state on the admin front page, once a provisioner is configured."""
-    from integration_site.console.models import SyncState
-    from integration_site.console.provisioning import provisioner_url, provisioning_enabled
-    from integration_site.console.selectors import provisioner_settings, provisioning_outbox_pending
+    from identity.models import SyncState
+    from identity.provisioning import provisioner_url, provisioning_enabled
+    from identity.selectors import provisioner_settings, provisioning_outbox_pending
 
     try:
         config = provisioner_settings()

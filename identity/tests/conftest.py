@@ -1,11 +1,11 @@
 import pytest
 
-from integration_site.console.tests.ldap_server import (  # noqa: F401 (fixtures)
+from identity.tests.ldap_server import (  # noqa: F401 (fixtures)
     ldap_source,
     slapd,
     slapd_tls,
 )
-from integration_site.console.tests.provisioner_server import provisioner  # noqa: F401 (fixture)
+from identity.tests.provisioner_server import provisioner  # noqa: F401 (fixture)
 
 
 @pytest.fixture

@@ -139,7 +139,7 @@ def test_lockout_is_per_address(identity_client, alice, settings):
 def test_lockout_expires_after_the_window(identity_client, alice, settings):
     from datetime import timedelta
 
-    from integration_site.console.models import LoginFailure
+    from identity.models import LoginFailure
 
     settings.IDENTITY_LOGIN_MAX_FAILURES = 2
     for _ in range(2):

@@ -5,8 +5,8 @@ from urllib.parse import quote
 import pytest
 
 from audits.models import AuditEvent
-from integration_site.console.models import DirectorySource
-from integration_site.console.tests.ldap_server import free_port
+from identity.models import DirectorySource
+from identity.tests.ldap_server import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -130,7 +130,7 @@ def test_unreachable_directory_does_not_block_users_found_elsewhere(
 
 
 def test_bad_search_credentials(identity_client, ldap_source):
-    from integration_site.console.services import directory_source_set_bind_password
+    from identity.services import directory_source_set_bind_password
 
     directory_source_set_bind_password(source=ldap_source, password="not it")
     ldap_source.save()
@@ -163,7 +163,7 @@ def test_console_auth_uses_ldap(console_client, ldap_source):
 
 
 def test_test_connection_reports_success_and_failure(ldap_source, db):
-    from integration_site.console.services import directory_source_test
+    from identity.services import directory_source_test
 
     ok, message = directory_source_test(source=ldap_source)
     assert ok, message
@@ -220,7 +220,7 @@ def test_admin_form_sets_password_without_showing_it(client, superuser, slapd):
     # Saving again without typing a password keeps it.
     data["new_bind_password"] = ""
     client.post(f"/admin/console/directorysource/{source.pk}/change/", data)
-    from integration_site.console.services import directory_source_test
+    from identity.services import directory_source_test
 
     source.refresh_from_db()
     assert directory_source_test(source=source)[0]

@@ -4,15 +4,15 @@ import pytest
 from django.core.management import call_command
 
 from audits.models import AuditEvent
-from integration_site.console.directories import SiteDirectory
-from integration_site.console.models import (
+from identity.directories import SiteDirectory
+from identity.models import (
     PasswordFormat,
     ProvisionerSettings,
     ProvisioningOutboxEntry,
     SyncState,
 )
-from integration_site.console.provisioning import provisioning_resync_request, provisioning_sync_run
-from integration_site.console.selectors import provisioner_settings, provisioning_outbox_pending
+from identity.provisioning import provisioning_resync_request, provisioning_sync_run
+from identity.selectors import provisioner_settings, provisioning_outbox_pending
 
 pytestmark = pytest.mark.django_db
 
@@ -137,7 +137,7 @@ def test_ping_must_answer_204_before_anything_is_sent(configured, provisioner, p
 
 
 def test_unreachable_provisioner_pauses(configured, people):
-    from integration_site.console.tests.ldap_server import free_port
+    from identity.tests.ldap_server import free_port
 
     ProvisionerSettings.objects.filter(pk=1).update(url=f"http://127.0.0.1:{free_port()}")
     provisioning_sync_run()
@@ -183,7 +183,7 @@ def test_ldap_users_are_provisioned_with_their_entry_uuid(
 def test_unreachable_directory_does_not_delete_its_users(configured, provisioner, ldap_source):
     provisioning_sync_run()
     provisioner.clear()
-    from integration_site.console.tests.ldap_server import free_port
+    from identity.tests.ldap_server import free_port
 
     ldap_source.port = free_port()
     ldap_source.timeout_seconds = 1

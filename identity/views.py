@@ -12,9 +12,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from integration_site.client_ip import client_ip
-from integration_site.console.directories import DirectoryUnavailable, SearchCredentialsInvalid
-from integration_site.console.selectors import directories_all, directories_matching
-from integration_site.console.services import (
+from identity.directories import DirectoryUnavailable, SearchCredentialsInvalid
+from identity.selectors import directories_all, directories_matching
+from identity.services import (
     USERNAME_MAX_LENGTH,
     LoginLockedOut,
     LoginRejected,

@@ -1,0 +1,71 @@
+"""
+The one registry through which apps contribute to the platform, as NetBox's
+`netbox/registry.py`: one object with named stores, fixed when it is created. Each app fills
+the stores from its `AppConfig.ready()`, so the platform never imports an app to learn what
+it offers:
+
+- `api_path_prefixes`: paths whose errors are JSON even outside DRF (`errors.is_api_path`);
+- `demo_loaders`: name -> `loader(say)` creating an app's demo rows (`manage.py bootstrap`);
+- `dashboard_panels`: `provider(request) -> Panel | None` for the admin front page;
+- `periodic_jobs`: name -> `PeriodicTask`, enqueued by the worker (`schedule.periodic`);
+- `worker_tick_hooks`: `fn()` run on every worker loop (`schedule.run_worker_tick_hooks`);
+- `apidoc_resources`: name -> `build() -> dict`, a resource in the apipie document;
+- `search_box_addons`: `addon(request, *, controller, query) -> html` after a search box.
+
+Stores keep registration order, and registering the same thing twice is a no-op, so a
+`ready()` that runs again (tests reload apps) adds nothing.
+"""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+
+class Contributions[T]:
+    """An ordered set: contributions in registration order, each once."""
+
+    def __init__(self) -> None:
+        self._items: dict[T, None] = {}
+
+    def add(self, *items: T) -> None:
+        for item in items:
+            self._items.setdefault(item, None)
+
+    def discard(self, item: T) -> None:
+        self._items.pop(item, None)
+
+    def __iter__(self) -> Iterator[T]:
+        # A copy, so a hook that registers another while the store is walked cannot break it.
+        return iter(list(self._items))
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class Registry(dict[str, Any]):
+    """Named stores; apps fill them, but no store can be added, replaced or removed."""
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return super().__getitem__(name)
+        except KeyError:
+            raise KeyError(f"No registry store named {name!r}.") from None
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        raise TypeError("Registry stores are fixed; add to a store instead of replacing it.")
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError("Registry stores are fixed and cannot be removed.")
+
+
+registry = Registry(
+    api_path_prefixes=Contributions[str](),
+    demo_loaders=dict[str, Callable[[Callable[[str], None]], None]](),
+    dashboard_panels=Contributions[Callable[..., Any]](),
+    periodic_jobs=dict[str, Any](),
+    worker_tick_hooks=Contributions[Callable[[], None]](),
+    apidoc_resources=dict[str, Callable[[], dict]](),
+    search_box_addons=Contributions[Callable[..., str]](),
+)
