@@ -2,7 +2,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from integration_site.admin_site import ReadOnlyAdminMixin
 from identity.models import (
     DirectorySource,
     LoginFailure,
@@ -19,6 +18,7 @@ from identity.services import (
     directory_source_set_bind_password,
     directory_source_test,
 )
+from integration_site.admin_site import ReadOnlyAdminMixin
 
 
 class DirectorySourceForm(forms.ModelForm):

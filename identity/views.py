@@ -11,7 +11,6 @@ from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integration_site.client_ip import client_ip
 from identity.directories import DirectoryUnavailable, SearchCredentialsInvalid
 from identity.selectors import directories_all, directories_matching
 from identity.services import (
@@ -21,6 +20,7 @@ from identity.services import (
     directory_login,
     directory_user_find,
 )
+from integration_site.client_ip import client_ip
 from integration_site.errors import ServiceUnavailable
 from integration_site.scopes import Scope
 
