@@ -8,15 +8,13 @@ from identity.models import (
     ProvisionerSettings,
     ProvisioningOutboxEntry,
 )
-from identity.provisioning import (
-    provisioner_url,
-    provisioning_resync_request,
-    provisioning_sync_soon,
-)
+from identity.provisioning import provisioner_url
 from identity.selectors import provisioner_settings, provisioning_outbox_pending
 from identity.services import (
     directory_source_set_bind_password,
     directory_source_test,
+    provisioning_resync_request,
+    provisioning_sync_soon,
 )
 from integration_site.admin_site import ReadOnlyAdminMixin
 

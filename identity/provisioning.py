@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 
 # A sync that crashed mid-way frees its lease after this long.
 LEASE = timedelta(minutes=10)
-_TARGET = AuditTarget(type="Provisioner", id="1", name="provisioner")
+PROVISIONING_TARGET = AuditTarget(type="Provisioner", id="1", name="provisioner")
 
 
 def provisioner_url(config: ProvisionerSettings) -> str:
@@ -256,7 +256,7 @@ def _pause(config: ProvisionerSettings, message: str) -> None:
             action="provisioning.paused",
             crud=Crud.UPDATE,
             source=AuditSource.SYSTEM,
-            target=_TARGET,
+            target=PROVISIONING_TARGET,
             description=f"Provisioning paused: {message[:1000]}",
             is_failure=True,
         )
@@ -337,32 +337,9 @@ def provisioning_sync_run() -> str:
                     action="provisioning.resumed",
                     crud=Crud.UPDATE,
                     source=AuditSource.SYSTEM,
-                    target=_TARGET,
+                    target=PROVISIONING_TARGET,
                     description="Provisioning resumed; the outbox is delivered.",
                 )
         return f"queued {collected.queued}, delivered={delivered}"
     finally:
         _lease_release()
-
-
-def provisioning_resync_request() -> None:
-    """The admin's "resync": drop what is pending, then reset and send everyone again."""
-    with transaction.atomic():
-        config = provisioner_settings()
-        config.needs_full_sync = True
-        config.save(update_fields=["needs_full_sync"])
-        audit_event_record(
-            action="provisioning.resync",
-            crud=Crud.UPDATE,
-            source=AuditSource.SITE,
-            target=_TARGET,
-            description="Full re-sync requested: reset, then every user is sent again.",
-        )
-        provisioning_sync_soon()
-
-
-def provisioning_sync_soon() -> None:
-    """Run a cycle on the worker once the current transaction commits."""
-    from identity.tasks import provisioning_sync
-
-    transaction.on_commit(lambda: provisioning_sync.enqueue())

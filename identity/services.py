@@ -22,6 +22,9 @@ from identity.directories import (
     SearchCredentialsInvalid,
 )
 from identity.models import DirectorySource, LoginFailure
+from identity.provisioning import PROVISIONING_TARGET
+from identity.selectors import provisioner_settings
+from identity.tasks import provisioning_sync
 
 USERNAME_MAX_LENGTH = 255
 
@@ -227,3 +230,24 @@ def directory_source_test(*, source: DirectorySource) -> tuple[bool, str]:
         is_failure=not ok,
     )
     return ok, message
+
+
+def provisioning_resync_request() -> None:
+    """The admin's "resync": drop what is pending, then reset and send everyone again."""
+    with transaction.atomic():
+        config = provisioner_settings()
+        config.needs_full_sync = True
+        config.save(update_fields=["needs_full_sync"])
+        audit_event_record(
+            action="provisioning.resync",
+            crud=Crud.UPDATE,
+            source=AuditSource.SITE,
+            target=PROVISIONING_TARGET,
+            description="Full re-sync requested: reset, then every user is sent again.",
+        )
+        provisioning_sync_soon()
+
+
+def provisioning_sync_soon() -> None:
+    """Run a cycle on the worker once the current transaction commits."""
+    transaction.on_commit(lambda: provisioning_sync.enqueue())

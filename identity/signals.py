@@ -8,7 +8,8 @@ User = get_user_model()
 
 
 def _sync_soon() -> None:
-    from identity.provisioning import provisioning_enabled, provisioning_sync_soon
+    from identity.provisioning import provisioning_enabled
+    from identity.services import provisioning_sync_soon
 
     if provisioning_enabled():
         provisioning_sync_soon()

@@ -11,8 +11,9 @@ from identity.models import (
     ProvisioningOutboxEntry,
     SyncState,
 )
-from identity.provisioning import provisioning_resync_request, provisioning_sync_run
+from identity.provisioning import provisioning_sync_run
 from identity.selectors import provisioner_settings, provisioning_outbox_pending
+from identity.services import provisioning_resync_request
 
 pytestmark = pytest.mark.django_db
 
