@@ -128,6 +128,11 @@ _BASIC_CACHE_MAX = 1024
 _basic_cache: dict[bytes, tuple[float, int, str]] = {}
 
 
+def basic_auth_cache_clear() -> None:
+    """Forget every verified Basic credential of this process (tests and benchmarks)."""
+    _basic_cache.clear()
+
+
 def _basic_cache_key(userid: str, password: str) -> bytes:
     message = f"{userid}\0{password}".encode("utf-8", "surrogatepass")
     return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).digest()

@@ -186,15 +186,15 @@ class CountingBackend(ModelBackend):
 
 @pytest.fixture
 def counted_basic(settings, django_user_model):
-    from integration_site.authentication import _basic_cache
+    from integration_site.authentication import basic_auth_cache_clear
 
-    _basic_cache.clear()
+    basic_auth_cache_clear()
     CountingBackend.calls = 0
     settings.AUTHENTICATION_BACKENDS = [f"{__name__}.CountingBackend"]
     settings.BASIC_AUTH_CACHE_SECONDS = 300
     user = django_user_model.objects.create_superuser("hammer", password="first-pass-phrase")
     yield user
-    _basic_cache.clear()
+    basic_auth_cache_clear()
 
 
 def test_basic_auth_checks_the_password_once_then_trusts_the_cache(api_client, counted_basic):
