@@ -82,7 +82,7 @@ def test_inserts_are_prepared_once_per_connection():
 def test_inserts_are_not_prepared_when_switched_off():
     connection.ensure_connection()
     threshold = connection.connection.prepare_threshold
-    # What DATABASE_PREPARE_INSERTS=0 configures (tests/test_settings.py checks the setting).
+    # What DATABASE_PREPARE_INSERTS=0 configures (integration_site/tests/test_settings.py checks the setting).
     connection.connection.prepare_threshold = None
     try:
         before = _prepared_inserts()

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from integration_site.services import api_token_revoke
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.plumbing_urls")]
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("integration_site.tests.plumbing_urls")]
 
 
 def test_unauthenticated_request_gets_401_json_with_bearer_challenge(api_client):
