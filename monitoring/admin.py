@@ -5,7 +5,6 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import csrf_protect_m
 from django.template.response import TemplateResponse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from integration_site.admin_site import ReadOnlyAdminMixin
@@ -19,6 +18,7 @@ from monitoring.models import (
     Event,
     Silence,
     Stash,
+    epoch_now,
     severity_of,
 )
 
@@ -276,7 +276,7 @@ class ClientAdmin(admin.ModelAdmin):
     def keepalive_age(self, obj: Client) -> str:
         if not obj.keepalives:
             return "—"
-        return f"{int(timezone.now().timestamp()) - obj.timestamp} s"
+        return f"{epoch_now() - obj.timestamp} s"
 
     @admin.display(description="Subscriptions")
     def subscription_list(self, obj: Client) -> str:

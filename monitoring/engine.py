@@ -38,6 +38,7 @@ from monitoring.models import (
     ClientType,
     Event,
     Silence,
+    epoch_now,
     severity_of,
 )
 
@@ -60,10 +61,6 @@ class Outcome:
     event: dict[str, Any] | None
     # "stored", "deleted", "handled" (a metric) or "" (an OK result with no event).
     registry: str
-
-
-def now_epoch() -> int:
-    return int(timezone.now().timestamp())
 
 
 def total_state_change(statuses: list[int]) -> int:
@@ -389,7 +386,7 @@ def results_process(items: list[ResultInput]) -> list[Outcome]:
     """
     prepared = []
     for item in items:
-        now = item.now if item.now is not None else now_epoch()
+        now = item.now if item.now is not None else epoch_now()
         check = dict(item.check)
         if check.get("status") is None:
             check["status"] = 0
@@ -622,7 +619,7 @@ def event_resolve(*, client_name: str, check_name: str) -> int:
     )
     if event is None:
         raise UnknownEvent(f"No event for client {client_name!r} and check {check_name!r}.")
-    issued = now_epoch()
+    issued = epoch_now()
     check = {
         k: v for k, v in event.check_data.items() if k not in ("history", "total_state_change")
     }

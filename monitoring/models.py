@@ -18,6 +18,11 @@ HISTORY_LENGTH = 21  # Tied to flap detection (sensu-go#3787): keep exactly Sens
 
 
 def epoch_now() -> int:
+    """
+    The monitoring clock: epoch seconds, as Sensu stamps everything. The one clock of the app
+    (engine, services, monitors, API); it lives here, the lowest module, because a model
+    default uses it. Reading timezone.now() on each call lets tests freeze time there.
+    """
     return int(timezone.now().timestamp())
 
 

@@ -15,7 +15,6 @@ from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from rest_framework.exceptions import APIException, MethodNotAllowed, NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,8 +25,16 @@ from integration_site.models import WorkerHeartbeat
 from integration_site.schema import PeerShapedSchema
 from integration_site.scopes import Scope
 from monitoring import selectors, services
-from monitoring.engine import UnknownEvent, event_resolve, now_epoch, result_accept
-from monitoring.models import CheckDefinition, CheckResult, Client, Silence, Stash, silence_key
+from monitoring.engine import UnknownEvent, event_resolve, result_accept
+from monitoring.models import (
+    CheckDefinition,
+    CheckResult,
+    Client,
+    Silence,
+    Stash,
+    epoch_now,
+    silence_key,
+)
 from monitoring.validation import (
     CLIENT_RULES,
     REQUEST_RULES,
@@ -251,7 +258,7 @@ class CheckView(SensuView):
 
     def delete(self, request, check: str):
         services.check_results_delete(check_name=check)
-        return _issued(now_epoch())
+        return _issued(epoch_now())
 
 
 class RequestView(SensuView):
@@ -300,7 +307,7 @@ class ResultsView(TokenFastPathMixin, SensuView):
         # Sensu publishes API results for the client "sensu-api" unless `source` names one,
         # on its transport: the engine runs in the worker (accepted_results_drain), as the
         # Sensu server consumed the queue. One INSERT here.
-        issued = now_epoch()
+        issued = epoch_now()
         result_accept(client_name="sensu-api", check=data, now=issued)
         return issued
 
@@ -432,7 +439,7 @@ class AggregateView(SensuView):
     def get(self, request, name: str):
         _aggregate_or_404(name)
         return Response(
-            selectors.aggregate_summary(name, max_age=_max_age(request), now=now_epoch())
+            selectors.aggregate_summary(name, max_age=_max_age(request), now=epoch_now())
         )
 
     def delete(self, request, name: str):
@@ -467,7 +474,7 @@ class AggregateSeverityView(SensuView):
             raise ValidationError({"severity": ["Must be ok, warning, critical or unknown."]})
         _aggregate_or_404(name)
         max_age = _max_age(request)
-        now = now_epoch()
+        now = epoch_now()
         wanted = self.SEVERITIES[severity]
         summary: dict[str, dict[str, dict[str, Any]]] = {}
         for result in selectors.aggregate_results(name):
@@ -541,7 +548,7 @@ class InfoView(SensuView):
                     }
                     for w in workers
                 ],
-                "timestamp": int(timezone.now().timestamp()),
+                "timestamp": epoch_now(),
             }
         )
 
