@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from audits.auditing import audited, is_secret_name
 from audits.services import REDACTED as AUDIT_REDACTED
+from monitoring.redaction import is_sensitive_key, redact
 
 # Sensu's SEVERITIES, indexed by status; any other status counts as unknown.
 SEVERITIES = ("ok", "warning", "critical", "unknown")
@@ -44,8 +45,6 @@ def _secrets_redacted(value: Any) -> Any:
     written there could never be taken back: every key Sensu redacts, and every key the
     trail treats as a secret field name (token, private_key...), shows "[redacted]".
     """
-    from monitoring.selectors import is_sensitive_key, redact  # It imports this module.
-
     return redact(
         value,
         marker=AUDIT_REDACTED,

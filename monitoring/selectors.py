@@ -1,6 +1,5 @@
 """Reads: querysets and the Sensu JSON shapes rendered from them."""
 
-from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Case, IntegerField, Max, Q, QuerySet, Value, When
@@ -16,40 +15,7 @@ from monitoring.models import (
     Silence,
     Stash,
 )
-
-# Sensu's redact_sensitive defaults.
-SENSITIVE_KEYS = frozenset(
-    {
-        "password",
-        "passwd",
-        "pass",
-        "api_key",
-        "api_token",
-        "access_key",
-        "secret_key",
-        "private_key",
-        "secret",
-    }
-)
-REDACTED = "REDACTED"
-
-
-def is_sensitive_key(key: str) -> bool:
-    return key in SENSITIVE_KEYS
-
-
-def redact(
-    value: Any, *, marker: str = REDACTED, sensitive: Callable[[str], bool] = is_sensitive_key
-) -> Any:
-    """Sensu's redact_sensitive: the value of every `sensitive` key replaced, at any depth."""
-    if isinstance(value, dict):
-        return {
-            k: marker if sensitive(k) else redact(v, marker=marker, sensitive=sensitive)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redact(v, marker=marker, sensitive=sensitive) for v in value]
-    return value
+from monitoring.redaction import redact
 
 
 def client_payload(client: Client, *, redacted: bool = False) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from monitoring.models import (
     epoch_now,
     silence_key,
 )
+from monitoring.redaction import redact
 from monitoring.validation import (
     CLIENT_RULES,
     REQUEST_RULES,
@@ -557,4 +558,4 @@ class SettingsView(SensuView):
     def get(self, request):
         # Nothing secret lives in these settings today; `redacted=false` changes nothing but
         # is accepted as Sensu accepts it.
-        return Response(selectors.redact(_settings_payload()))
+        return Response(redact(_settings_payload()))
