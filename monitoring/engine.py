@@ -180,6 +180,13 @@ def silences_matching(
     ]
 
 
+def event_is_silenced(event: Event, silences: list[Silence]) -> bool:
+    """Whether the live silences silence `event` now (the API and the admin show this)."""
+    return bool(
+        silences_matching(client=event.client, check_name=event.check_name, silences=silences)
+    )
+
+
 def _silence_live(silence: Silence, now) -> bool:
     # Sensu's entries expire in Redis (EXPIRE); ours carry the time and are purged later.
     return silence.expires_at is None or silence.expires_at > now
