@@ -14,6 +14,6 @@ urlpatterns = [
     path("", include("audits.urls")),
     path("", include("bookmarks.urls")),
     path("", include("licensing.urls")),
-    path("", include("monitoring.urls")),
+    path("", include("monitoring.sensu.urls")),
     path("", include("identity.urls")),
 ]

@@ -5,12 +5,11 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import csrf_protect_m
 from django.template.response import TemplateResponse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from integration_site.admin_site import ReadOnlyAdminMixin
 from monitoring import selectors, services
-from monitoring.engine import UnknownEvent, event_resolve
+from monitoring.engine import UnknownEvent, event_is_silenced, event_resolve
 from monitoring.models import (
     AggregateMember,
     CheckDefinition,
@@ -19,6 +18,7 @@ from monitoring.models import (
     Event,
     Silence,
     Stash,
+    epoch_now,
     severity_of,
 )
 
@@ -74,9 +74,7 @@ class SilencedFilter(admin.SimpleListFilter):
         # Computed live from the current silences, like the API's silenced flag.
         silences = selectors.silences_active()
         silenced = [
-            e.pk
-            for e in queryset.select_related("client")
-            if selectors.event_is_silenced(e, silences)
+            e.pk for e in queryset.select_related("client") if event_is_silenced(e, silences)
         ]
         if self.value() == "yes":
             return queryset.filter(pk__in=silenced)
@@ -189,7 +187,7 @@ class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         silences = getattr(self, "_silences", None)
         if silences is None:
             silences = selectors.silences_active()
-        return selectors.event_is_silenced(obj, silences)
+        return event_is_silenced(obj, silences)
 
     @admin.action(description="Resolve selected events", permissions=["resolve"])
     def resolve_events(self, request, queryset):
@@ -276,7 +274,7 @@ class ClientAdmin(admin.ModelAdmin):
     def keepalive_age(self, obj: Client) -> str:
         if not obj.keepalives:
             return "—"
-        return f"{int(timezone.now().timestamp()) - obj.timestamp} s"
+        return f"{epoch_now() - obj.timestamp} s"
 
     @admin.display(description="Subscriptions")
     def subscription_list(self, obj: Client) -> str:

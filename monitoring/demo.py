@@ -1,8 +1,15 @@
 """Demo data: a few clients, check definitions, open events and a silence."""
 
 from audits.context import audit_context
-from monitoring.engine import now_epoch, result_process
-from monitoring.models import CheckDefinition, CheckResult, Client, Silence, silence_key
+from monitoring.engine import result_process
+from monitoring.models import (
+    CheckDefinition,
+    CheckResult,
+    Client,
+    Silence,
+    epoch_now,
+    silence_key,
+)
 from monitoring.services import client_register, silence_create
 
 DEMO_CLIENTS = (
@@ -80,7 +87,7 @@ def load_demo(say) -> None:
         # Replayed only for pairs with no result yet: replaying again would add history,
         # count occurrences up and audit the same state changes twice.
         replayed = set(CheckResult.objects.values_list("client__name", "check_name"))
-        now = now_epoch()
+        now = epoch_now()
         for offset, (client, check, status, output) in enumerate(DEMO_RUNS):
             if (client, check) in replayed:
                 continue

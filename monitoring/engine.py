@@ -38,6 +38,7 @@ from monitoring.models import (
     ClientType,
     Event,
     Silence,
+    epoch_now,
     severity_of,
 )
 
@@ -60,10 +61,6 @@ class Outcome:
     event: dict[str, Any] | None
     # "stored", "deleted", "handled" (a metric) or "" (an OK result with no event).
     registry: str
-
-
-def now_epoch() -> int:
-    return int(timezone.now().timestamp())
 
 
 def total_state_change(statuses: list[int]) -> int:
@@ -181,6 +178,13 @@ def silences_matching(
         for s in silences
         if s.silence_id in keys and _silence_live(s, now) and (s.begin is None or s.begin <= now)
     ]
+
+
+def event_is_silenced(event: Event, silences: list[Silence]) -> bool:
+    """Whether the live silences silence `event` now (the API and the admin show this)."""
+    return bool(
+        silences_matching(client=event.client, check_name=event.check_name, silences=silences)
+    )
 
 
 def _silence_live(silence: Silence, now) -> bool:
@@ -389,7 +393,7 @@ def results_process(items: list[ResultInput]) -> list[Outcome]:
     """
     prepared = []
     for item in items:
-        now = item.now if item.now is not None else now_epoch()
+        now = item.now if item.now is not None else epoch_now()
         check = dict(item.check)
         if check.get("status") is None:
             check["status"] = 0
@@ -622,7 +626,7 @@ def event_resolve(*, client_name: str, check_name: str) -> int:
     )
     if event is None:
         raise UnknownEvent(f"No event for client {client_name!r} and check {check_name!r}.")
-    issued = now_epoch()
+    issued = epoch_now()
     check = {
         k: v for k, v in event.check_data.items() if k not in ("history", "total_state_change")
     }

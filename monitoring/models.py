@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from audits.auditing import audited, is_secret_name
 from audits.services import REDACTED as AUDIT_REDACTED
+from monitoring.redaction import is_sensitive_key, redact
 
 # Sensu's SEVERITIES, indexed by status; any other status counts as unknown.
 SEVERITIES = ("ok", "warning", "critical", "unknown")
@@ -18,6 +19,11 @@ HISTORY_LENGTH = 21  # Tied to flap detection (sensu-go#3787): keep exactly Sens
 
 
 def epoch_now() -> int:
+    """
+    The monitoring clock: epoch seconds, as Sensu stamps everything. The one clock of the app
+    (engine, services, monitors, API); it lives here, the lowest module, because a model
+    default uses it. Reading timezone.now() on each call lets tests freeze time there.
+    """
     return int(timezone.now().timestamp())
 
 
@@ -39,8 +45,6 @@ def _secrets_redacted(value: Any) -> Any:
     written there could never be taken back: every key Sensu redacts, and every key the
     trail treats as a secret field name (token, private_key...), shows "[redacted]".
     """
-    from monitoring.selectors import is_sensitive_key, redact  # It imports this module.
-
     return redact(
         value,
         marker=AUDIT_REDACTED,

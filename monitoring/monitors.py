@@ -17,8 +17,8 @@ import logging
 from django.conf import settings
 
 from integration_site.schedule import RunLease, exclusive_run_lease
-from monitoring.engine import now_epoch, result_process
-from monitoring.models import CheckResult, Client, Event
+from monitoring.engine import result_process
+from monitoring.models import CheckResult, Client, Event, epoch_now
 from monitoring.services import expired_rows_purge
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def keepalive_sweep(*, lease: RunLease, now: int | None) -> int:
             break
         # Per client: a sweep of thousands of clients takes a while, and a clock read at its
         # start would understate the age of every client handled late.
-        client_now = now if now is not None else now_epoch()
+        client_now = now if now is not None else epoch_now()
         check = keepalive_check(client, now=client_now)
         previous = last.get(client.pk)
         if (
@@ -146,7 +146,7 @@ def ttl_sweep(*, lease: RunLease, now: int | None) -> int:
         data = result.check_data
         if data.get("force_resolve") or result.client_id in dead_clients:
             continue
-        result_now = now if now is not None else now_epoch()  # Per result, as for keepalives.
+        result_now = now if now is not None else epoch_now()  # Per result, as for keepalives.
         age = result_now - result.executed
         if age < result.ttl:
             continue

@@ -1,12 +1,8 @@
-"""Reads: querysets and the Sensu JSON shapes rendered from them."""
-
-from collections.abc import Callable
-from typing import Any
+"""Reads: the querysets (and model lists) the API, the admin and the dashboard start from."""
 
 from django.db.models import Case, IntegerField, Max, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from monitoring.engine import silences_matching
 from monitoring.models import (
     AggregateMember,
     CheckDefinition,
@@ -16,58 +12,6 @@ from monitoring.models import (
     Silence,
     Stash,
 )
-
-# Sensu's redact_sensitive defaults.
-SENSITIVE_KEYS = frozenset(
-    {
-        "password",
-        "passwd",
-        "pass",
-        "api_key",
-        "api_token",
-        "access_key",
-        "secret_key",
-        "private_key",
-        "secret",
-    }
-)
-REDACTED = "REDACTED"
-
-
-def is_sensitive_key(key: str) -> bool:
-    return key in SENSITIVE_KEYS
-
-
-def redact(
-    value: Any, *, marker: str = REDACTED, sensitive: Callable[[str], bool] = is_sensitive_key
-) -> Any:
-    """Sensu's redact_sensitive: the value of every `sensitive` key replaced, at any depth."""
-    if isinstance(value, dict):
-        return {
-            k: marker if sensitive(k) else redact(v, marker=marker, sensitive=sensitive)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redact(v, marker=marker, sensitive=sensitive) for v in value]
-    return value
-
-
-def client_payload(client: Client, *, redacted: bool = False) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        **client.attributes,
-        "name": client.name,
-        "address": client.address,
-        "subscriptions": list(client.subscriptions or []),
-        "timestamp": client.timestamp,
-        "keepalives": client.keepalives,
-    }
-    if client.version:
-        data["version"] = client.version
-    if client.type == "proxy":
-        data["type"] = "proxy"
-    if client.keepalive:
-        data["keepalive"] = client.keepalive
-    return redact(data) if redacted else data
 
 
 def silences_active(now=None) -> list[Silence]:
@@ -79,87 +23,12 @@ def events_queryset() -> QuerySet[Event]:
     return Event.objects.select_related("client").order_by("id")
 
 
-def event_payload(event: Event, silences: list[Silence]) -> dict[str, Any]:
-    # Silenced flags are computed live, as Uchiwa did (uchiwa#602): the stored ones go stale
-    # until the next result when a silence is added or cleared.
-    matching = silences_matching(
-        client=event.client, check_name=event.check_name, silences=silences
-    )
-    return {
-        "id": str(event.uuid),
-        "client": client_payload(event.client),
-        "check": event.check_data,
-        "occurrences": event.occurrences,
-        "occurrences_watermark": event.occurrences_watermark,
-        "action": event.action,
-        "timestamp": event.timestamp,
-        "last_ok": event.last_ok,
-        "last_state_change": event.last_state_change,
-        "silenced": bool(matching),
-        "silenced_by": sorted(s.silence_id for s in matching),
-    }
-
-
-def event_is_silenced(event: Event, silences: list[Silence]) -> bool:
-    return bool(
-        silences_matching(client=event.client, check_name=event.check_name, silences=silences)
-    )
-
-
-def event_payloads(events, silences: list[Silence] | None = None) -> list[dict[str, Any]]:
-    silences = silences_active() if silences is None else silences
-    return [event_payload(e, silences) for e in events]
-
-
-def result_payload(result: CheckResult) -> dict[str, Any]:
-    check = {**result.check_data, "history": [entry[0] for entry in result.history]}
-    check.pop("total_state_change", None)
-    return {"client": result.client.name, "check": check}
-
-
 def results_queryset() -> QuerySet[CheckResult]:
     return CheckResult.objects.select_related("client").order_by("id")
 
 
-def client_history(client: Client) -> list[dict[str, Any]]:
-    rows = []
-    for result in client.results.order_by("check_name"):
-        rows.append(
-            {
-                "check": result.check_name,
-                "history": [entry[0] for entry in result.history],
-                "last_execution": result.executed,
-                "last_status": result.status,
-                "last_result": result.check_data,
-            }
-        )
-    return rows
-
-
-def check_payload(definition: CheckDefinition) -> dict[str, Any]:
-    return {"name": definition.name, **definition.as_sensu()}
-
-
 def checks_queryset() -> QuerySet[CheckDefinition]:
     return CheckDefinition.objects.filter(standalone=False).order_by("name")
-
-
-def silence_payload(silence: Silence, now=None) -> dict[str, Any]:
-    now = now or timezone.now()
-    expire = -1
-    if silence.expires_at is not None:
-        expire = max(int((silence.expires_at - now).total_seconds()), 0)
-    return {
-        "id": silence.silence_id,
-        "subscription": silence.subscription,
-        "check": silence.check_name,
-        "reason": silence.reason,
-        "creator": silence.creator,
-        "begin": int(silence.begin.timestamp()) if silence.begin else None,
-        "expire_on_resolve": silence.expire_on_resolve,
-        "timestamp": silence.timestamp,
-        "expire": expire,
-    }
 
 
 def silences_queryset(now=None) -> QuerySet[Silence]:
@@ -174,16 +43,9 @@ def stashes_queryset(now=None) -> QuerySet[Stash]:
     return Stash.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).order_by("path")
 
 
-def stash_payload(stash: Stash, now=None) -> dict[str, Any]:
-    now = now or timezone.now()
-    expire = -1
-    if stash.expires_at is not None:
-        expire = max(int((stash.expires_at - now).total_seconds()), 0)
-    return {"path": stash.path, "content": stash.content, "expire": expire}
-
-
-def aggregate_names() -> list[str]:
-    return list(AggregateMember.objects.order_by("name").values_list("name", flat=True).distinct())
+def aggregate_names() -> QuerySet:
+    """The distinct aggregate names, sorted (a flat values_list)."""
+    return AggregateMember.objects.order_by("name").values_list("name", flat=True).distinct()
 
 
 def aggregate_members(name: str) -> QuerySet[AggregateMember]:
@@ -198,27 +60,8 @@ def aggregate_results(name: str, *, max_age: int | None = None) -> QuerySet[Chec
     return CheckResult.objects.filter(condition).select_related("client")
 
 
-def aggregate_summary(name: str, *, max_age: int | None, now: int) -> dict[str, Any]:
-    members = list(aggregate_members(name))
-    results = list(aggregate_results(name))
-    counts = {"ok": 0, "warning": 0, "critical": 0, "unknown": 0, "total": 0, "stale": 0}
-    for result in results:
-        if max_age is not None and result.executed is not None and now - result.executed > max_age:
-            counts["stale"] += 1
-            continue
-        counts[
-            ("ok", "warning", "critical")[result.status] if 0 <= result.status <= 2 else "unknown"
-        ] += 1
-        counts["total"] += 1
-    return {
-        "clients": len({m.client_id for m in members}),
-        "checks": len({m.check_name for m in members}),
-        "results": counts,
-    }
-
-
 def clients_with_worst_status() -> QuerySet[Client]:
-    """Clients annotated with `worst` as Uchiwa ranks it: critical > warning > unknown > ok."""
+    """Clients annotated with `worst_rank` as Uchiwa ranks it: critical > warning > unknown > ok."""
     rank = Case(
         When(events__status=2, then=Value(3)),
         When(events__status=1, then=Value(2)),
@@ -230,21 +73,3 @@ def clients_with_worst_status() -> QuerySet[Client]:
 
 
 WORST_RANK_STATUS = {3: 2, 2: 1, 1: 3, 0: 0}
-
-
-def event_counts_by_severity() -> dict[str, int]:
-    counts = {"critical": 0, "warning": 0, "unknown": 0, "total": 0, "silenced": 0}
-    silences = silences_active()
-    for event in Event.objects.select_related("client").only(
-        "status", "check_name", "client__name", "client__subscriptions"
-    ):
-        counts["total"] += 1
-        if event.status == 2:
-            counts["critical"] += 1
-        elif event.status == 1:
-            counts["warning"] += 1
-        elif event.status != 0:
-            counts["unknown"] += 1
-        if event_is_silenced(event, silences):
-            counts["silenced"] += 1
-    return counts

@@ -12,7 +12,7 @@ from audits.chain import chain_head_locked
 from audits.context import AuditTarget
 from audits.models import AuditSource, Crud
 from audits.services import audit_event_record
-from monitoring.engine import UnknownEvent, event_resolve, now_epoch
+from monitoring.engine import UnknownEvent, event_resolve
 from monitoring.models import (
     AggregateMember,
     CheckDefinition,
@@ -22,6 +22,7 @@ from monitoring.models import (
     Event,
     Silence,
     Stash,
+    epoch_now,
     silence_key,
 )
 
@@ -46,7 +47,7 @@ def client_register(*, data: dict[str, Any], version: str = "") -> Client:
     client.keepalive = data.get("keepalive") or {}
     client.version = str(data.get("version") or version)[:64]
     client.type = ClientType.PROXY if data.get("type") == "proxy" else ClientType.STANDARD
-    client.timestamp = now_epoch()
+    client.timestamp = epoch_now()
     client.attributes = {k: v for k, v in data.items() if k not in CLIENT_FIELDS | {"timestamp"}}
     client.save()
     return client
@@ -69,7 +70,7 @@ def client_delete(*, client: Client) -> int:
     Never deletes an event the engine has not resolved: an event opened after the resolves
     sends the delete round again. Returns `issued`.
     """
-    issued = now_epoch()
+    issued = epoch_now()
     for attempt in range(1, CLIENT_DELETE_ATTEMPTS + 1):
         for check_name in list(client.events.values_list("check_name", flat=True)):
             # An event resolved meanwhile by an OK result was audited by that run.
@@ -138,7 +139,7 @@ def check_request(
     Sensu's POST /request publishes a check request to subscribers. There is no transport to
     agents here, so the request is recorded in the audit trail for an agent shim to act on.
     """
-    issued = now_epoch()
+    issued = epoch_now()
     audit_event_record(
         action="request",
         crud=Crud.CREATE,

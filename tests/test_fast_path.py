@@ -12,7 +12,7 @@ from django.conf import settings as django_settings
 from audits.audit_api import AuditEventIngestView
 from integration_site.fast_path import fast_path_view
 from monitoring.models import AcceptedResult
-from monitoring.views import ResultsView
+from monitoring.sensu.views import ResultsView
 
 RESULT = json.dumps({"name": "backup", "output": "failed", "status": 2})
 

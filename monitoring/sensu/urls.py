@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from monitoring import views
+from monitoring.sensu import views
 
 NAME = r"[\w.-]+"
 SILENCE_ID = r"[\w.\-:*]+"

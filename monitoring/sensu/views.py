@@ -1,7 +1,8 @@
 """
 Sensu 1.x's HTTP API (lib/sensu/api/routes/*.rb) at the root paths Sensu uses. Views are
-thin: bodies are checked by monitoring.validation, writes go to monitoring.engine or
-monitoring.services, reads come from monitoring.selectors.
+thin: bodies are checked by monitoring.sensu.validation, writes go to monitoring.engine or
+monitoring.services, reads come from monitoring.selectors and are shaped by
+monitoring.sensu.payloads.
 """
 
 import hashlib
@@ -10,12 +11,10 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from rest_framework.exceptions import APIException, MethodNotAllowed, NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,9 +25,19 @@ from integration_site.models import WorkerHeartbeat
 from integration_site.schema import PeerShapedSchema
 from integration_site.scopes import Scope
 from monitoring import selectors, services
-from monitoring.engine import UnknownEvent, event_resolve, now_epoch, result_accept
-from monitoring.models import CheckDefinition, CheckResult, Client, Silence, Stash, silence_key
-from monitoring.validation import (
+from monitoring.engine import UnknownEvent, event_resolve, result_accept
+from monitoring.models import (
+    CheckDefinition,
+    CheckResult,
+    Client,
+    Silence,
+    Stash,
+    epoch_now,
+    silence_key,
+)
+from monitoring.redaction import redact
+from monitoring.sensu import payloads
+from monitoring.sensu.validation import (
     CLIENT_RULES,
     REQUEST_RULES,
     RESOLVE_RULES,
@@ -162,7 +171,7 @@ class EventsView(SensuView):
     def get(self, request):
         silences = selectors.silences_active()
         return self.paginated(
-            selectors.events_queryset(), lambda e: selectors.event_payload(e, silences)
+            selectors.events_queryset(), lambda e: payloads.event_payload(e, silences)
         )
 
 
@@ -170,7 +179,7 @@ class ClientEventsView(SensuView):
     def get(self, request, client: str):
         silences = selectors.silences_active()
         events = selectors.events_queryset().filter(client__name=client)
-        return self.paginated(events, lambda e: selectors.event_payload(e, silences))
+        return self.paginated(events, lambda e: payloads.event_payload(e, silences))
 
 
 class EventView(SensuView):
@@ -178,7 +187,7 @@ class EventView(SensuView):
         event = selectors.events_queryset().filter(client__name=client, check_name=check).first()
         if event is None:
             raise NotFound(f"No event for client {client!r} and check {check!r}.")
-        return Response(selectors.event_payload(event, selectors.silences_active()))
+        return Response(payloads.event_payload(event, selectors.silences_active()))
 
     def delete(self, request, client: str, check: str):
         try:
@@ -203,7 +212,7 @@ class ClientsView(SensuView):
     def get(self, request):
         return self.paginated(
             Client.objects.order_by("name"),
-            lambda c: selectors.client_payload(c, redacted=True),
+            lambda c: payloads.client_payload(c, redacted=True),
         )
 
     def post(self, request):
@@ -220,7 +229,7 @@ class ClientsView(SensuView):
 class ClientView(SensuView):
     def get(self, request, client: str):
         found = get_object_or_404(Client, name=client)
-        return Response(selectors.client_payload(found, redacted=True))
+        return Response(payloads.client_payload(found, redacted=True))
 
     def delete(self, request, client: str):
         found = get_object_or_404(Client, name=client)
@@ -233,7 +242,7 @@ class ClientView(SensuView):
 class ClientHistoryView(SensuView):
     def get(self, request, client: str):
         found = get_object_or_404(Client, name=client)
-        return Response(selectors.client_history(found))
+        return Response(payloads.client_history(found))
 
 
 # --- Checks and requests -----------------------------------------------------------------
@@ -241,17 +250,17 @@ class ClientHistoryView(SensuView):
 
 class ChecksView(SensuView):
     def get(self, request):
-        return self.paginated(selectors.checks_queryset(), selectors.check_payload)
+        return self.paginated(selectors.checks_queryset(), payloads.check_payload)
 
 
 class CheckView(SensuView):
     def get(self, request, check: str):
         definition = get_object_or_404(selectors.checks_queryset(), name=check)
-        return Response(selectors.check_payload(definition))
+        return Response(payloads.check_payload(definition))
 
     def delete(self, request, check: str):
         services.check_results_delete(check_name=check)
-        return _issued(now_epoch())
+        return _issued(epoch_now())
 
 
 class RequestView(SensuView):
@@ -288,7 +297,7 @@ class ResultsView(TokenFastPathMixin, SensuView):
         return HttpResponse(b'{"issued":%d}' % issued, status=202, content_type="application/json")
 
     def get(self, request):
-        return self.paginated(selectors.results_queryset(), selectors.result_payload)
+        return self.paginated(selectors.results_queryset(), payloads.result_payload)
 
     def post(self, request):
         data = self.body(RESULT_RULES)
@@ -300,7 +309,7 @@ class ResultsView(TokenFastPathMixin, SensuView):
         # Sensu publishes API results for the client "sensu-api" unless `source` names one,
         # on its transport: the engine runs in the worker (accepted_results_drain), as the
         # Sensu server consumed the queue. One INSERT here.
-        issued = now_epoch()
+        issued = epoch_now()
         result_accept(client_name="sensu-api", check=data, now=issued)
         return issued
 
@@ -308,7 +317,7 @@ class ResultsView(TokenFastPathMixin, SensuView):
 class ClientResultsView(SensuView):
     def get(self, request, client: str):
         results = selectors.results_queryset().filter(client__name=client)
-        return self.paginated(results, selectors.result_payload)
+        return self.paginated(results, payloads.result_payload)
 
 
 class ResultView(SensuView):
@@ -316,7 +325,7 @@ class ResultView(SensuView):
         result = get_object_or_404(
             selectors.results_queryset(), client__name=client, check_name=check
         )
-        return Response(selectors.result_payload(result))
+        return Response(payloads.result_payload(result))
 
     def delete(self, request, client: str, check: str):
         result = get_object_or_404(CheckResult, client__name=client, check_name=check)
@@ -329,7 +338,7 @@ class ResultView(SensuView):
 
 class SilencedView(SensuView):
     def get(self, request):
-        return self.paginated(selectors.silences_queryset(), selectors.silence_payload)
+        return self.paginated(selectors.silences_queryset(), payloads.silence_payload)
 
     def post(self, request):
         data = self.body(SILENCE_RULES)
@@ -350,19 +359,19 @@ class SilencedView(SensuView):
 class SilencedIdView(SensuView):
     def get(self, request, silence_id: str):
         silence = get_object_or_404(selectors.silences_queryset(), silence_id=silence_id)
-        return Response(selectors.silence_payload(silence))
+        return Response(payloads.silence_payload(silence))
 
 
 class SilencedSubscriptionView(SensuView):
     def get(self, request, subscription: str):
         silences = selectors.silences_queryset().filter(subscription=subscription)
-        return self.paginated(silences, selectors.silence_payload)
+        return self.paginated(silences, payloads.silence_payload)
 
 
 class SilencedCheckView(SensuView):
     def get(self, request, check: str):
         silences = selectors.silences_queryset().filter(check_name=check)
-        return self.paginated(silences, selectors.silence_payload)
+        return self.paginated(silences, payloads.silence_payload)
 
 
 class SilencedClearView(SensuView):
@@ -385,7 +394,7 @@ class SilencedClearView(SensuView):
 
 class StashesView(SensuView):
     def get(self, request):
-        return self.paginated(selectors.stashes_queryset(), selectors.stash_payload)
+        return self.paginated(selectors.stashes_queryset(), payloads.stash_payload)
 
     def post(self, request):
         data = self.body(STASH_RULES)
@@ -432,7 +441,7 @@ class AggregateView(SensuView):
     def get(self, request, name: str):
         _aggregate_or_404(name)
         return Response(
-            selectors.aggregate_summary(name, max_age=_max_age(request), now=now_epoch())
+            payloads.aggregate_summary(name, max_age=_max_age(request), now=epoch_now())
         )
 
     def delete(self, request, name: str):
@@ -467,7 +476,7 @@ class AggregateSeverityView(SensuView):
             raise ValidationError({"severity": ["Must be ok, warning, critical or unknown."]})
         _aggregate_or_404(name)
         max_age = _max_age(request)
-        now = now_epoch()
+        now = epoch_now()
         wanted = self.SEVERITIES[severity]
         summary: dict[str, dict[str, dict[str, Any]]] = {}
         for result in selectors.aggregate_results(name):
@@ -497,26 +506,10 @@ class AggregateSeverityView(SensuView):
 # --- Info and settings -------------------------------------------------------------------
 
 
-def _settings_payload() -> dict[str, Any]:
-    return {
-        "checks": {c.name: c.as_sensu() for c in CheckDefinition.objects.order_by("name")},
-        "sensu": {
-            "keepalives": {
-                "thresholds": {
-                    "warning": settings.MONITORING_KEEPALIVE_WARNING_SECONDS,
-                    "critical": settings.MONITORING_KEEPALIVE_CRITICAL_SECONDS,
-                }
-            }
-        },
-        "transport": {"name": "database"},
-        "api": {"user": "REDACTED", "password": "REDACTED"},
-    }
-
-
 class InfoView(SensuView):
     def get(self, request):
         digest = hashlib.sha256(
-            json.dumps(_settings_payload(), sort_keys=True, default=str).encode()
+            json.dumps(payloads.settings_payload(), sort_keys=True, default=str).encode()
         ).hexdigest()
         workers = list(WorkerHeartbeat.objects.order_by("worker_id"))
         return Response(
@@ -541,7 +534,7 @@ class InfoView(SensuView):
                     }
                     for w in workers
                 ],
-                "timestamp": int(timezone.now().timestamp()),
+                "timestamp": epoch_now(),
             }
         )
 
@@ -550,4 +543,4 @@ class SettingsView(SensuView):
     def get(self, request):
         # Nothing secret lives in these settings today; `redacted=false` changes nothing but
         # is accepted as Sensu accepts it.
-        return Response(selectors.redact(_settings_payload()))
+        return Response(redact(payloads.settings_payload()))

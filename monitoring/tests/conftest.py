@@ -1,0 +1,1 @@
+from monitoring.tests.fixtures import busy_client  # noqa: F401 (fixture)
