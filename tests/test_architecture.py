@@ -110,3 +110,11 @@ def test_importing_another_apps_private_name_fails_the_lint(project_copy):
     )
     assert result.returncode != 0
     assert "Private name import `_planted_private`" in result.stdout
+
+
+def test_a_domain_importing_its_wire_layer_breaks_the_protocol_contract(project_copy):
+    plant(project_copy, "monitoring.planted", "from monitoring.sensu import payloads\n")
+    result = lint_imports(project_copy)
+    assert result.returncode != 0
+    assert "Peer protocol packages import their domain, never the reverse BROKEN" in result.stdout
+    assert "monitoring.planted -> monitoring.sensu.payloads" in result.stdout
