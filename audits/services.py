@@ -195,9 +195,71 @@ def _copy_worthwhile(events: list[AuditEvent]) -> bool:
     )
 
 
-def audit_event_record(**kwargs: Any) -> AuditEvent:
-    """Record one event; takes the keyword arguments of `audit_event_build`."""
-    return audit_events_append([audit_event_build(**kwargs)])[0]
+def audit_event_record(
+    *,
+    action: str,
+    source: str = AuditSource.SITE,
+    crud: str = "",
+    name: str = "",
+    title: str = "",
+    description: str = "",
+    actor: AuditActor | None = None,
+    target: AuditTarget | None = None,
+    associated: AuditTarget | None = None,
+    audited_changes: dict[str, Any] | None = None,
+    comment: str = "",
+    remote_address: str | None = None,
+    request_uuid: str | None = None,
+    group_id: str = "",
+    group_name: str = "",
+    is_failure: bool = False,
+    is_anonymous: bool = False,
+    fields: dict[str, str] | None = None,
+    metadata: dict[str, str] | None = None,
+    external_id: str = "",
+    component: str = "",
+    component_version: str = "",
+    created_at: datetime | None = None,
+    assign_version: bool = False,
+    context: AuditContext | None = None,
+    received_at: datetime | None = None,
+) -> AuditEvent:
+    """
+    Record one event, linked into the chain, and return it stored. The arguments are those
+    of `audit_event_build` (which documents the acting context's defaults).
+    """
+    return audit_events_append(
+        [
+            audit_event_build(
+                action=action,
+                source=source,
+                crud=crud,
+                name=name,
+                title=title,
+                description=description,
+                actor=actor,
+                target=target,
+                associated=associated,
+                audited_changes=audited_changes,
+                comment=comment,
+                remote_address=remote_address,
+                request_uuid=request_uuid,
+                group_id=group_id,
+                group_name=group_name,
+                is_failure=is_failure,
+                is_anonymous=is_anonymous,
+                fields=fields,
+                metadata=metadata,
+                external_id=external_id,
+                component=component,
+                component_version=component_version,
+                created_at=created_at,
+                assign_version=assign_version,
+                context=context,
+                received_at=received_at,
+            )
+        ]
+    )[0]
 
 
 # --- Ingest (the Replicated Audit API) -------------------------------------------------
