@@ -55,8 +55,9 @@ def _taxonomy_ids(event: AuditEvent, hosts: dict[str, Host]) -> tuple[set[int], 
 def audit_taxonomies_link(events: Iterable[AuditEvent]) -> None:
     """Attach locations/organizations to freshly stored events that audit a host or taxonomy.
 
-    Cheap for everything else: events of other types are skipped without a query. Events
-    stored without a primary key (the COPY ingest path) are skipped too.
+    Cheap for everything else: events of other types are skipped without a query. An event
+    without a primary key would be skipped too, but every store path (COPY's included, which
+    draws ids from the sequence first) assigns one before the hooks run.
     """
     relevant = [e for e in events if e.pk is not None and e.target_type in TAXONOMY_TYPES]
     if not relevant:
