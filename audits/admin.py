@@ -21,9 +21,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from audits.admin_search import ScopedSearchAdminMixin  # also registers hosts/taxonomies
+from audits.admin_search import ScopedSearchAdminMixin
 from audits.chain import audit_chain_verify
 from audits.exports import export_csv, export_json_lines
+from audits.foreman import admin as foreman_admin  # noqa: F401 (hosts, locations, organizations)
 from audits.models import AuditEvent, AuditSource, Crud
 from audits.paginator import COUNT_CAP, CappedCountPaginator
 from audits.services import audit_event_record

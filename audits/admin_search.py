@@ -3,19 +3,16 @@ The scoped-search language in the admin: the audit changelist's search box compi
 the same field map as /api/audits (plain words are free text), a bad query is shown next to
 the box instead of an empty list, and the box completes through auto_complete_search.
 Other apps may add controls next to the box (saved searches) through
-`registry["search_box_addons"]`, so this module never imports them. Also the admin pages of
-hosts, locations and organizations.
+`registry["search_box_addons"]`, so this module never imports them.
 """
 
 from collections.abc import Callable
 from functools import partial
 
-from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
-from audits.models import Host, Location, Organization
 from audits.query_language import QueryError
 from audits.search_fields import audit_search
 from integration_site.registry import registry
@@ -63,26 +60,3 @@ class ScopedSearchAdminMixin:
             _search_box_addons_render, request, self.search_controller, changelist.query
         )
         return changelist
-
-
-class TaxonomyAdmin(admin.ModelAdmin):
-    list_display = ["name", "title", "description"]
-    search_fields = ["name", "title"]
-
-
-@admin.register(Location)
-class LocationAdmin(TaxonomyAdmin):
-    pass
-
-
-@admin.register(Organization)
-class OrganizationAdmin(TaxonomyAdmin):
-    pass
-
-
-@admin.register(Host)
-class HostAdmin(admin.ModelAdmin):
-    list_display = ["name", "ip", "mac", "location", "organization", "updated_at"]
-    list_filter = ["location", "organization"]
-    search_fields = ["name", "ip", "mac", "comment"]
-    list_select_related = ["location", "organization"]

@@ -12,11 +12,11 @@ class AuditsConfig(AppConfig):
         )
         from audits.chain import audit_worker_tick
         from audits.demo import load_audit_demo
-        from audits.taxonomy import register_taxonomy_auditing
+        from audits.foreman.auditing import foreman_auditing_register
         from integration_site.registry import registry
 
         # The Replicated Audit API, and Foreman's API and its apipie docs.
         registry["api_path_prefixes"].add("/audit/", "/api/", "/apidoc/")
         registry["demo_loaders"]["audit trail"] = load_audit_demo
         registry["worker_tick_hooks"].add(audit_worker_tick)
-        register_taxonomy_auditing()
+        foreman_auditing_register()

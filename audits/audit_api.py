@@ -137,8 +137,9 @@ class AuditEventIngestView(TokenFastPathMixin, APIView):
         description=(
             "Record one audit event (Replicated Audit API, plus Retraced's crud, actor, target, "
             "group, is_failure, is_anonymous, fields, metadata, created, external_id, "
-            "component, version). The event's id and chain hash are in the X-Audit-Event-Id "
-            "and X-Audit-Event-Hash headers."
+            "component, version). The event's id is in the X-Audit-Event-Id header. It is "
+            "stored pending and the worker links it into the chain moments later, so no hash "
+            "is returned."
         ),
     )
     def post(self, request):

@@ -89,7 +89,7 @@ class AuditEvent(models.Model):
     hash = models.CharField(max_length=64, null=True, editable=False)
 
     # Foreman's taxable_taxonomies: copied from what the event audits when it is recorded
-    # (audits.taxonomy), so a host that moves later does not rewrite its history.
+    # (audits/foreman/auditing.py), so a host that moves later does not rewrite its history.
     # Derived data, outside the hash chain.
     locations = models.ManyToManyField(
         "Location", blank=True, related_name="audit_events", through="AuditEventLocation"

@@ -6,7 +6,7 @@ The one auditing entry point. Every app records events through `audit_event_reco
 import hashlib
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -33,7 +33,6 @@ from audits.context import (
 )
 from audits.ingest import ValidEvent
 from audits.models import AuditCheckpoint, AuditEvent, AuditIdempotencyKey, AuditSource, Crud
-from audits.taxonomy import TAXONOMY_TYPES, audit_taxonomies_link
 from integration_site.row_insert import rows_insert_each
 
 REDACTED = "[redacted]"
@@ -141,6 +140,28 @@ def audit_event_build(
     return event
 
 
+# --- Stored-events hooks ----------------------------------------------------------------
+
+# Called with the events just stored, inside the transaction that stored them.
+StoredEventsHook = Callable[[list[AuditEvent]], None]
+_stored_hooks: list[StoredEventsHook] = []
+# The target types some hook acts on: a single ingested event of any other type takes the
+# one-INSERT path of audit_events_ingest, which runs no hook.
+_hooked_target_types: set[str] = set()
+
+
+def audit_stored_hook_register(*, target_types: Iterable[str], hook: StoredEventsHook) -> None:
+    """
+    Have `hook` run on every batch of stored events (each with its pk), in their
+    transaction; it must ignore events whose target type is not in `target_types`. Called
+    from AuditsConfig.ready(): the Foreman package links host and taxonomy events to their
+    locations and organizations this way, so the write path imports no API layer.
+    """
+    if hook not in _stored_hooks:
+        _stored_hooks.append(hook)
+    _hooked_target_types.update(target_types)
+
+
 def audit_events_append(
     events: list[AuditEvent], *, link: bool = True, persist=None
 ) -> list[AuditEvent]:
@@ -154,7 +175,8 @@ def audit_events_append(
         persist = copy_prepare(events)
     with transaction.atomic(savepoint=False):
         stored = chain_append(events, link=link, persist=persist)
-        audit_taxonomies_link(stored)
+        for hook in _stored_hooks:
+            hook(stored)
     return stored
 
 
@@ -173,9 +195,71 @@ def _copy_worthwhile(events: list[AuditEvent]) -> bool:
     )
 
 
-def audit_event_record(**kwargs: Any) -> AuditEvent:
-    """Record one event; takes the keyword arguments of `audit_event_build`."""
-    return audit_events_append([audit_event_build(**kwargs)])[0]
+def audit_event_record(
+    *,
+    action: str,
+    source: str = AuditSource.SITE,
+    crud: str = "",
+    name: str = "",
+    title: str = "",
+    description: str = "",
+    actor: AuditActor | None = None,
+    target: AuditTarget | None = None,
+    associated: AuditTarget | None = None,
+    audited_changes: dict[str, Any] | None = None,
+    comment: str = "",
+    remote_address: str | None = None,
+    request_uuid: str | None = None,
+    group_id: str = "",
+    group_name: str = "",
+    is_failure: bool = False,
+    is_anonymous: bool = False,
+    fields: dict[str, str] | None = None,
+    metadata: dict[str, str] | None = None,
+    external_id: str = "",
+    component: str = "",
+    component_version: str = "",
+    created_at: datetime | None = None,
+    assign_version: bool = False,
+    context: AuditContext | None = None,
+    received_at: datetime | None = None,
+) -> AuditEvent:
+    """
+    Record one event, linked into the chain, and return it stored. The arguments are those
+    of `audit_event_build` (which documents the acting context's defaults).
+    """
+    return audit_events_append(
+        [
+            audit_event_build(
+                action=action,
+                source=source,
+                crud=crud,
+                name=name,
+                title=title,
+                description=description,
+                actor=actor,
+                target=target,
+                associated=associated,
+                audited_changes=audited_changes,
+                comment=comment,
+                remote_address=remote_address,
+                request_uuid=request_uuid,
+                group_id=group_id,
+                group_name=group_name,
+                is_failure=is_failure,
+                is_anonymous=is_anonymous,
+                fields=fields,
+                metadata=metadata,
+                external_id=external_id,
+                component=component,
+                component_version=component_version,
+                created_at=created_at,
+                assign_version=assign_version,
+                context=context,
+                received_at=received_at,
+            )
+        ]
+    )[0]
 
 
 # --- Ingest (the Replicated Audit API) -------------------------------------------------
@@ -296,9 +380,9 @@ def audit_events_ingest(
     context = current_audit_context()
     if not bulk and idempotency is None:
         event = _ingested_build(events, caller_ip, context, timezone.now())[0]
-        if event.target_type not in TAXONOMY_TYPES:
+        if event.target_type not in _hooked_target_types:
             # The common case is one INSERT and nothing else: in autocommit it is atomic and
-            # durable on its own, so no BEGIN/COMMIT round trips (no taxonomy rows to link).
+            # durable on its own, so no BEGIN/COMMIT round trips (no hook has rows to add).
             chain_append([event], link=False, persist=rows_insert_each)
             return IngestResult(
                 201, "", "text/plain; charset=utf-8", {"X-Audit-Event-Id": str(event.pk)}

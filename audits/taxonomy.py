@@ -1,86 +1,15 @@
 """
-Hosts, locations and organizations as Foreman has them, and how an audit event gets its
-locations and organizations.
+Foreman's auditable_type names for hosts, locations and organizations: the types their
+audit events are recorded under.
 
-Foreman (`Audit#set_taxonomies`) copies them from the audited record when the audit is
-written: a Location or Organization audits into itself, anything else into the taxonomies its
-`location_id`/`organization_id` point at, including the values in `audited_changes` (so moving
-a host between locations shows in both, and a destroyed host keeps its context).
+The names live in the core rather than in the Foreman package (audits/foreman/) because the
+core's search field map speaks them too (`type = host`), and the core imports no API layer.
+The package audits these models under these names and links their events to locations and
+organizations (audits/foreman/auditing.py).
 """
 
-from collections.abc import Iterable
-from typing import Any
-
-from audits.models import AuditEvent, Host, Location, Organization
-
-# Foreman's auditable_type for each model we audit (Host::* is folded into Host::Base).
+# Host::* is folded into Host::Base, as Foreman records every host type.
 HOST_TYPE = "Host::Base"
 LOCATION_TYPE = "Location"
 ORGANIZATION_TYPE = "Organization"
 TAXONOMY_TYPES = frozenset({HOST_TYPE, LOCATION_TYPE, ORGANIZATION_TYPE})
-
-
-def register_taxonomy_auditing() -> None:
-    """Called from AuditsConfig.ready(): hosts, locations and organizations are audited."""
-    from audits.auditing import audit_register
-
-    audit_register(Host, type_name=HOST_TYPE, name_of=lambda host: host.name)
-    audit_register(Location, type_name=LOCATION_TYPE, name_of=lambda loc: loc.title or loc.name)
-    audit_register(
-        Organization, type_name=ORGANIZATION_TYPE, name_of=lambda org: org.title or org.name
-    )
-
-
-def _ids_in_change(value: Any) -> set[int]:
-    values = value if isinstance(value, list) else [value]
-    return {int(v) for v in values if isinstance(v, int) or (isinstance(v, str) and v.isdigit())}
-
-
-def _taxonomy_ids(event: AuditEvent, hosts: dict[str, Host]) -> tuple[set[int], set[int]]:
-    if event.target_type == LOCATION_TYPE and event.target_id.isdigit():
-        return {int(event.target_id)}, set()
-    if event.target_type == ORGANIZATION_TYPE and event.target_id.isdigit():
-        return set(), {int(event.target_id)}
-    changes = event.audited_changes if isinstance(event.audited_changes, dict) else {}
-    locations = _ids_in_change(changes.get("location_id"))
-    organizations = _ids_in_change(changes.get("organization_id"))
-    host = hosts.get(event.target_id)
-    if host is not None:
-        locations |= {host.location_id} if host.location_id else set()
-        organizations |= {host.organization_id} if host.organization_id else set()
-    return locations, organizations
-
-
-def audit_taxonomies_link(events: Iterable[AuditEvent]) -> None:
-    """Attach locations/organizations to freshly stored events that audit a host or taxonomy.
-
-    Cheap for everything else: events of other types are skipped without a query. Events
-    stored without a primary key (the COPY ingest path) are skipped too.
-    """
-    relevant = [e for e in events if e.pk is not None and e.target_type in TAXONOMY_TYPES]
-    if not relevant:
-        return
-    host_ids = [e.target_id for e in relevant if e.target_type == HOST_TYPE]
-    hosts = {str(h.pk): h for h in Host.objects.filter(pk__in=[i for i in host_ids if i.isdigit()])}
-    location_rows, organization_rows = [], []
-    for event in relevant:
-        locations, organizations = _taxonomy_ids(event, hosts)
-        location_rows += [(event.pk, pk) for pk in locations]
-        organization_rows += [(event.pk, pk) for pk in organizations]
-    _link(AuditEvent.locations.through, "location_id", Location, location_rows)
-    _link(AuditEvent.organizations.through, "organization_id", Organization, organization_rows)
-
-
-def _link(through, column: str, model, rows: list[tuple[int, int]]) -> None:
-    if not rows:
-        return
-    # A destroyed taxonomy's id may linger in audited_changes; link only rows that exist.
-    existing = set(model.objects.filter(pk__in={pk for _, pk in rows}).values_list("pk", flat=True))
-    through.objects.bulk_create(
-        [
-            through(auditevent_id=event_pk, **{column: pk})
-            for event_pk, pk in rows
-            if pk in existing
-        ],
-        ignore_conflicts=True,
-    )

@@ -8,5 +8,5 @@ urlpatterns: list = [
     path("audit/v1/event/bulk", AuditEventBulkIngestView.as_view(), name="audit-event-bulk"),
     path("audit/v1/verify", AuditChainVerifyView.as_view(), name="audit-chain-verify"),
     # Foreman's API v2: /api/audits, /api/hosts, /api/locations, /api/organizations, /apidoc.
-    path("", include("audits.foreman_urls")),
+    path("", include("audits.foreman.urls")),
 ]

@@ -40,7 +40,8 @@ from rest_framework import filters, generics, pagination  # noqa: E402
 from rest_framework.permissions import AllowAny  # noqa: E402
 from rest_framework.test import APIRequestFactory, force_authenticate  # noqa: E402
 
-from audits.foreman import AuditSerializer, AuditViewSet  # noqa: E402
+from audits.foreman.serializers import AuditSerializer  # noqa: E402
+from audits.foreman.views import AuditViewSet  # noqa: E402
 from audits.models import AuditEvent, Host, Location, Organization  # noqa: E402
 
 START = datetime(2024, 1, 1, tzinfo=UTC)

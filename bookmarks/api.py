@@ -13,7 +13,16 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, serializers
 from rest_framework.response import Response
 
-from audits.foreman import ForemanViewSet, query_error, simple_order_by
+from audits.foreman.apipie import (
+    ID_PARAM,
+    INDEX_PARAMS,
+    apipie_method,
+    apipie_param,
+    apipie_resource,
+)
+from audits.foreman.errors import query_error
+from audits.foreman.filters import simple_order_by
+from audits.foreman.views import ForemanViewSet
 from audits.query_language import QueryError, parse
 from bookmarks.controllers import BOOKMARK_SEARCH_SCHEMA, CONTROLLERS
 from bookmarks.models import NAME_MAX_LENGTH, QUERY_MAX_LENGTH, Bookmark
@@ -223,19 +232,18 @@ def _as_list(messages) -> list:
 
 def bookmarks_apidoc() -> dict:
     """The `bookmarks` resource of /apidoc/v2.json, as Foreman documents it."""
-    from audits.apipie import _ID_PARAM, _INDEX_PARAMS, _method, _param, _resource
 
     def bookmark_param(*, required: bool) -> dict:
         # apipie's action-aware group: required on create, optional on update.
         def field(name: str, expected_type: str = "string", validator: str = "Must be a String"):
             return {
-                **_param(name, "", expected_type=expected_type, validator=validator),
+                **apipie_param(name, "", expected_type=expected_type, validator=validator),
                 "full_name": f"bookmark[{name}]",
                 "required": required and name != "public",
             }
 
         return {
-            **_param(
+            **apipie_param(
                 "bookmark", "", expected_type="hash", validator="Must be a Hash", required=required
             ),
             "params": [
@@ -247,37 +255,39 @@ def bookmarks_apidoc() -> dict:
         }
 
     search = [{"name": f.name, "type": str(f.kind)} for f in BOOKMARK_SEARCH_SCHEMA.fields]
-    return _resource(
+    return apipie_resource(
         "bookmarks",
         "Bookmarks",
         [
-            _method(
+            apipie_method(
                 "bookmarks",
                 "index",
                 [("/api/bookmarks", "List all bookmarks")],
-                _INDEX_PARAMS,
+                INDEX_PARAMS,
                 metadata={"search": search},
             ),
-            _method("bookmarks", "show", [("/api/bookmarks/:id", "Show a bookmark")], [_ID_PARAM]),
-            _method(
+            apipie_method(
+                "bookmarks", "show", [("/api/bookmarks/:id", "Show a bookmark")], [ID_PARAM]
+            ),
+            apipie_method(
                 "bookmarks",
                 "create",
                 [("/api/bookmarks", "Create a bookmark")],
                 [bookmark_param(required=True)],
                 http_method="POST",
             ),
-            _method(
+            apipie_method(
                 "bookmarks",
                 "update",
                 [("/api/bookmarks/:id", "Update a bookmark")],
-                [_ID_PARAM, bookmark_param(required=False)],
+                [ID_PARAM, bookmark_param(required=False)],
                 http_method="PUT",
             ),
-            _method(
+            apipie_method(
                 "bookmarks",
                 "destroy",
                 [("/api/bookmarks/:id", "Delete a bookmark")],
-                [_ID_PARAM],
+                [ID_PARAM],
                 http_method="DELETE",
             ),
         ],

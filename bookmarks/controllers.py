@@ -6,6 +6,8 @@ bookmark here must point at a search that exists, so its query can be checked on
 
 from django.db.models import Q
 
+from audits.foreman.hosts import HOST_SEARCH_SCHEMA
+from audits.foreman.taxonomies import TAXONOMY_SEARCH_SCHEMA
 from audits.query_language import FieldKind, SearchField, SearchSchema, parse
 from audits.search_fields import audit_search_q
 
@@ -30,9 +32,6 @@ def controller_search_q(controller: str, query: str) -> Q:
         return audit_search_q(query)
     if controller == "bookmarks":
         return parse(query, BOOKMARK_SEARCH_SCHEMA)
-    # Imported here: audits.foreman is the API layer (views), loaded after the models.
-    from audits.foreman import HOST_SEARCH_SCHEMA, TAXONOMY_SEARCH_SCHEMA
-
     if controller == "hosts":
         return parse(query, HOST_SEARCH_SCHEMA)
     if controller in ("locations", "organizations"):

@@ -247,8 +247,9 @@ MONITORING_KEEPALIVE_CRITICAL_SECONDS = env_int("MONITORING_KEEPALIVE_CRITICAL_S
 MONITORING_RESULTS_BATCH_SIZE = env_int("MONITORING_RESULTS_BATCH_SIZE", 500)
 MONITORING_RESULTS_DRAIN_SECONDS = env_int("MONITORING_RESULTS_DRAIN_SECONDS", 20)
 
-# Foreman-compatible /api/audits (audits/foreman.py): totals are exact up to this many rows,
-# then a planner estimate; `per_page=all` or a huge per_page returns at most AUDIT_API_MAX_PER_PAGE.
+# Foreman-compatible /api/audits (audits/foreman/pagination.py): totals are exact up to this
+# many rows, then a planner estimate; `per_page=all` or a huge per_page returns at most
+# AUDIT_API_MAX_PER_PAGE.
 AUDIT_API_EXACT_COUNT_LIMIT = env_int("AUDIT_API_EXACT_COUNT_LIMIT", 10_000)
 AUDIT_API_MAX_PER_PAGE = env_int("AUDIT_API_MAX_PER_PAGE", 100_000)
 

@@ -1,9 +1,10 @@
-"""Routes of the Foreman-compatible API (audits/foreman.py), at the host root as apypie expects."""
+"""Routes of the Foreman-compatible API (audits/foreman/views.py), at the host root as apypie
+expects."""
 
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from audits.foreman import (
+from audits.foreman.views import (
     ApidocView,
     AuditAutoCompleteView,
     AuditViewSet,

@@ -2,8 +2,22 @@
 The apipie description (`/apidoc/v2.json`) of the Foreman-compatible API, in the shape apypie
 reads: docs.resources.<name>.methods[] with apis[], params[] and metadata.search. Built from
 the same field map the parser uses, so the documented search fields cannot drift.
+
+The builder is public, for resources other apps serve under /api (bookmarks), which they
+contribute through `registry["apidoc_resources"]` (see `apidoc`):
+
+- `apipie_param(name, description, *, expected_type, validator, required)`: one parameter;
+- `apipie_method(resource, name, apis, params, metadata, *, http_method)`: one action, with
+  its `(url, short description)` pairs;
+- `apipie_resource(name, title, methods)`: one resource;
+- `INDEX_PARAMS`: the parameters of every index action (taxonomy context, `search`,
+  `order`, `page`, `per_page`); `ID_PARAM`: the `id` of show, update and destroy.
+
+`apidoc_checksum()` is the document's digest, sent as `Apipie-Checksum` on every response.
 """
 
+import hashlib
+import json
 from collections.abc import Callable
 from functools import cache
 
@@ -14,7 +28,7 @@ from integration_site.registry import registry
 _DOC_URL = "/apidoc/v2"
 
 
-def _param(
+def apipie_param(
     name: str,
     description: str,
     *,
@@ -38,13 +52,13 @@ def _param(
 
 
 _TAXONOMY_PARAMS = [
-    _param(
+    apipie_param(
         "location_id",
         "Set the current location context for the request",
         expected_type="numeric",
         validator="Must be a Integer",
     ),
-    _param(
+    apipie_param(
         "organization_id",
         "Set the current organization context for the request",
         expected_type="numeric",
@@ -52,24 +66,24 @@ _TAXONOMY_PARAMS = [
     ),
 ]
 
-_INDEX_PARAMS = [
+INDEX_PARAMS = [
     *_TAXONOMY_PARAMS,
-    _param("search", "filter results"),
-    _param("order", 'Sort field and order, eg. "id DESC"'),
-    _param(
+    apipie_param("search", "filter results"),
+    apipie_param("order", 'Sort field and order, eg. "id DESC"'),
+    apipie_param(
         "page",
         "Page number, starting at 1",
         expected_type="numeric",
         validator="Must be a number.",
     ),
-    _param(
+    apipie_param(
         "per_page",
         "Number of results per page to return, 'all' to return all results",
         validator="Must match regular expression <code>/\\A([1-9]\\d*|all)\\Z$/</code>.",
     ),
 ]
 
-_ID_PARAM = _param(
+ID_PARAM = apipie_param(
     "id",
     "",
     validator=(
@@ -80,7 +94,7 @@ _ID_PARAM = _param(
 )
 
 
-def _method(
+def apipie_method(
     resource: str,
     name: str,
     apis: list[tuple[str, str]],
@@ -113,7 +127,7 @@ def _method(
     }
 
 
-def _resource(name: str, title: str, methods: list[dict]) -> dict:
+def apipie_resource(name: str, title: str, methods: list[dict]) -> dict:
     return {
         "doc_url": f"{_DOC_URL}/{name}",
         "id": name,
@@ -143,21 +157,21 @@ def search_metadata() -> list[dict]:
 
 
 def _crud(resource: str, plural: str, singular: str, extra_index: list | None = None) -> dict:
-    return _resource(
+    return apipie_resource(
         resource,
         resource.capitalize(),
         [
-            _method(
+            apipie_method(
                 resource,
                 "index",
                 [(f"/api/{resource}", f"List all {plural}")],
-                _INDEX_PARAMS,
+                INDEX_PARAMS,
             ),
-            _method(
+            apipie_method(
                 resource,
                 "show",
                 [(f"/api/{resource}/:id", f"Show a {singular}")],
-                [*_TAXONOMY_PARAMS, _ID_PARAM],
+                [*_TAXONOMY_PARAMS, ID_PARAM],
             ),
         ],
     )
@@ -174,33 +188,33 @@ def apidoc() -> dict:
 
 @cache
 def _apidoc(contributed: tuple[tuple[str, Callable[[], dict]], ...]) -> dict:
-    audits = _resource(
+    audits = apipie_resource(
         "audits",
         "Audits",
         [
-            _method(
+            apipie_method(
                 "audits",
                 "index",
                 [
                     ("/api/audits", "List all audits"),
                     ("/api/hosts/:host_id/audits", "List all audits for a given host"),
                 ],
-                [*_INDEX_PARAMS, _param("host_id", "ID or name of the host")],
+                [*INDEX_PARAMS, apipie_param("host_id", "ID or name of the host")],
                 metadata={"search": search_metadata()},
             ),
-            _method(
+            apipie_method(
                 "audits",
                 "show",
                 [("/api/audits/:id", "Show an audit")],
-                [*_TAXONOMY_PARAMS, _ID_PARAM],
+                [*_TAXONOMY_PARAMS, ID_PARAM],
             ),
         ],
     )
-    home = _resource(
+    home = apipie_resource(
         "home",
         "Home",
         [
-            _method("home", "status", [("/api/status", "Show status")], []),
+            apipie_method("home", "status", [("/api/status", "Show status")], []),
         ],
     )
     return {
@@ -221,3 +235,8 @@ def _apidoc(contributed: tuple[tuple[str, Callable[[], dict]], ...]) -> dict:
             "link_extension": ".html",
         }
     }
+
+
+@cache
+def apidoc_checksum() -> str:
+    return hashlib.md5(json.dumps(apidoc(), sort_keys=True).encode()).hexdigest()
