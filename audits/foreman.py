@@ -24,14 +24,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audits.models import AuditEvent, Host, Location, Organization
-from audits.query_language import FieldKind, QueryError, SearchField, SearchSchema, complete, parse
-from audits.search_fields import (
+from audits.search.compiler import parse
+from audits.search.completion import complete
+from audits.search.errors import QueryError
+from audits.search.fields import (
     AUDIT_SEARCH_SCHEMA,
     audit_order_by,
     audit_search,
     audit_search_values,
     searchable,
 )
+from audits.search.schema import FieldKind, SearchField, SearchSchema
 from audits.taxonomy import HOST_TYPE, LOCATION_TYPE, ORGANIZATION_TYPE
 from integration_site.schema import PeerShapedSchema
 from integration_site.scopes import Scope

@@ -14,7 +14,8 @@ from rest_framework import exceptions, mixins, serializers
 from rest_framework.response import Response
 
 from audits.foreman import ForemanViewSet, query_error, simple_order_by
-from audits.query_language import QueryError, parse
+from audits.search.compiler import parse
+from audits.search.errors import QueryError
 from bookmarks.controllers import BOOKMARK_SEARCH_SCHEMA, CONTROLLERS
 from bookmarks.models import NAME_MAX_LENGTH, QUERY_MAX_LENGTH, Bookmark
 from bookmarks.selectors import bookmark_may_change, bookmarks_visible

@@ -6,8 +6,9 @@ bookmark here must point at a search that exists, so its query can be checked on
 
 from django.db.models import Q
 
-from audits.query_language import FieldKind, SearchField, SearchSchema, parse
-from audits.search_fields import audit_search_q
+from audits.search.compiler import parse
+from audits.search.fields import audit_search_q
+from audits.search.schema import FieldKind, SearchField, SearchSchema
 
 CONTROLLERS = ("audits", "bookmarks", "hosts", "locations", "organizations")
 

@@ -98,7 +98,7 @@ def test_bootstrap_is_idempotent(django_user_model, monkeypatch):
 
 def test_bootstrap_demo_saved_searches_are_public_and_run(monkeypatch, api_client, make_token):
     from audits.models import AuditEvent
-    from audits.search_fields import audit_search
+    from audits.search.fields import audit_search
     from bookmarks.models import Bookmark
 
     monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "boss")
