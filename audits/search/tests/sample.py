@@ -9,7 +9,6 @@ from audits.search.schema import FieldKind, Operator, SearchField, SearchSchema
 
 NOW = datetime(2024, 5, 15, 12, 30, 45, tzinfo=UTC)  # a Wednesday
 
-
 SCHEMA = SearchSchema(
     [
         SearchField("id", "id", FieldKind.INTEGER, default=True),
