@@ -13,8 +13,8 @@ from django.http import HttpRequest
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
-from audits.query_language import QueryError
-from audits.search_fields import audit_search
+from audits.search.errors import QueryError
+from audits.search.fields import audit_search
 from integration_site.registry import registry
 
 SEARCH_HELP = (

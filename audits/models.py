@@ -160,6 +160,15 @@ class AuditCheckpoint(models.Model):
         return f"checkpoint at {self.seq}"
 
 
+# Foreman's auditable_type names for hosts, locations and organizations: the types their
+# audit events are recorded under (Host::* is folded into Host::Base, as Foreman records every
+# host type). The Foreman API audits these models under them; the search field map speaks them.
+HOST_TYPE = "Host::Base"
+LOCATION_TYPE = "Location"
+ORGANIZATION_TYPE = "Organization"
+TAXONOMY_TYPES = frozenset({HOST_TYPE, LOCATION_TYPE, ORGANIZATION_TYPE})
+
+
 class Taxonomy(models.Model):
     """Foreman's locations and organizations: the context `location_id`/`organization_id` select."""
 

@@ -23,7 +23,8 @@ from audits.foreman.apipie import (
 from audits.foreman.errors import query_error
 from audits.foreman.filters import simple_order_by
 from audits.foreman.views import ForemanViewSet
-from audits.query_language import QueryError, parse
+from audits.search.compiler import parse
+from audits.search.errors import QueryError
 from bookmarks.controllers import BOOKMARK_SEARCH_SCHEMA, CONTROLLERS
 from bookmarks.models import NAME_MAX_LENGTH, QUERY_MAX_LENGTH, Bookmark
 from bookmarks.selectors import bookmark_may_change, bookmarks_visible

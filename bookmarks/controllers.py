@@ -8,8 +8,9 @@ from django.db.models import Q
 
 from audits.foreman.hosts import HOST_SEARCH_SCHEMA
 from audits.foreman.taxonomies import TAXONOMY_SEARCH_SCHEMA
-from audits.query_language import FieldKind, SearchField, SearchSchema, parse
-from audits.search_fields import audit_search_q
+from audits.search.compiler import parse
+from audits.search.fields import audit_search_q
+from audits.search.schema import FieldKind, SearchField, SearchSchema
 
 CONTROLLERS = ("audits", "bookmarks", "hosts", "locations", "organizations")
 

@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q, QuerySet
 
 from audits.auditing import audited
-from audits.query_language import QueryError
+from audits.search.errors import QueryError
 from bookmarks.controllers import CONTROLLERS, controller_search_q
 
 NAME_MAX_LENGTH = 255

@@ -18,5 +18,5 @@ bodies. docs/api-compat.md lists where we differ.
 - admin.py: the admin pages of hosts, locations and organizations.
 
 The core write path (audits.services and below) never imports this package. The models
-stay in audits.models; their auditable type names in audits.taxonomy.
+stay in audits.models, with their auditable type names (HOST_TYPE…).
 """

@@ -21,8 +21,8 @@ import json
 from collections.abc import Callable
 from functools import cache
 
-from audits.query_language import FieldKind
-from audits.search_fields import AUDIT_SEARCH_SCHEMA, FOREMAN_FIELD_NAMES
+from audits.search.fields import AUDIT_SEARCH_SCHEMA, FOREMAN_FIELD_NAMES
+from audits.search.schema import FieldKind
 from integration_site.registry import registry
 
 _DOC_URL = "/apidoc/v2"

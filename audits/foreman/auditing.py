@@ -16,9 +16,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from audits.auditing import audit_register
-from audits.models import AuditEvent, Host, Location, Organization
+from audits.models import (
+    HOST_TYPE,
+    LOCATION_TYPE,
+    ORGANIZATION_TYPE,
+    TAXONOMY_TYPES,
+    AuditEvent,
+    Host,
+    Location,
+    Organization,
+)
 from audits.services import audit_stored_hook_register
-from audits.taxonomy import HOST_TYPE, LOCATION_TYPE, ORGANIZATION_TYPE, TAXONOMY_TYPES
 
 
 def foreman_auditing_register() -> None:

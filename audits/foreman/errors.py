@@ -7,7 +7,7 @@ carries the apidoc's checksum, which apypie watches.
 from rest_framework import exceptions
 
 from audits.foreman.apipie import apidoc_checksum
-from audits.query_language import QueryError
+from audits.search.errors import QueryError
 
 QUERY_ERROR_CLASS = "ScopedSearch::QueryNotSupported"
 

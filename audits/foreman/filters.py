@@ -11,10 +11,18 @@ from rest_framework import filters
 
 from audits.foreman.errors import query_error
 from audits.foreman.taxonomies import taxonomy_from_context
-from audits.models import AuditEvent, Location, Organization
-from audits.query_language import QueryError, SearchSchema, parse
-from audits.search_fields import audit_order_by, audit_search
-from audits.taxonomy import HOST_TYPE, LOCATION_TYPE, ORGANIZATION_TYPE
+from audits.models import (
+    HOST_TYPE,
+    LOCATION_TYPE,
+    ORGANIZATION_TYPE,
+    AuditEvent,
+    Location,
+    Organization,
+)
+from audits.search.compiler import parse
+from audits.search.errors import QueryError
+from audits.search.fields import audit_order_by, audit_search
+from audits.search.schema import SearchSchema
 
 # --- Ordering -----------------------------------------------------------------------------
 

@@ -5,9 +5,8 @@ Foreman's hosts: the fields `/api/hosts?search=` knows, and which audits are a h
 
 from django.db.models import Q
 
-from audits.models import Host
-from audits.query_language import FieldKind, SearchField, SearchSchema
-from audits.taxonomy import HOST_TYPE
+from audits.models import HOST_TYPE, Host
+from audits.search.schema import FieldKind, SearchField, SearchSchema
 
 HOST_SEARCH_SCHEMA = SearchSchema(
     [

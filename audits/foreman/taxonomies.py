@@ -6,7 +6,7 @@ the taxonomy context (`location_id`, `organization_id`) a request may set.
 from django.db.models import Model
 from rest_framework import exceptions
 
-from audits.query_language import FieldKind, SearchField, SearchSchema
+from audits.search.schema import FieldKind, SearchField, SearchSchema
 
 TAXONOMY_SEARCH_SCHEMA = SearchSchema(
     [

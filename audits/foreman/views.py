@@ -34,8 +34,9 @@ from audits.foreman.serializers import (
 )
 from audits.foreman.taxonomies import TAXONOMY_SEARCH_SCHEMA, taxonomy_from_context
 from audits.models import AuditEvent, Host, Location, Organization
-from audits.query_language import QueryError, complete
-from audits.search_fields import (
+from audits.search.completion import complete
+from audits.search.errors import QueryError
+from audits.search.fields import (
     AUDIT_SEARCH_SCHEMA,
     audit_order_by,
     audit_search_values,

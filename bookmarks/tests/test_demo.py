@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 
 from audits.models import AuditEvent
-from audits.search_fields import audit_search
+from audits.search.fields import audit_search
 from bookmarks.models import Bookmark
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ import pytest
 
 from audits.context import AuditActor, AuditTarget, audit_context
 from audits.models import ActorType, AuditEvent, AuditSource, Host, Location, Organization
-from audits.search_fields import AUDIT_SEARCH_SCHEMA, FOREMAN_FIELD_NAMES, audit_search
+from audits.search.fields import AUDIT_SEARCH_SCHEMA, FOREMAN_FIELD_NAMES, audit_search
 from audits.services import audit_event_record
 
 pytestmark = pytest.mark.django_db

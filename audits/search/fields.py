@@ -1,6 +1,6 @@
 """
 The audit trail's search fields: every field Foreman's `/api/audits` documents (seed 003),
-plus the fields of our own event model, compiled by `audits.query_language`.
+plus the fields of our own event model, compiled by `audits.search.compiler`.
 
 Three kinds of field:
 
@@ -30,10 +30,19 @@ from django.db import connection
 from django.db.models import CharField, F, Func, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
-from audits.models import ActorType, AuditEvent, AuditSource, Crud, Host, Location, Organization
-from audits.query_language import FieldKind, Operator, QueryError, SearchField, SearchSchema
-from audits.query_language import parse as parse_query
-from audits.taxonomy import HOST_TYPE
+from audits.models import (
+    HOST_TYPE,
+    ActorType,
+    AuditEvent,
+    AuditSource,
+    Crud,
+    Host,
+    Location,
+    Organization,
+)
+from audits.search.compiler import parse as parse_query
+from audits.search.errors import QueryError
+from audits.search.schema import FieldKind, Operator, SearchField, SearchSchema
 
 # Foreman's `type` set (audit_search.rb: audited classes by `name.underscore`, plus aliases),
 # restricted to the values its API documents. Keys are what users type; values are
@@ -59,7 +68,6 @@ FOREMAN_TYPES: dict[str, str] = {
     "smart_class_parameter": "PuppetclassLookupKey",
     "subnet": "Subnet",
 }
-
 # Foreman-only references: search name -> the auditable_type whose name it matches.
 _TYPED_NAMES: dict[str, str] = {
     "host": HOST_TYPE,
