@@ -10,18 +10,19 @@ from django.utils.html import format_html
 from integration_site.admin_site import ReadOnlyAdminMixin
 from licensing import selectors
 from licensing.api import update_job_json
+from licensing.choices import OptionType
 from licensing.license_files import MAX_LICENSE_FILE_BYTES, LicenseFileError
 from licensing.models import (
     ConsoleOption,
     License,
     LicenseField,
-    OptionType,
     Release,
     StartupStatus,
     UpdateJob,
 )
-from licensing.options import DOCUMENTED_OPTIONS, option_value_error
+from licensing.options import DOCUMENTED_OPTIONS
 from licensing.services import UpdateError, license_install, update_apply_request
+from licensing.validators import option_value_error
 
 MASK = "••••••••"
 DOCUMENTED_OPTION_NAMES = frozenset(spec.name for spec in DOCUMENTED_OPTIONS)

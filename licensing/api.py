@@ -19,8 +19,9 @@ from rest_framework.views import APIView
 from integration_site.errors import Conflict
 from integration_site.scopes import Scope
 from licensing import selectors
+from licensing.choices import Severity
 from licensing.license_files import rfc3339
-from licensing.models import LicenseField, Release, Severity, UpdateJob
+from licensing.models import LicenseField, Release, UpdateJob
 from licensing.services import UpdateError, startup_status_report, update_apply_request
 
 

@@ -3,13 +3,12 @@
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
+from licensing.choices import ACTIVE_JOB_STATES, OptionType
 from licensing.models import (
-    ACTIVE_JOB_STATES,
     ConsoleOption,
     Installation,
     License,
     LicenseField,
-    OptionType,
     Release,
     StartupStatus,
     UpdateJob,

@@ -28,22 +28,20 @@ from audits.context import AuditActor, AuditTarget, actor_for_user, audit_contex
 from audits.models import AuditSource, Crud
 from audits.services import audit_event_record
 from licensing import selectors
+from licensing.choices import ACTIVE_JOB_STATES, FieldType, JobState, Severity
 from licensing.license_files import LicenseFileError, VerifiedLicense, license_document_verify
 from licensing.models import (
-    ACTIVE_JOB_STATES,
     ConsoleOption,
-    FieldType,
     Installation,
-    JobState,
     License,
     LicenseField,
     Release,
-    Severity,
     StartupStatus,
     UpdateJob,
     UpdateJobLogLine,
 )
-from licensing.options import DOCUMENTED_OPTIONS, option_value_error
+from licensing.options import DOCUMENTED_OPTIONS
+from licensing.validators import option_value_error
 
 # --- license -------------------------------------------------------------------------------
 

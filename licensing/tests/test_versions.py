@@ -9,7 +9,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from audits.models import AuditEvent
-from licensing.models import Installation, JobState, License, Release, UpdateJob
+from licensing.choices import JobState
+from licensing.models import Installation, License, Release, UpdateJob
 from licensing.services import (
     ManifestError,
     UpdateConflict,
