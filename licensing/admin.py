@@ -21,7 +21,8 @@ from licensing.models import (
     UpdateJob,
 )
 from licensing.options import DOCUMENTED_OPTIONS
-from licensing.services import UpdateError, license_install, update_apply_request
+from licensing.services.license import license_install
+from licensing.services.updates import UpdateError, update_apply_request
 from licensing.validators import option_value_error
 
 MASK = "••••••••"

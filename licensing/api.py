@@ -22,7 +22,8 @@ from licensing import selectors
 from licensing.choices import Severity
 from licensing.license_files import rfc3339
 from licensing.models import LicenseField, Release, UpdateJob
-from licensing.services import UpdateError, startup_status_report, update_apply_request
+from licensing.services.status import startup_status_report
+from licensing.services.updates import UpdateError, update_apply_request
 
 
 class ReplicatedAcceptNegotiation(BaseContentNegotiation):

@@ -37,7 +37,8 @@ def _new_installation_id() -> str:
 class License(models.Model):
     """
     The running license. There is at most one row: installing a signed file replaces it in
-    place (see services.license_install), so the running license survives a rejected file.
+    place (see services.license.license_install), so the running license survives a rejected
+    file.
     """
 
     license_id = models.CharField(max_length=100)
@@ -176,8 +177,8 @@ class Installation(models.Model):
         return f"installation {self.installation_id}"
 
 
-# Not @audited: its progress and heartbeat change every second. services.py records the
-# meaningful transitions (requested, started, succeeded, failed) as explicit audit events.
+# Not @audited: its progress and heartbeat change every second. services/updates.py records
+# the meaningful transitions (requested, started, succeeded, failed) as explicit audit events.
 class UpdateJob(models.Model):
     target_release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="jobs")
     target_sequence = models.PositiveIntegerField()
