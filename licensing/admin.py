@@ -238,8 +238,7 @@ class ReleaseAdmin(admin.ModelAdmin):
 
     @admin.display(description="Status")
     def status(self, obj: Release) -> str:
-        installation = selectors.installation_get()
-        current = selectors.current_sequence(installation)
+        current = selectors.installation_get().current_sequence
         if obj.sequence == current:
             return "Current"
         license = selectors.license_current()
@@ -286,7 +285,7 @@ class ReleaseAdmin(admin.ModelAdmin):
             self.message_user(request, f"Update job #{job.pk} queued.", messages.SUCCESS)
             return HttpResponseRedirect(reverse("admin:licensing_updatejob_change", args=[job.pk]))
         installation = selectors.installation_get()
-        current = selectors.current_sequence(installation)
+        current = installation.current_sequence
         license = selectors.license_current()
         candidates = selectors.releases_on_channel(license=license)
         plan = selectors.update_plan(target=release, current=current, candidates=candidates)

@@ -176,6 +176,12 @@ class Installation(models.Model):
     def __str__(self) -> str:
         return f"installation {self.installation_id}"
 
+    @property
+    def current_sequence(self) -> int:
+        """The running release's sequence; 0 before any release is installed."""
+        release = self.current_release
+        return release.sequence if release is not None else 0
+
 
 # Not @audited: its progress and heartbeat change every second. services/updates.py records
 # the meaningful transitions (requested, started, succeeded, failed) as explicit audit events.

@@ -1,12 +1,14 @@
 """
 The console options Replicated documented (reference §1.2), their types and defaults, and
-how the Console API renders a group option. The validation every write goes through (admin
-form and services alike) is `validators.option_value_error`.
+the value the Console API returns for an option (a group returns its sub-options). The
+validation every write goes through (admin form and services alike) is
+`validators.option_value_error`.
 """
 
 import json
 from dataclasses import dataclass, field
 
+from licensing import selectors
 from licensing.choices import OptionType
 from licensing.models import ConsoleOption
 
@@ -90,3 +92,10 @@ def group_value(option: ConsoleOption, children: list[ConsoleOption]) -> str:
     return json.dumps(
         {child.name.removeprefix(prefix): child.value for child in children}, sort_keys=True
     )
+
+
+def console_option_value(option: ConsoleOption) -> str:
+    """The option's value as the Console API returns it."""
+    if option.type == OptionType.GROUP:
+        return group_value(option, list(selectors.console_option_children(option=option)))
+    return option.value
