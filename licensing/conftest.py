@@ -1,4 +1,7 @@
-"""Fixtures for the licensing tests: a vendor keypair trusted by the site, signed licenses."""
+"""
+Fixtures for every licensing test (licensing/tests/ and licensing/services/tests/): a vendor
+keypair trusted by the site, signed licenses, and releases with a current one installed.
+"""
 
 import copy
 from datetime import timedelta
