@@ -10,18 +10,20 @@ from django.utils.html import format_html
 from integration_site.admin_site import ReadOnlyAdminMixin
 from licensing import selectors
 from licensing.api import update_job_json
+from licensing.choices import OptionType
 from licensing.license_files import MAX_LICENSE_FILE_BYTES, LicenseFileError
 from licensing.models import (
     ConsoleOption,
     License,
     LicenseField,
-    OptionType,
     Release,
     StartupStatus,
     UpdateJob,
 )
-from licensing.options import DOCUMENTED_OPTIONS, option_value_error
-from licensing.services import UpdateError, license_install, update_apply_request
+from licensing.options import DOCUMENTED_OPTIONS
+from licensing.services.license import license_install
+from licensing.services.updates import UpdateError, update_apply_request
+from licensing.validators import option_value_error
 
 MASK = "••••••••"
 DOCUMENTED_OPTION_NAMES = frozenset(spec.name for spec in DOCUMENTED_OPTIONS)
@@ -236,8 +238,7 @@ class ReleaseAdmin(admin.ModelAdmin):
 
     @admin.display(description="Status")
     def status(self, obj: Release) -> str:
-        installation = selectors.installation_get()
-        current = selectors.current_sequence(installation)
+        current = selectors.installation_get().current_sequence
         if obj.sequence == current:
             return "Current"
         license = selectors.license_current()
@@ -284,7 +285,7 @@ class ReleaseAdmin(admin.ModelAdmin):
             self.message_user(request, f"Update job #{job.pk} queued.", messages.SUCCESS)
             return HttpResponseRedirect(reverse("admin:licensing_updatejob_change", args=[job.pk]))
         installation = selectors.installation_get()
-        current = selectors.current_sequence(installation)
+        current = installation.current_sequence
         license = selectors.license_current()
         candidates = selectors.releases_on_channel(license=license)
         plan = selectors.update_plan(target=release, current=current, candidates=candidates)

@@ -19,9 +19,12 @@ from rest_framework.views import APIView
 from integration_site.errors import Conflict
 from integration_site.scopes import Scope
 from licensing import selectors
+from licensing.choices import Severity
 from licensing.license_files import rfc3339
-from licensing.models import LicenseField, Release, Severity, UpdateJob
-from licensing.services import UpdateError, startup_status_report, update_apply_request
+from licensing.models import LicenseField, Release, UpdateJob
+from licensing.options import console_option_value
+from licensing.services.status import startup_status_report
+from licensing.services.updates import UpdateError, update_apply_request
 
 
 class ReplicatedAcceptNegotiation(BaseContentNegotiation):
@@ -147,10 +150,10 @@ class ConsoleOptionView(APIView):
         name = request.query_params.get("name", "").strip()
         if not name:
             raise exceptions.ParseError("The 'name' query parameter is required.")
-        value = selectors.console_option_value(name)
-        if value is None:
+        option = selectors.console_option_get(name=name)
+        if option is None:
             raise exceptions.ParseError(f"Unknown console option {name!r}.")
-        return HttpResponse(value, content_type="text/plain; charset=utf-8")
+        return HttpResponse(console_option_value(option), content_type="text/plain; charset=utf-8")
 
 
 # --- Version API ------------------------------------------------------------------------------

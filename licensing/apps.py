@@ -6,7 +6,7 @@ def _seed_console_options(sender, **kwargs) -> None:
     # Every migrate (and every test-database flush) adds documented options that are missing;
     # values an operator changed are never overwritten.
     from audits.context import audit_context
-    from licensing.services import console_options_seed
+    from licensing.services.options import console_options_seed
 
     with audit_context():
         console_options_seed()
@@ -18,7 +18,7 @@ class LicensingConfig(AppConfig):
 
     def ready(self) -> None:
         from integration_site.registry import registry
-        from licensing import checks, tasks  # noqa: F401 (system checks; periodic reaper)
+        from licensing import checks, tasks  # noqa: F401 (system checks; update jobs, reaper)
         from licensing.dashboard import licensing_panel, startup_status_panel
         from licensing.demo import load_licensing_demo
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from integration_site.dashboard import Panel
 from licensing import selectors
-from licensing.models import Severity
+from licensing.choices import Severity
 
 
 def startup_status_panel(request) -> Panel | None:

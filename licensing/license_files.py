@@ -34,7 +34,8 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from licensing.models import ExpirationPolicy, FieldType, LicenseType
+from licensing.choices import ExpirationPolicy, FieldType, LicenseType
+from licensing.validators import field_value_error
 
 MAX_LICENSE_FILE_BYTES = 1024 * 1024
 _FIELD_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -216,23 +217,6 @@ def parse_document(data: bytes | str) -> dict[str, Any]:
             "The license file must be a mapping with 'license', 'key_id' and 'signature'."
         )
     return document
-
-
-def field_value_error(field_type: str, value: Any) -> str | None:
-    """Why `value` does not fit `field_type`, or None when it does."""
-    if field_type not in FieldType.values:
-        return f"Unknown field type {field_type!r}; expected one of {', '.join(FieldType.values)}."
-    if value is None:
-        return None
-    if field_type == FieldType.INTEGER:
-        if isinstance(value, bool) or not isinstance(value, int):
-            return f"An Integer field needs a whole number, got {value!r}."
-    elif field_type == FieldType.BOOLEAN:
-        if not isinstance(value, bool):
-            return f"A Boolean field needs true or false, got {value!r}."
-    elif not isinstance(value, str):
-        return f"A {field_type} field needs a string, got {value!r}."
-    return None
 
 
 def _validate_payload(payload: Any) -> datetime.datetime | None:

@@ -6,32 +6,23 @@ the installation's current version, update jobs, and the application's startup s
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from audits.auditing import audited
 from audits.context import AuditTarget
-
-
-class LicenseType(models.TextChoices):
-    DEV = "dev", "Development"
-    TRIAL = "trial", "Trial"
-    PAID = "paid", "Paid"
-
-
-class ExpirationPolicy(models.TextChoices):
-    IGNORE = "ignore", "Ignore expiration"
-    PREVENT_UPDATES = "prevent_updates", "Keep running, prevent updates"
-    STOP = "stop", "Stop the application and prevent updates"
-
-
-class FieldType(models.TextChoices):
-    # Spelled as Replicated's License API spells them on the wire.
-    INTEGER = "Integer"
-    STRING = "String"
-    TEXT = "Text"
-    BOOLEAN = "Boolean"
+from licensing.choices import (
+    ACTIVE_JOB_STATES,
+    ExpirationPolicy,
+    FieldType,
+    JobState,
+    LicenseType,
+    OptionType,
+    Severity,
+)
+from licensing.validators import field_value_error, option_value_error
 
 
 def _new_installation_id() -> str:
@@ -46,7 +37,8 @@ def _new_installation_id() -> str:
 class License(models.Model):
     """
     The running license. There is at most one row: installing a signed file replaces it in
-    place (see services.license_install), so the running license survives a rejected file.
+    place (see services.license.license_install), so the running license survives a rejected
+    file.
     """
 
     license_id = models.CharField(max_length=100)
@@ -106,25 +98,9 @@ class LicenseField(models.Model):
         return self.field
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
-        from licensing.license_files import field_value_error
-
         problem = field_value_error(self.type, self.value)
         if problem:
             raise ValidationError({"value": problem})
-
-
-class OptionType(models.TextChoices):
-    STRING = "string", "String"
-    TEXT = "text", "Multi-line text"
-    INTEGER = "integer", "Integer"
-    BOOLEAN = "boolean", "Boolean (true/false)"
-    CHOICE = "choice", "One of the listed choices"
-    SCHEDULE = "schedule", "Schedule (@every 5h, @daily or a 5-field cron line)"
-    TIME = "time", "Time of day (HH:MM)"
-    PEM = "pem", "PEM certificate or key"
-    GROUP = "group", "Group (returns its sub-options as JSON)"
 
 
 @audited(
@@ -154,10 +130,6 @@ class ConsoleOption(models.Model):
         return self.name
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
-        from licensing.options import option_value_error
-
         problem = option_value_error(self, self.value)
         if problem:
             raise ValidationError({"value": problem})
@@ -204,19 +176,15 @@ class Installation(models.Model):
     def __str__(self) -> str:
         return f"installation {self.installation_id}"
 
-
-class JobState(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-
-
-ACTIVE_JOB_STATES = (JobState.QUEUED, JobState.RUNNING)
+    @property
+    def current_sequence(self) -> int:
+        """The running release's sequence; 0 before any release is installed."""
+        release = self.current_release
+        return release.sequence if release is not None else 0
 
 
-# Not @audited: its progress and heartbeat change every second. services.py records the
-# meaningful transitions (requested, started, succeeded, failed) as explicit audit events.
+# Not @audited: its progress and heartbeat change every second. services/updates.py records
+# the meaningful transitions (requested, started, succeeded, failed) as explicit audit events.
 class UpdateJob(models.Model):
     target_release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="jobs")
     target_sequence = models.PositiveIntegerField()
@@ -270,12 +238,6 @@ class UpdateJobLogLine(models.Model):
 
     def __str__(self) -> str:
         return self.message[:80]
-
-
-class Severity(models.TextChoices):
-    INFO = "info", "Info"
-    WARNING = "warning", "Warning"
-    ERROR = "error", "Error"
 
 
 class StartupStatus(models.Model):

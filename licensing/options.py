@@ -1,13 +1,16 @@
 """
 The console options Replicated documented (reference §1.2), their types and defaults, and
-the validation every write goes through (admin form and services alike).
+the value the Console API returns for an option (a group returns its sub-options). The
+validation every write goes through (admin form and services alike) is
+`validators.option_value_error`.
 """
 
 import json
-import re
 from dataclasses import dataclass, field
 
-from licensing.models import ConsoleOption, OptionType
+from licensing import selectors
+from licensing.choices import OptionType
+from licensing.models import ConsoleOption
 
 
 @dataclass(frozen=True)
@@ -82,46 +85,6 @@ DOCUMENTED_OPTIONS: list[OptionSpec] = [
     ),
 ]
 
-_SCHEDULE = re.compile(
-    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
-    r"|@every (\d+(ns|us|ms|s|m|h))+"
-    r"|([\d*/,\-A-Za-z?]+\s+){4}[\d*/,\-A-Za-z?]+)$"
-)
-_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-
-
-def option_value_error(option: ConsoleOption, value: str) -> str | None:
-    """Why `value` is not valid for `option`, or None. An empty value means "not set"."""
-    if value == "":
-        return None
-    kind = option.type
-    if kind == OptionType.INTEGER:
-        if not re.fullmatch(r"-?\d+", value.strip()):
-            return f"{option.name} needs a whole number, got {value!r}."
-    elif kind == OptionType.BOOLEAN:
-        if value not in ("true", "false"):
-            return f"{option.name} needs 'true' or 'false', got {value!r}."
-    elif kind == OptionType.CHOICE:
-        if value not in option.choices:
-            return f"{option.name} must be one of {', '.join(option.choices)}; got {value!r}."
-    elif kind == OptionType.SCHEDULE:
-        if not _SCHEDULE.match(value.strip()):
-            return (
-                f"{option.name} needs a schedule such as '@every 5h', '@daily' or a five-field "
-                f"cron line; got {value!r}."
-            )
-    elif kind == OptionType.TIME:
-        if not _TIME.match(value):
-            return f"{option.name} needs a time of day as HH:MM, got {value!r}."
-    elif kind == OptionType.PEM:
-        if "-----BEGIN " not in value or "-----END " not in value:
-            return f"{option.name} needs a PEM block (-----BEGIN ...----- ... -----END ...-----)."
-    elif kind == OptionType.GROUP:
-        return f"{option.name} is computed from its sub-options and cannot be set."
-    elif kind == OptionType.STRING and "\n" in value:
-        return f"{option.name} is a single line; use no line breaks."
-    return None
-
 
 def group_value(option: ConsoleOption, children: list[ConsoleOption]) -> str:
     """A group option returns its sub-options as a JSON object (`snapshot.schedule`)."""
@@ -129,3 +92,10 @@ def group_value(option: ConsoleOption, children: list[ConsoleOption]) -> str:
     return json.dumps(
         {child.name.removeprefix(prefix): child.value for child in children}, sort_keys=True
     )
+
+
+def console_option_value(option: ConsoleOption) -> str:
+    """The option's value as the Console API returns it."""
+    if option.type == OptionType.GROUP:
+        return group_value(option, list(selectors.console_option_children(option=option)))
+    return option.value

@@ -3,18 +3,16 @@
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
+from licensing.choices import ACTIVE_JOB_STATES
 from licensing.models import (
-    ACTIVE_JOB_STATES,
     ConsoleOption,
     Installation,
     License,
     LicenseField,
-    OptionType,
     Release,
     StartupStatus,
     UpdateJob,
 )
-from licensing.options import group_value
 
 
 def license_current() -> License | None:
@@ -39,11 +37,6 @@ def installation_get() -> Installation:
     return Installation.objects.select_related("current_release").get(pk=1)
 
 
-def current_sequence(installation: Installation) -> int:
-    release = installation.current_release
-    return release.sequence if release is not None else 0
-
-
 def releases_on_channel(*, license: License | None = None) -> QuerySet[Release]:
     """Releases on the license's channel; with no license installed, every release."""
     license = license if license is not None else license_current()
@@ -57,7 +50,7 @@ def releases_pending() -> QuerySet[Release]:
     installation = installation_get()
     return (
         releases_on_channel()
-        .filter(sequence__gt=current_sequence(installation))
+        .filter(sequence__gt=installation.current_sequence)
         .order_by("sequence")
     )
 
@@ -82,15 +75,13 @@ def update_jobs() -> QuerySet[UpdateJob]:
     return UpdateJob.objects.select_related("target_release", "requested_by")
 
 
-def console_option_value(name: str) -> str | None:
-    """The option's value as the Console API returns it, or None for an unknown name."""
-    option = ConsoleOption.objects.filter(name=name).first()
-    if option is None:
-        return None
-    if option.type == OptionType.GROUP:
-        children = ConsoleOption.objects.filter(name__startswith=option.name + ".").order_by("name")
-        return group_value(option, list(children))
-    return option.value
+def console_option_get(*, name: str) -> ConsoleOption | None:
+    return ConsoleOption.objects.filter(name=name).first()
+
+
+def console_option_children(*, option: ConsoleOption) -> QuerySet[ConsoleOption]:
+    """A group option's sub-options (`snapshot.schedule.*` for `snapshot.schedule`), by name."""
+    return ConsoleOption.objects.filter(name__startswith=option.name + ".").order_by("name")
 
 
 def startup_status_latest() -> StartupStatus | None:

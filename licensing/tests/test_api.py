@@ -6,7 +6,7 @@ from django.test import Client
 from audits.models import AuditEvent
 from licensing.models import ConsoleOption, StartupStatus
 from licensing.options import DOCUMENTED_OPTIONS
-from licensing.services import license_install
+from licensing.services.license import license_install
 
 pytestmark = pytest.mark.django_db
 

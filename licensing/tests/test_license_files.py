@@ -11,7 +11,7 @@ from django.utils import timezone
 from audits.models import AuditEvent
 from licensing.license_files import LicenseFileError, license_document_verify
 from licensing.models import License
-from licensing.services import license_install
+from licensing.services.license import license_install
 
 pytestmark = pytest.mark.django_db
 

@@ -9,11 +9,11 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from audits.models import AuditEvent
-from licensing.models import Installation, JobState, License, Release, UpdateJob
-from licensing.services import (
-    ManifestError,
+from licensing.choices import JobState
+from licensing.models import Installation, License, Release, UpdateJob
+from licensing.services.releases import ManifestError, releases_import
+from licensing.services.updates import (
     UpdateConflict,
-    releases_import,
     update_apply_request,
     update_job_execute,
     update_jobs_fail_stale,

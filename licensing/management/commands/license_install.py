@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audits.context import audit_context
 from licensing.license_files import LicenseFileError
-from licensing.services import license_install
+from licensing.services.license import license_install
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from audits.context import audit_context
-from licensing.services import ManifestError, releases_import
+from licensing.services.releases import ManifestError, releases_import
 
 
 class Command(BaseCommand):

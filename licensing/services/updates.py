@@ -1,10 +1,12 @@
 """
-Writes for licensing: installing a signed license, console options, importing releases,
-requesting and running update jobs, reaping jobs whose worker died, and startup status.
+Update jobs: requesting an apply (checked against the license, the running version and any
+active job), running a queued job in the worker (its steps, release hooks, progress and log
+lines), and failing jobs whose worker died. The task that runs a job lives in
+licensing.tasks, which imports this module; a queued job reaches it through the
+`update_job_queued` signal, so this module never imports the task module.
 """
 
 import ctypes
-import json
 import os
 import queue
 import shlex
@@ -14,273 +16,24 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-import yaml
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.dispatch import Signal
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from audits.auditing import jsonable
 from audits.context import AuditActor, AuditTarget, actor_for_user, audit_context
 from audits.models import AuditSource, Crud
 from audits.services import audit_event_record
 from licensing import selectors
-from licensing.license_files import LicenseFileError, VerifiedLicense, license_document_verify
-from licensing.models import (
-    ACTIVE_JOB_STATES,
-    ConsoleOption,
-    FieldType,
-    Installation,
-    JobState,
-    License,
-    LicenseField,
-    Release,
-    Severity,
-    StartupStatus,
-    UpdateJob,
-    UpdateJobLogLine,
-)
-from licensing.options import DOCUMENTED_OPTIONS, option_value_error
+from licensing.choices import ACTIVE_JOB_STATES, JobState
+from licensing.models import Installation, Release, UpdateJob, UpdateJobLogLine
 
-# --- license -------------------------------------------------------------------------------
-
-
-def _license_snapshot(license: License | None) -> dict[str, Any]:
-    if license is None:
-        return {}
-    snapshot: dict[str, Any] = {
-        key: jsonable(getattr(license, key))
-        for key in (
-            "license_id",
-            "assignee",
-            "release_channel",
-            "license_type",
-            "expiration_time",
-            "expiration_policy",
-            "signing_key_id",
-        )
-    }
-    for field in license.fields.all():
-        snapshot[f"fields.{field.field}"] = field.value
-        snapshot[f"fields.{field.field}.type"] = field.type
-        snapshot[f"fields.{field.field}.hide_from_customer"] = field.hide_from_customer
-    return snapshot
-
-
-def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
-    return {
-        key: [before.get(key), after.get(key)]
-        for key in sorted(set(before) | set(after))
-        if before.get(key) != after.get(key)
-    }
-
-
-@transaction.atomic
-def license_install_verified(*, verified: VerifiedLicense, source: str = "file") -> License:
-    """Install an already verified license, replacing the running one in place."""
-    payload = verified.payload
-    current = License.objects.select_for_update().order_by("-installed_at", "-pk").first()
-    before = _license_snapshot(current)
-    license = current or License()
-    license.license_id = payload["license_id"].strip()
-    license.assignee = payload.get("assignee", "") or ""
-    license.release_channel = payload.get("release_channel") or "Stable"
-    license.license_type = payload.get("license_type") or "paid"
-    license.expiration_time = verified.expiration_time
-    license.expiration_policy = payload.get("expiration_policy") or "ignore"
-    license.signing_key_id = verified.key_id
-    license.signed_document = verified.document
-    license.installed_at = timezone.now()
-    license.save()
-
-    wanted = {item["field"]: (index, item) for index, item in enumerate(payload.get("fields", []))}
-    for existing in license.fields.all():
-        if existing.field not in wanted:
-            existing.delete()
-    existing_by_name = {f.field: f for f in license.fields.all()}
-    for name, (index, item) in wanted.items():
-        field = existing_by_name.get(name) or LicenseField(license=license, field=name)
-        field.title = item.get("title", "") or ""
-        field.type = item.get("type", FieldType.STRING)
-        field.value = item.get("value")
-        field.hide_from_customer = bool(item.get("hide_from_customer", False))
-        field.position = index
-        field.full_clean()
-        field.save()
-
-    changes = _diff(before, _license_snapshot(license))
-    audit_event_record(
-        action="license.replace" if current else "license.install",
-        crud=Crud.UPDATE if current else Crud.CREATE,
-        source=AuditSource.SITE,
-        target=AuditTarget(type="License", id=str(license.pk), name=license.license_id),
-        description=(
-            f"License {license.license_id} installed from a signed {source} "
-            f"(vendor key {verified.key_id}); {len(changes)} attribute(s) changed."
-        ),
-        audited_changes=changes,
-    )
-    return license
-
-
-def license_install(*, data: bytes | str, source: str = "file") -> License:
-    """
-    Verify a signed license file and install it. On any problem raise LicenseFileError and
-    leave the running license untouched; the rejection itself is audited.
-    """
-    try:
-        verified = license_document_verify(data)
-    except LicenseFileError as exc:
-        audit_event_record(
-            action="license.reject",
-            crud=Crud.UPDATE,
-            source=AuditSource.SITE,
-            target=AuditTarget(type="License"),
-            description=f"License file rejected: {exc}",
-            is_failure=True,
-        )
-        raise
-    return license_install_verified(verified=verified, source=source)
-
-
-# --- console options -------------------------------------------------------------------------
-
-
-def console_option_set(*, option: ConsoleOption, value: str) -> ConsoleOption:
-    problem = option_value_error(option, value)
-    if problem:
-        raise ValueError(problem)
-    option.value = value
-    option.save()
-    return option
-
-
-def console_options_seed() -> list[str]:
-    """Create the documented options that are missing, with their defaults. Never overwrites."""
-    existing = set(ConsoleOption.objects.values_list("name", flat=True))
-    created = []
-    for spec in DOCUMENTED_OPTIONS:
-        if spec.name in existing:
-            continue
-        ConsoleOption.objects.create(
-            name=spec.name,
-            type=spec.type,
-            value=spec.default,
-            default=spec.default,
-            choices=spec.choices,
-            masked=spec.masked,
-            description=spec.description,
-        )
-        created.append(spec.name)
-    return created
-
-
-# --- releases ----------------------------------------------------------------------------------
-
-
-class ManifestError(ValueError):
-    pass
-
-
-def _manifest_items(data: bytes | str) -> tuple[list[dict[str, Any]], str]:
-    if isinstance(data, bytes):
-        data = data.decode("utf-8")
-    try:
-        document = json.loads(data)
-    except json.JSONDecodeError:
-        try:
-            document = yaml.safe_load(data)
-        except yaml.YAMLError as exc:
-            raise ManifestError(f"The manifest is neither JSON nor YAML: {exc}") from exc
-    channel = "Stable"
-    if isinstance(document, dict):
-        channel = str(document.get("channel") or channel)
-        document = document.get("releases")
-    if not isinstance(document, list) or not document:
-        raise ManifestError("The manifest needs a non-empty 'releases' list.")
-    return document, channel
-
-
-def _manifest_release(item: Any, index: int, channel: str) -> dict[str, Any]:
-    where = f"releases[{index}]"
-    if not isinstance(item, dict):
-        raise ManifestError(f"{where} must be a mapping.")
-    sequence = item.get("sequence")
-    if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 1:
-        raise ManifestError(f"{where}.sequence must be a positive whole number.")
-    version = item.get("version")
-    if not isinstance(version, str | int | float) or not str(version).strip():
-        raise ManifestError(f"{where}.version is required.")
-    # Absent: "now" for a new release, unchanged for an existing one (re-imports are no-ops).
-    release_date = item.get("release_date")
-    if isinstance(release_date, str):
-        parsed = parse_datetime(release_date)
-        if parsed is None:
-            raise ManifestError(f"{where}.release_date must be an RFC 3339 timestamp.")
-        release_date = parsed
-    if release_date is not None and not isinstance(release_date, datetime):
-        raise ManifestError(f"{where}.release_date must be an RFC 3339 timestamp.")
-    if release_date is not None and timezone.is_naive(release_date):
-        release_date = timezone.make_aware(release_date, UTC)
-    required = item.get("required", False)
-    if not isinstance(required, bool):
-        raise ManifestError(f"{where}.required must be true or false.")
-    hook = item.get("hook") or {}
-    if isinstance(hook, str | list):
-        hook = {"command": hook}
-    if not isinstance(hook, dict):
-        raise ManifestError(f"{where}.hook must be a command or {{command, timeout_seconds}}.")
-    command = hook.get("command", "")
-    if isinstance(command, list):
-        command = shlex.join(str(part) for part in command)
-    timeout = hook.get("timeout_seconds", 300)
-    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
-        raise ManifestError(f"{where}.hook.timeout_seconds must be a positive whole number.")
-    return {
-        "sequence": sequence,
-        "version": str(version).strip(),
-        "release_notes": str(item.get("release_notes", "") or ""),
-        "release_date": release_date,
-        "required": required,
-        "channel": str(item.get("channel") or channel),
-        "hook_command": str(command or ""),
-        "hook_timeout_seconds": timeout,
-    }
-
-
-@transaction.atomic
-def releases_import(*, data: bytes | str) -> tuple[int, int]:
-    """Create or update releases from a manifest, all or nothing. Returns (created, updated)."""
-    items, channel = _manifest_items(data)
-    releases = [_manifest_release(item, i, channel) for i, item in enumerate(items)]
-    sequences = [r["sequence"] for r in releases]
-    if len(set(sequences)) != len(sequences):
-        raise ManifestError("The manifest lists a sequence more than once.")
-    created = updated = 0
-    for values in releases:
-        sequence = values.pop("sequence")
-        release = Release.objects.filter(sequence=sequence).first()
-        if values["release_date"] is None:
-            values["release_date"] = release.release_date if release else timezone.now()
-        if release is None:
-            Release.objects.create(sequence=sequence, **values)
-            created += 1
-            continue
-        changed = False
-        for key, value in values.items():
-            if getattr(release, key) != value:
-                setattr(release, key, value)
-                changed = True
-        if changed:
-            release.save()
-            updated += 1
-    return created, updated
-
-
-# --- applying updates ----------------------------------------------------------------------------
+# Sent with `job_id` once the transaction that queued the job commits. licensing.tasks
+# receives it and enqueues the worker task; a signal because that module imports this one.
+update_job_queued = Signal()
 
 
 class UpdateError(Exception):
@@ -377,15 +130,13 @@ def update_apply_request(*, sequence: int, user=None) -> UpdateJob:
             description=f"Update to {target.version} (sequence {target.sequence}) requested.",
             audited_changes={"plan": job.plan, "from_sequence": current, "to_sequence": sequence},
         )
-        transaction.on_commit(lambda: _enqueue(job.pk))
+        transaction.on_commit(lambda: update_job_queued.send(sender=UpdateJob, job_id=job.pk))
     return job
 
 
-def _enqueue(job_id: int) -> None:
-    from licensing.tasks import update_job_run
-
-    result = update_job_run.enqueue(job_id=job_id)
-    UpdateJob.objects.filter(pk=job_id).update(task_result_id=str(result.id))
+def update_job_task_record(*, job_id: int, task_result_id: str) -> None:
+    """Remember the worker task a job was handed to, so the reaper can tell when it ended."""
+    UpdateJob.objects.filter(pk=job_id).update(task_result_id=task_result_id)
 
 
 def _job_target(job: UpdateJob) -> AuditTarget:
@@ -626,25 +377,3 @@ def update_jobs_fail_stale(*, now=None) -> list[int]:
             if reason and _job_fail(job, reason):
                 failed.append(job.pk)
     return failed
-
-
-# --- status ---------------------------------------------------------------------------------------
-
-
-def startup_status_report(*, message: str, severity: str = Severity.INFO) -> StartupStatus:
-    from audits.context import current_audit_context
-
-    status = StartupStatus.objects.create(
-        message=message,
-        severity=severity,
-        reported_by=current_audit_context().actor.name,
-    )
-    audit_event_record(
-        action="status.startup",
-        crud=Crud.CREATE,
-        source=AuditSource.INTEGRATION,
-        target=AuditTarget(type="StartupStatus", id=str(status.pk), name=severity),
-        description=message[:1000],
-        is_failure=severity == Severity.ERROR,
-    )
-    return status

@@ -1,4 +1,7 @@
-"""Fixtures for the licensing tests: a vendor keypair trusted by the site, signed licenses."""
+"""
+Fixtures for every licensing test (licensing/tests/ and licensing/services/tests/): a vendor
+keypair trusted by the site, signed licenses, and releases with a current one installed.
+"""
 
 import copy
 from datetime import timedelta
@@ -9,7 +12,7 @@ from django.utils import timezone
 
 from licensing.license_files import license_document_sign, public_key_base64
 from licensing.models import Installation, License, Release
-from licensing.services import license_install
+from licensing.services.license import license_install
 
 BASE_LICENSE = {
     "license_id": "f49b290abf39b945c6f519ee6ca1c4ad",

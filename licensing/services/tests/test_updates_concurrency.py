@@ -13,8 +13,9 @@ import pytest
 from django.conf import settings
 from django.db import connection, connections
 
-from licensing.models import Installation, JobState, Release, UpdateJob
-from licensing.services import UpdateConflict, update_apply_request, update_jobs_fail_stale
+from licensing.choices import JobState
+from licensing.models import Installation, Release, UpdateJob
+from licensing.services.updates import UpdateConflict, update_apply_request, update_jobs_fail_stale
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
