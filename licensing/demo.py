@@ -16,7 +16,8 @@ from licensing.models import ConsoleOption, Installation, Release
 from licensing.services.license import license_install
 from licensing.services.options import console_option_set
 from licensing.services.releases import releases_import
-from licensing.services.updates import update_apply_request, update_job_execute
+from licensing.services.updates import update_apply_request
+from licensing.update_jobs import update_job_execute
 
 DEMO_LICENSE = {
     "license_id": "f49b290abf39b945c6f519ee6ca1c4ad",

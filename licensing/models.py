@@ -183,8 +183,9 @@ class Installation(models.Model):
         return release.sequence if release is not None else 0
 
 
-# Not @audited: its progress and heartbeat change every second. services/updates.py records
-# the meaningful transitions (requested, started, succeeded, failed) as explicit audit events.
+# Not @audited: its progress and heartbeat change every second. services/updates.py and
+# update_jobs.py record the meaningful transitions (requested, started, succeeded, failed)
+# as explicit audit events.
 class UpdateJob(models.Model):
     target_release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="jobs")
     target_sequence = models.PositiveIntegerField()

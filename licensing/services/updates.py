@@ -1,39 +1,19 @@
 """
-Update jobs: requesting an apply (checked against the license, the running version and any
-active job), running a queued job in the worker (its steps, release hooks, progress and log
-lines), and failing jobs whose worker died. The task that runs a job lives in
-licensing.tasks, which imports this module; a queued job reaches it through the
-`update_job_queued` signal, so this module never imports the task module.
+Requesting an update: an apply is checked against the license, the running version and any
+active job, queued as an UpdateJob and handed to the worker once it commits. Running it is
+licensing.update_jobs' job (through licensing.tasks).
 """
 
-import ctypes
-import os
-import queue
-import shlex
-import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
-from datetime import timedelta
-from typing import Any
-
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.dispatch import Signal
-from django.utils import timezone
 
-from audits.context import AuditActor, AuditTarget, actor_for_user, audit_context
+from audits.context import actor_for_user
 from audits.models import AuditSource, Crud
 from audits.services import audit_event_record
 from licensing import selectors
-from licensing.choices import ACTIVE_JOB_STATES, JobState
-from licensing.models import Installation, Release, UpdateJob, UpdateJobLogLine
-
-# Sent with `job_id` once the transaction that queued the job commits. licensing.tasks
-# receives it and enqueues the worker task; a signal because that module imports this one.
-update_job_queued = Signal()
+from licensing.choices import ACTIVE_JOB_STATES
+from licensing.models import Installation, Release, UpdateJob
+from licensing.tasks import update_job_run
+from licensing.update_jobs import update_job_log, update_job_target
 
 
 class UpdateError(Exception):
@@ -115,7 +95,7 @@ def update_apply_request(*, sequence: int, user=None) -> UpdateJob:
             .order_by("sequence")
             .values_list("sequence", flat=True)
         )
-        _log(
+        update_job_log(
             job,
             f"Queued by {job.requested_by_name}: apply "
             + ", ".join(f"{r.version} ({r.sequence})" for r in plan)
@@ -126,254 +106,15 @@ def update_apply_request(*, sequence: int, user=None) -> UpdateJob:
             action="version.apply.request",
             crud=Crud.CREATE,
             source=AuditSource.SITE,
-            target=_job_target(job),
+            target=update_job_target(job),
             description=f"Update to {target.version} (sequence {target.sequence}) requested.",
             audited_changes={"plan": job.plan, "from_sequence": current, "to_sequence": sequence},
         )
-        transaction.on_commit(lambda: update_job_queued.send(sender=UpdateJob, job_id=job.pk))
+        transaction.on_commit(lambda: _update_job_enqueue(job_id=job.pk))
     return job
 
 
-def update_job_task_record(*, job_id: int, task_result_id: str) -> None:
-    """Remember the worker task a job was handed to, so the reaper can tell when it ended."""
-    UpdateJob.objects.filter(pk=job_id).update(task_result_id=task_result_id)
-
-
-def _job_target(job: UpdateJob) -> AuditTarget:
-    return AuditTarget(type="UpdateJob", id=str(job.pk), name=f"update to {job.target_sequence}")
-
-
-def _log(job: UpdateJob, message: str, *, progress: int | None = None) -> None:
-    # Each line commits on its own (the worker runs in autocommit), so the admin page's poll
-    # sees the log grow while the job runs.
-    UpdateJobLogLine.objects.create(job=job, message=message)
-    updates: dict[str, Any] = {"heartbeat_at": timezone.now()}
-    if progress is not None:
-        updates["progress"] = max(0, min(100, progress))
-    UpdateJob.objects.filter(pk=job.pk).update(**updates)
-
-
-class HookFailed(Exception):
-    pass
-
-
-_PR_SET_PDEATHSIG = 1
-# Looked up once, here: the forked child should only make the system call, not load symbols.
-_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
-
-
-def _die_with_parent() -> None:  # runs in the forked child, before exec
-    # Linux: the kernel SIGKILLs the hook when the worker that started it dies, even by
-    # SIGKILL or OOM, so a dead worker leaves no hook running on (the job is failed by the
-    # stale-job reaper). Processes the hook itself forks are not covered.
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def _run_hook(job: UpdateJob, release: Release) -> None:
-    args = shlex.split(release.hook_command)
-    env = {
-        **os.environ,
-        "RELEASE_SEQUENCE": str(release.sequence),
-        "RELEASE_VERSION": release.version,
-        "UPDATE_JOB_ID": str(job.pk),
-    }
-    _log(job, f"Running hook: {release.hook_command} (timeout {release.hook_timeout_seconds}s)")
-    try:
-        process = subprocess.Popen(
-            args,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=env,
-            cwd=settings.BASE_DIR,
-            start_new_session=True,  # so a timeout kills the hook's children too
-            preexec_fn=_die_with_parent,
-        )
-    except OSError as exc:
-        raise HookFailed(f"Hook could not start: {exc}") from exc
-
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump():
-        for line in process.stdout:
-            lines.put(line.rstrip("\n"))
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    deadline = time.monotonic() + release.hook_timeout_seconds
-    last_beat = 0.0
-
-    def drain():
-        while not lines.empty():
-            _log(job, f"  | {lines.get()}")
-
-    while process.poll() is None:
-        drain()
-        if time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            drain()
-            raise HookFailed(
-                f"Hook timed out after {release.hook_timeout_seconds}s and was killed."
-            )
-        if time.monotonic() - last_beat >= 1:
-            UpdateJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
-            last_beat = time.monotonic()
-        time.sleep(0.1)
-    reader.join(timeout=2)
-    drain()
-    if process.returncode != 0:
-        raise HookFailed(f"Hook exited with status {process.returncode}.")
-
-
-DEFAULT_STEPS = ("Checking the release", "Pulling images", "Migrating", "Restarting services")
-
-
-def update_job_execute(*, job_id: int) -> str:
-    """Run a queued job (called by the task). Returns the final state."""
-    now = timezone.now()
-    claimed = UpdateJob.objects.filter(pk=job_id, state=JobState.QUEUED).update(
-        state=JobState.RUNNING,
-        started_at=now,
-        heartbeat_at=now,
-        worker_host=socket.gethostname()[:255],
-        worker_pid=os.getpid(),
-    )
-    if not claimed:
-        return "not queued"
-    job = UpdateJob.objects.select_related("requested_by").get(pk=job_id)
-    actor = (
-        actor_for_user(job.requested_by)
-        if job.requested_by
-        else AuditActor(type="System", name=job.requested_by_name or "system")
-    )
-    with audit_context(actor=actor):
-        audit_event_record(
-            action="version.apply.start",
-            crud=Crud.UPDATE,
-            source=AuditSource.SYSTEM,
-            target=_job_target(job),
-            description=f"Update job #{job.pk} started on {job.worker_host} (pid {job.worker_pid}).",
-        )
-        try:
-            _apply_releases(job)
-        except Exception as exc:
-            _job_fail(job, str(exc) or exc.__class__.__name__)
-            return JobState.FAILED
-    return JobState.SUCCEEDED
-
-
-def _apply_releases(job: UpdateJob) -> None:
-    releases = {r.sequence: r for r in Release.objects.filter(sequence__in=job.plan)}
-    missing = [s for s in job.plan if s not in releases]
-    if missing:
-        raise UpdateError(f"Releases {missing} were deleted after the job was queued.")
-    delay = float(getattr(settings, "UPDATE_STEP_DELAY_SECONDS", 0) or 0)
-    steps_per_release = len(DEFAULT_STEPS) + 1
-    total = steps_per_release * len(job.plan)
-    done = 0
-    _log(job, f"Started on {job.worker_host} (pid {job.worker_pid}).", progress=1)
-    for sequence in job.plan:
-        release = releases[sequence]
-        _log(job, f"Applying {release.version} (sequence {release.sequence})...")
-        for step in DEFAULT_STEPS:
-            if delay:
-                time.sleep(delay)
-            done += 1
-            _log(job, f"{release.version}: {step}", progress=int(done * 99 / total))
-        if release.hook_command:
-            _run_hook(job, release)
-        done += 1
-        _log(job, f"{release.version} applied.", progress=int(done * 99 / total))
-
-    target = releases[job.plan[-1]]
-    with transaction.atomic():
-        installation = Installation.objects.select_for_update().get(pk=1)
-        previous = installation.current_release
-        installation.current_release = target
-        installation.install_date = timezone.now()
-        installation.save()
-        finished = timezone.now()
-        UpdateJob.objects.filter(pk=job.pk).update(
-            state=JobState.SUCCEEDED, progress=100, finished_at=finished, heartbeat_at=finished
-        )
-        UpdateJobLogLine.objects.create(
-            job=job, message=f"Now running {target.version} (sequence {target.sequence})."
-        )
-        audit_event_record(
-            action="version.apply.succeed",
-            crud=Crud.UPDATE,
-            source=AuditSource.SYSTEM,
-            target=_job_target(job),
-            associated=AuditTarget(type="Installation", id="1"),
-            description=f"Updated to {target.version} (sequence {target.sequence}).",
-            audited_changes={
-                "release_sequence": [previous.sequence if previous else None, target.sequence],
-                "version": [previous.version if previous else None, target.version],
-            },
-        )
-
-
-def _job_fail(job: UpdateJob, reason: str, *, only_if_running: bool = True) -> bool:
-    """Mark the job failed (the current version is untouched). False if it already finished."""
-    finished = timezone.now()
-    jobs = UpdateJob.objects.filter(pk=job.pk)
-    if only_if_running:
-        jobs = jobs.filter(state__in=ACTIVE_JOB_STATES)
-    if not jobs.update(state=JobState.FAILED, error=reason[:2000], finished_at=finished):
-        return False
-    UpdateJobLogLine.objects.create(job=job, message=f"FAILED: {reason}")
-    UpdateJobLogLine.objects.create(job=job, message="The current version was left unchanged.")
-    audit_event_record(
-        action="version.apply.fail",
-        crud=Crud.UPDATE,
-        source=AuditSource.SYSTEM,
-        target=_job_target(job),
-        description=f"Update job #{job.pk} failed: {reason}",
-        is_failure=True,
-    )
-    return True
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def update_jobs_fail_stale(*, now=None) -> list[int]:
-    """
-    Fail running jobs whose worker died: no heartbeat for UPDATE_JOB_STALE_SECONDS, or, on
-    this host, a worker process that no longer exists. Queued jobs whose task already
-    finished (it crashed before claiming the job) are failed too.
-    """
-    from django_tasks_db.models import DBTaskResult
-
-    now = now or timezone.now()
-    horizon = now - timedelta(seconds=settings.UPDATE_JOB_STALE_SECONDS)
-    hostname = socket.gethostname()[:255]
-    failed = []
-    for job in UpdateJob.objects.filter(state__in=ACTIVE_JOB_STATES):
-        reason = ""
-        if job.state == JobState.RUNNING:
-            if job.heartbeat_at is None or job.heartbeat_at < horizon:
-                reason = (
-                    f"The worker on {job.worker_host} (pid {job.worker_pid}) stopped reporting "
-                    f"for over {settings.UPDATE_JOB_STALE_SECONDS}s; it is presumed dead."
-                )
-            elif job.worker_host == hostname and job.worker_pid and not _pid_alive(job.worker_pid):
-                reason = f"The worker process {job.worker_pid} on {hostname} died mid-update."
-        elif job.task_result_id:
-            task = DBTaskResult.objects.filter(pk=job.task_result_id).first()
-            if task is not None and task.finished_at is not None:
-                reason = "The update task ended without running the job."
-        with audit_context():
-            if reason and _job_fail(job, reason):
-                failed.append(job.pk)
-    return failed
+def _update_job_enqueue(*, job_id: int) -> None:
+    # The task result's id is kept so the reaper can tell when the worker's run ended.
+    result = update_job_run.enqueue(job_id=job_id)
+    UpdateJob.objects.filter(pk=job_id).update(task_result_id=str(result.id))

@@ -8,7 +8,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audits.models import AuditEvent
 from licensing.models import ConsoleOption, License, UpdateJob
-from licensing.services.updates import update_apply_request, update_job_execute
+from licensing.services.updates import update_apply_request
+from licensing.update_jobs import update_job_execute
 
 pytestmark = pytest.mark.django_db
 

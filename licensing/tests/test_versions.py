@@ -12,12 +12,8 @@ from audits.models import AuditEvent
 from licensing.choices import JobState
 from licensing.models import Installation, License, Release, UpdateJob
 from licensing.services.releases import ManifestError, releases_import
-from licensing.services.updates import (
-    UpdateConflict,
-    update_apply_request,
-    update_job_execute,
-    update_jobs_fail_stale,
-)
+from licensing.services.updates import UpdateConflict, update_apply_request
+from licensing.update_jobs import update_job_execute, update_jobs_fail_stale
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,8 @@ from django.db import connection, connections
 
 from licensing.choices import JobState
 from licensing.models import Installation, Release, UpdateJob
-from licensing.services.updates import UpdateConflict, update_apply_request, update_jobs_fail_stale
+from licensing.services.updates import UpdateConflict, update_apply_request
+from licensing.update_jobs import update_jobs_fail_stale
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
