@@ -316,8 +316,8 @@ DEFAULT_ORDER = ("-created_at", "-id")
 
 def audit_order_by(order: str | None) -> tuple[tuple, str | None, str | None]:
     """Parse Foreman's `order` ("<field> [ASC|DESC]") into ORM ordering and the echo
-    for the envelope's `sort`. Unknown fields are Foreman's error; DESC is case-insensitive
-    and anything else is ASC, as in scoped_search."""
+    for the envelope's `sort`. The direction is ASC or DESC in any case and defaults to ASC;
+    an unknown field, another direction or more than two words is Foreman's error (a 400)."""
     if order is None or not order.strip():
         return DEFAULT_ORDER, None, None
     words = order.split()
