@@ -603,6 +603,9 @@ def snapshot(out_path: Path, *, keep_raw: bool) -> None:
 
         django.setup()
         logging.disable(logging.CRITICAL)  # 4xx warnings and task chatter are not the point
+        package = Path(sys.modules["integration_site"].__file__ or "").resolve()
+        if not package.is_relative_to(Path.cwd().resolve()):
+            raise SystemExit(f"integration_site was imported from {package}, not from this tree.")
         now = datetime.now(UTC)
         secrets: dict[str, str] = {str(tmp): "<tmp>", public_key: "<vendor-public-key>"}
         tokens = {}
@@ -1916,6 +1919,7 @@ class Steps:
                     break
                 time.sleep(0.3)
             self.call("GET", "/health", auth="health-reader", label="204 with a live worker")
+            self.call("GET", "/info", auth="monitoring-reader", label="info with a live worker")
         finally:
             worker.terminate()
             try:
