@@ -12,7 +12,7 @@ as PostgreSQL's jsonb gives them back (a float written with a positive exponent,
 the integer it denotes; -0.0 as 0.0). `seq` is not part of
 the canonical form: the order is fixed by each hash covering the previous one, and leaving
 it out lets an event's canonical JSON be computed before the chain lock is taken.
-docs/architecture.md repeats this definition.
+docs/internals.md repeats this definition.
 
 Linking serialises on the single AuditChainHead row lock, so there are no gaps or forks.
 Events reach the chain two ways:

@@ -53,7 +53,7 @@ class DirectorySource(models.Model):
         blank=True,
         help_text="The search account; empty binds anonymously.",
     )
-    # Encrypted with a key derived from DJANGO_SECRET_KEY (see console.crypto); never shown.
+    # Encrypted with a key derived from DJANGO_SECRET_KEY (see identity/crypto.py); never shown.
     bind_password = models.TextField(blank=True, editable=False)
     base_dn = models.CharField("base DN", max_length=500)
     user_search_dn = models.CharField(

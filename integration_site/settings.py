@@ -228,7 +228,7 @@ BASIC_AUTH_CACHE_SECONDS = env_int("BASIC_AUTH_CACHE_SECONDS", 300)
 # /health reports the worker missing when it has not checked in for this long.
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = env_int("WORKER_HEARTBEAT_MAX_AGE_SECONDS", 60)
 
-# --- Licensing and updates (docs/architecture.md, "Licensing") --------------------------------
+# --- Licensing and updates (docs/internals.md, "Licensing and updates") --------------------------------
 # Vendor Ed25519 public keys that sign license files: base64 of the raw 32-byte key or PEM
 # PUBLIC KEY blocks, separated by commas. Empty: the DEMO key that the demo data generates in
 # var/demo-vendor-key/ is trusted (check licensing.W001 warns); never run production so.
@@ -253,7 +253,7 @@ MONITORING_RESULTS_DRAIN_SECONDS = env_int("MONITORING_RESULTS_DRAIN_SECONDS", 2
 AUDIT_API_EXACT_COUNT_LIMIT = env_int("AUDIT_API_EXACT_COUNT_LIMIT", 10_000)
 AUDIT_API_MAX_PER_PAGE = env_int("AUDIT_API_MAX_PER_PAGE", 100_000)
 
-# --- Identity and provisioning (integration_site/console) -------------------------------
+# --- Identity and provisioning (identity/) -------------------------------
 # How the site's own users appear as a directory in /identity/v1/sources and login bodies.
 IDENTITY_SITE_HOSTNAME = os.environ.get("IDENTITY_SITE_HOSTNAME", "integration-site")
 IDENTITY_SITE_BASE_DN = os.environ.get("IDENTITY_SITE_BASE_DN", "dc=integration-site,dc=local")

@@ -4,7 +4,7 @@ PATCH and DELETE, whoever asks, and the stored event stays exactly as it was.
 
 A superuser gets 405 with `Allow`. A token, even one holding every audit scope, gets 403:
 no scope is declared for those methods, and a method without a declared scope is for
-console staff only (docs/architecture.md, *Requests*); the scope check runs before DRF's
+console staff only (docs/internals.md, *Requests*); the scope check runs before DRF's
 method check, so the token never learns more than "not for you".
 """
 

@@ -1,5 +1,5 @@
 """
-The canonical form is a documented definition (audits/chain.py, docs/architecture.md): the
+The canonical form is a documented definition (audits/chain.py, docs/internals.md): the
 JSON object of HASHED_FIELDS, keys sorted at every level, no whitespace, UTF-8 kept, times in
 UTC with microseconds and a Z, the IP compressed. `canonical` builds it faster than the
 definition reads; these tests hold it to the definition, byte for byte, so stored hashes
