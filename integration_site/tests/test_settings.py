@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import pytest
 from django.conf import settings
 from django.db import connection
 
@@ -77,3 +78,11 @@ def test_suite_runs_on_the_configured_database():
     # CI runs the suite twice; this pins which engine each run really used.
     expected = "postgresql" if "postgres" in settings.DATABASE_URL else "sqlite"
     assert connection.vendor == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="the embedded default's own pragmas")
+def test_sqlite_syncs_every_commit_so_an_answered_write_survives_power_loss():
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA synchronous")
+        assert cursor.fetchone()[0] == 2  # FULL; NORMAL (1) may lose acknowledged commits
