@@ -158,6 +158,36 @@ def test_run_command_restarts_a_killed_worker_and_keeps_serving(tmp_path):
         assert restarted
         assert proc.poll() is None, "the run command must not stop when its worker dies"
         assert requests.get(f"{base}/admin/login/", timeout=10).status_code == 200
+
+        # A chunked body (no Content-Length) through the real gunicorn is read whole.
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        env.update(
+            INTEGRATION_SITE_VAR_DIR=str(tmp_path),
+            DJANGO_SECRET_KEY=(tmp_path / "secret_key").read_text().strip(),
+        )
+        secret = subprocess.run(
+            [
+                ".venv/bin/python",
+                "manage.py",
+                "create_api_token",
+                "chunky",
+                "--scope",
+                "audit:write",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        chunks = iter([b'{"action": "chunked', b'.upload"}'])
+        posted = requests.post(
+            f"{base}/audit/v1/event",
+            data=chunks,
+            headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert posted.status_code == 201, posted.text
     finally:
         output = _stop(proc)
     assert proc.returncode == 0, output
