@@ -9,7 +9,11 @@ class IdentityConfig(AppConfig):
     verbose_name = "Identity and provisioning"
 
     def ready(self) -> None:
-        from identity import signals, tasks  # noqa: F401 (receivers, periodic sync)
+        from identity import (  # noqa: F401 (system checks, receivers, periodic sync)
+            checks,
+            signals,
+            tasks,
+        )
         from identity.demo import load_identity_demo
         from identity.panels import provisioning_panel
         from integration_site.registry import registry

@@ -13,7 +13,10 @@ class IntegrationSiteConfig(AppConfig):
     verbose_name = "Integration API"
 
     def ready(self) -> None:
-        from integration_site import schema  # noqa: F401 (registers OpenAPI auth extensions)
+        from integration_site import (
+            checks,  # noqa: F401 (system checks of the platform's settings)
+            schema,  # noqa: F401 (registers OpenAPI auth extensions)
+        )
         from integration_site.errors import PLATFORM_API_PATH_PREFIXES
         from integration_site.registry import registry
 

@@ -144,10 +144,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # gunicorn and the worker write the same file: WAL lets readers proceed during a write,
     # and IMMEDIATE transactions take the write lock up front instead of failing mid-way.
+    # synchronous=FULL syncs the WAL at every commit: with NORMAL a power loss can take back
+    # commits already answered 201, and a 2xx must mean committed.
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -216,6 +218,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 5 * 1024 * 1024)
 # (TRUSTED_PROXY_COUNT). With neither, X-Forwarded-For is ignored and the socket address used.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# The address gunicorn listens on, as `make run` binds it (HOST). A hop count believes the
+# last hops of X-Forwarded-For from ANY peer, so it is only safe on a port that only the proxy
+# can reach; `check --deploy` warns otherwise. Unset means unknown: treated as exposed.
+BIND_HOST = os.environ.get("HOST", "")
 # Replicated apps call the Integration API without credentials from inside the cluster.
 # Requests from these CIDRs may do so; empty (the default) means every call authenticates.
 INTEGRATION_API_ANONYMOUS_NETWORKS = env_list("INTEGRATION_API_ANONYMOUS_NETWORKS")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The run command: install, migrate, create the first admin, load demo data on an empty
-# database, then serve gunicorn and the task worker until Ctrl-C or SIGTERM.
+# database, then serve gunicorn and the task worker (restarted if it dies) until Ctrl-C or
+# SIGTERM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,13 +35,52 @@ stop() {
 }
 trap stop INT TERM
 
+# The task worker is restarted when it dies, with a doubling backoff (1 s up to 60 s, back to
+# 1 s once a run has lasted 10 minutes), while gunicorn keeps serving the API. After
+# WORKER_MAX_RESTARTS failed runs in a row the run command gives up and exits non-zero, so a
+# supervisor (systemd's Restart=on-failure) takes over.
+supervise_worker() {
+    local child="" delay=1 failures=0 status started
+    local max_restarts="${WORKER_MAX_RESTARTS:-10}"
+    trap 'if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; fi; exit 0' INT TERM
+    while true; do
+        started=$SECONDS
+        .venv/bin/python manage.py worker &
+        child=$!
+        status=0
+        wait "$child" || status=$?
+        child=""
+        if ((SECONDS - started >= 600)); then
+            delay=1
+            failures=0
+        fi
+        failures=$((failures + 1))
+        if ((failures > max_restarts)); then
+            echo "The task worker failed $max_restarts times in a row (last status $status); giving up." >&2
+            exit 1
+        fi
+        echo "The task worker exited with status $status; restarting it in ${delay}s (restart $failures of $max_restarts)." >&2
+        sleep "$delay" &
+        child=$!
+        wait "$child" || true
+        child=""
+        delay=$((delay * 2 > 60 ? 60 : delay * 2))
+    done
+}
+
 .venv/bin/gunicorn integration_site.wsgi:application \
     --config integration_site/gunicorn_conf.py --bind "$HOST:$PORT" &
 pids+=($!)
-.venv/bin/python manage.py worker &
+supervise_worker &
 pids+=($!)
 
 echo "Integration Site is up at http://$HOST:$PORT/admin/ (Ctrl-C stops it)"
-# Whichever process dies first takes the other down with it.
-wait -n "${pids[@]}" || true
-stop
+# gunicorn ending, or the worker's supervisor giving up, is a failure the run command cannot
+# recover from: stop the other and exit non-zero. Ctrl-C and SIGTERM go through stop (exit 0).
+status=0
+wait -n "${pids[@]}" || status=$?
+echo "A process of the site exited unexpectedly (status $status); stopping." >&2
+trap - INT TERM
+kill -TERM "${pids[@]}" 2>/dev/null || true
+wait "${pids[@]}" 2>/dev/null || true
+exit $((status == 0 ? 1 : status))

@@ -118,3 +118,102 @@ def test_run_command_serves_console_with_demo_data_and_stops_cleanly(tmp_path):
         _stop(proc)
     assert _count(db, "SELECT count(*) FROM auth_user") == users
     assert _count(db, "SELECT count(*) FROM audits_auditevent WHERE source = 'integration'") == demo
+
+
+def _worker_pids(proc: subprocess.Popen) -> set[int]:
+    """The `manage.py worker` processes the run command started (its own process group)."""
+    found = subprocess.run(
+        ["pgrep", "-g", str(proc.pid), "-f", "manage.py worker"],
+        capture_output=True,
+        text=True,
+    )
+    return {int(pid) for pid in found.stdout.split()}
+
+
+def _wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.skipif(not (ROOT / ".venv/bin/gunicorn").exists(), reason="needs the project venv")
+def test_run_command_restarts_a_killed_worker_and_keeps_serving(tmp_path):
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(tmp_path, port)
+    try:
+        _wait_until_up(f"{base}/admin/login/", proc)
+        first = _wait_for(lambda: _worker_pids(proc), 60, "the task worker")
+        for pid in first:
+            os.kill(pid, signal.SIGKILL)
+        # The API keeps answering while the worker is down and restarted.
+        assert requests.get(f"{base}/admin/login/", timeout=10).status_code == 200
+        restarted = _wait_for(
+            lambda: _worker_pids(proc) - first, 60, "a new task worker after the kill"
+        )
+        assert restarted
+        assert proc.poll() is None, "the run command must not stop when its worker dies"
+        assert requests.get(f"{base}/admin/login/", timeout=10).status_code == 200
+
+        # A chunked body (no Content-Length) through the real gunicorn is read whole.
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        env.update(
+            INTEGRATION_SITE_VAR_DIR=str(tmp_path),
+            DJANGO_SECRET_KEY=(tmp_path / "secret_key").read_text().strip(),
+        )
+        secret = subprocess.run(
+            [
+                ".venv/bin/python",
+                "manage.py",
+                "create_api_token",
+                "chunky",
+                "--scope",
+                "audit:write",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        chunks = iter([b'{"action": "chunked', b'.upload"}'])
+        posted = requests.post(
+            f"{base}/audit/v1/event",
+            data=chunks,
+            headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert posted.status_code == 201, posted.text
+    finally:
+        output = _stop(proc)
+    assert proc.returncode == 0, output
+    assert "The task worker exited with status 137; restarting it in 1s" in output
+
+
+@pytest.mark.skipif(not (ROOT / ".venv/bin/gunicorn").exists(), reason="needs the project venv")
+def test_run_command_exits_non_zero_when_gunicorn_dies(tmp_path):
+    port = _free_port()
+    proc = _start(tmp_path, port)
+    try:
+        _wait_until_up(f"http://127.0.0.1:{port}/admin/login/", proc)
+        # gunicorn's master is the run command's own child; its workers are the master's.
+        found = subprocess.run(
+            ["pgrep", "-P", str(proc.pid), "-f", "bin/gunicorn"],
+            capture_output=True,
+            text=True,
+        )
+        masters = [int(pid) for pid in found.stdout.split()]
+        assert len(masters) == 1, found.stdout
+        os.kill(masters[0], signal.SIGKILL)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            _stop(proc)
+    # A supervisor set to restart on failure must see one; the worker went down with it.
+    assert proc.returncode != 0, output
+    assert "exited unexpectedly" in output
+    assert not _worker_pids(proc)

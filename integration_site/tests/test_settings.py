@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import pytest
 from django.conf import settings
 from django.db import connection
 
@@ -77,3 +78,32 @@ def test_suite_runs_on_the_configured_database():
     # CI runs the suite twice; this pins which engine each run really used.
     expected = "postgresql" if "postgres" in settings.DATABASE_URL else "sqlite"
     assert connection.vendor == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="the embedded default's own pragmas")
+def test_sqlite_syncs_every_commit_so_an_answered_write_survives_power_loss():
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA synchronous")
+        assert cursor.fetchone()[0] == 2  # FULL; NORMAL (1) may lose acknowledged commits
+
+
+@pytest.mark.parametrize(
+    ("count", "host", "warned"),
+    [
+        (0, "0.0.0.0", False),  # no hop count: X-Forwarded-For is ignored
+        (1, "127.0.0.1", False),
+        (1, "::1", False),
+        (1, "localhost", False),
+        (1, "0.0.0.0", True),
+        (1, "10.0.0.5", True),
+        (1, "", True),  # unknown bind: assume exposed
+    ],
+)
+def test_deploy_check_warns_when_a_hop_count_meets_a_reachable_port(settings, count, host, warned):
+    from integration_site.checks import trusted_proxy_count_check
+
+    settings.TRUSTED_PROXY_COUNT = count
+    settings.BIND_HOST = host
+    ids = [message.id for message in trusted_proxy_count_check(None)]
+    assert ids == (["integration_site.W001"] if warned else [])

@@ -136,3 +136,35 @@ def test_worker_once_checks_in_and_leaves():
     call_command("worker", "--once")
     # A clean stop removes the heartbeat, so /health notices a stopped worker at once.
     assert not WorkerHeartbeat.objects.exists()
+
+
+def test_health_names_a_database_outage_without_the_drivers_message(
+    admin_client_api, monkeypatch, caplog
+):
+    from django.db import connections
+
+    from integration_site import views
+
+    # A real connection to a database that cannot be reached: a directory that does not exist
+    # (SQLite) or a closed port (PostgreSQL), with a secret-looking name in its settings.
+    broken_settings = dict(connections["default"].settings_dict)
+    if broken_settings["ENGINE"].endswith("sqlite3"):
+        broken_settings["NAME"] = "/nonexistent-secret-dir/hunter2.sqlite3"
+    else:
+        broken_settings.update(HOST="127.0.0.1", PORT="1", PASSWORD="hunter2")
+        broken_settings["OPTIONS"] = {
+            key: value for key, value in broken_settings["OPTIONS"].items() if key != "pool"
+        }
+        broken_settings["OPTIONS"]["connect_timeout"] = 2
+    broken = connections.create_connection("default")
+    broken.settings_dict = broken_settings
+    monkeypatch.setattr(views, "connection", broken)
+
+    response = admin_client_api.get("/health")
+
+    assert response.status_code == 412
+    body = response.json()
+    assert body["problems"] == ["database: not answering (the site's log has the error)"]
+    assert "hunter2" not in response.content.decode()
+    assert "nonexistent" not in response.content.decode()
+    assert "health check: the database did not answer" in caplog.text
