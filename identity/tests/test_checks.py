@@ -39,7 +39,7 @@ def test_no_warning_without_plain_directories_or_without_database_access():
 
 def test_deploy_check_with_the_database_fails_on_a_plain_directory():
     make_source("corp", TlsMode.PLAIN)
-    with pytest.raises(SystemCheckError, match="identity.W001"):
+    with pytest.raises(SystemCheckError, match=r"identity\.W001"):
         call_command(
             "check",
             "--deploy",
