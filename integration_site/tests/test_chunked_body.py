@@ -5,10 +5,23 @@ import json
 from wsgiref.util import setup_testing_defaults
 
 import pytest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 
 from integration_site.wsgi import application
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("integration_site.tests.plumbing_urls")]
+
+
+@pytest.fixture(autouse=True)
+def keep_the_test_connection():
+    # As Django's test Client does: a request must not close the connection that holds the
+    # test's transaction.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 def post_chunked(body: io.BytesIO, secret: str) -> tuple[str, dict]:
