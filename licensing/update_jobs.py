@@ -63,14 +63,31 @@ def _die_with_parent() -> None:  # runs in the forked child, before exec
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+# What a hook inherits from the worker's environment: enough to find programs, speak the
+# locale and write temporary files. Never the rest: the worker's environment holds
+# DJANGO_SECRET_KEY, DATABASE_URL and other secrets, and the job log shows what a hook prints.
+HOOK_ENV_ALLOWED = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR"})
+
+
+def hook_environment(job: UpdateJob, release: Release) -> dict[str, str]:
+    """The scrubbed environment a release's hook runs with (README, Licenses and updates)."""
+    passthrough = HOOK_ENV_ALLOWED | set(settings.UPDATE_HOOK_ENV_PASSTHROUGH)
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name in passthrough or name.startswith("LC_")
+    }
+    env.update(
+        RELEASE_SEQUENCE=str(release.sequence),
+        RELEASE_VERSION=release.version,
+        UPDATE_JOB_ID=str(job.pk),
+    )
+    return env
+
+
 def _run_hook(job: UpdateJob, release: Release) -> None:
     args = shlex.split(release.hook_command)
-    env = {
-        **os.environ,
-        "RELEASE_SEQUENCE": str(release.sequence),
-        "RELEASE_VERSION": release.version,
-        "UPDATE_JOB_ID": str(job.pk),
-    }
+    env = hook_environment(job, release)
     update_job_log(
         job, f"Running hook: {release.hook_command} (timeout {release.hook_timeout_seconds}s)"
     )

@@ -1,5 +1,6 @@
 """Version API, releases import, update jobs (hooks, failures, dead workers, one at a time)."""
 
+import ast
 import json
 import sys
 from datetime import timedelta
@@ -152,6 +153,24 @@ def test_hook_output_is_logged(installed_license, releases):
     job = update_apply_request(sequence=12)
     assert update_job_execute(job_id=job.pk) == JobState.SUCCEEDED
     assert job.log_lines.filter(message="  | migrated 1.12.0").exists()
+
+
+def test_hook_runs_without_the_workers_secrets(installed_license, releases, monkeypatch, settings):
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "s3cret-key")
+    monkeypatch.setenv("DATABASE_URL", "postgres://site:pw@db/site")
+    monkeypatch.setenv("LC_TIME", "C")
+    monkeypatch.setenv("VENDOR_REGISTRY", "registry.example")
+    settings.UPDATE_HOOK_ENV_PASSTHROUGH = ["VENDOR_REGISTRY"]
+    Release.objects.filter(sequence=12).update(
+        hook_command=f"{sys.executable} -c 'import os; print(sorted(os.environ))'"
+    )
+    job = update_apply_request(sequence=12)
+    assert update_job_execute(job_id=job.pk) == JobState.SUCCEEDED
+    printed = job.log_lines.get(message__startswith="  | [").message
+    names = set(ast.literal_eval(printed.removeprefix("  | ")))
+    assert "DJANGO_SECRET_KEY" not in names and "DATABASE_URL" not in names
+    assert {"PATH", "LC_TIME", "VENDOR_REGISTRY", "RELEASE_SEQUENCE", "UPDATE_JOB_ID"} <= names
+    assert not job.log_lines.filter(message__contains="s3cret-key").exists()
 
 
 def test_failing_hook_fails_job_and_keeps_current_version(installed_license, releases):
