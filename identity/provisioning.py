@@ -129,9 +129,16 @@ class CollectResult:
 
 
 def _collect_directory(directory: Directory, *, password_format: str) -> list[tuple]:
-    """List a directory completely before touching anything (a half listing is no listing)."""
+    """
+    List a directory completely before touching anything (a half listing is no listing).
+    Site superusers are left out: whoever controls the provisioner must not receive their
+    password hashes. One who becomes superuser later drops out of the listing, so the next
+    sync sends the app a delete for them and nothing about them again.
+    """
     users = []
     for user in directory.list_users():
+        if user.is_superuser:
+            continue
         payload = user_payload(user, password_format=password_format)
         users.append((user, payload, _digest(payload)))
     return users

@@ -209,8 +209,7 @@ def test_resync_resets_and_sends_everyone_again(configured, provisioner, people,
     assert provisioner.calls() == [
         ("POST", "/v1/reset"),
         ("POST", "/v1/user/create"),
-        ("POST", "/v1/user/create"),
-        ("POST", "/v1/user/create"),  # the superuser is a site user too
+        ("POST", "/v1/user/create"),  # the superuser is never provisioned out
     ]
     assert AuditEvent.objects.filter(action="provisioning.resync").exists()
 
@@ -253,3 +252,81 @@ def test_periodic_task_is_registered():
     from integration_site.schedule import registered_periodic_tasks
 
     assert any("provisioning_sync" in job.name for job in registered_periodic_tasks())
+
+
+# --- Site superusers never go out; the provisioner's address is a superuser's to change ---------
+
+
+def test_site_superusers_are_never_provisioned(configured, provisioner, people, superuser):
+    configured.password_format = PasswordFormat.HASHED
+    configured.save()
+    provisioning_sync_run()
+    assert [b["username"] for b in provisioner.bodies("/v1/user/create")] == ["ann", "ben"]
+    assert superuser.password not in str(provisioner.requests)
+
+
+def test_user_who_becomes_superuser_is_deleted_and_never_sent_again(
+    configured, provisioner, people
+):
+    configured.password_format = PasswordFormat.HASHED
+    configured.save()
+    provisioning_sync_run()
+    provisioner.clear()
+    ann = people[0]
+    ann.is_superuser = True
+    ann.save()
+    provisioning_sync_run()
+    assert provisioner.calls() == [("DELETE", f"/v1/user/{_uuid(ann)}")]
+    provisioner.clear()
+    ann.set_password("a new password 456")
+    ann.email = "ann@elsewhere.example"
+    ann.save()
+    provisioning_resync_request()
+    provisioning_sync_run()
+    assert [b["username"] for b in provisioner.bodies("/v1/user/create")] == ["ben"]
+    assert ann.password not in str(provisioner.requests)
+
+
+def _settings_form(config, **changes) -> dict:
+    data = {
+        "url": config.url,
+        "password_format": config.password_format,
+        "enable_reset_request": "on" if config.enable_reset_request else "",
+        "enabled": "on" if config.enabled else "",
+    }
+    data.update(changes)
+    return {k: v for k, v in data.items() if v != ""}
+
+
+def test_provisioner_address_and_password_format_need_a_superuser(
+    configured, client, django_user_model
+):
+    from django.contrib.auth.models import Permission
+
+    staff = django_user_model.objects.create_user("ops", password="x", is_staff=True)
+    staff.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_provisionersettings", "change_provisionersettings"]
+        )
+    )
+    client.force_login(staff)
+    response = client.post(
+        "/admin/console/provisionersettings/1/change/",
+        _settings_form(
+            configured, url="http://attacker.example", password_format=PasswordFormat.HASHED
+        ),
+    )
+    assert response.status_code == 302
+    config = provisioner_settings()
+    assert (config.url, config.password_format) == (configured.url, configured.password_format)
+
+
+def test_superuser_may_change_the_provisioner_address(configured, client, superuser):
+    client.force_login(superuser)
+    response = client.post(
+        "/admin/console/provisionersettings/1/change/",
+        _settings_form(configured, url="http://other.example", password_format="hashed"),
+    )
+    assert response.status_code == 302
+    config = provisioner_settings()
+    assert (config.url, config.password_format) == ("http://other.example", "hashed")
