@@ -330,3 +330,100 @@ def test_superuser_may_change_the_provisioner_address(configured, client, superu
     assert response.status_code == 302
     config = provisioner_settings()
     assert (config.url, config.password_format) == ("http://other.example", "hashed")
+
+
+# --- One sync at a time: the periodic job's run lease, renewed and owner-only ------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_started_while_one_runs_skips(configured, provisioner, people):
+    from django.db import connection
+
+    overlapping = []
+
+    def second_sync(path):
+        # A second worker's run, started while the first waits on the provisioner.
+        if path == "/v1/ping" and not overlapping:
+            try:
+                overlapping.append(provisioning_sync_run())
+            finally:
+                connection.close()
+
+    provisioner.on_request = second_sync
+    assert provisioning_sync_run() == "queued 3, delivered=True"
+    assert overlapping == ["another worker is syncing"]
+    assert provisioner.calls() == [
+        ("POST", "/v1/reset"),
+        ("POST", "/v1/user/create"),
+        ("POST", "/v1/user/create"),
+    ]
+
+
+def test_a_lapsed_lease_is_taken_over(configured, provisioner, people):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from identity.provisioning import PROVISIONING_LEASE_SECONDS, PROVISIONING_SYNC_JOB
+    from integration_site.schedule import run_lease_acquire
+
+    # A worker killed mid-sync: its lease is never released, only lapses.
+    run_lease_acquire(
+        name=PROVISIONING_SYNC_JOB,
+        seconds=PROVISIONING_LEASE_SECONDS,
+        now=timezone.now() - timedelta(seconds=PROVISIONING_LEASE_SECONDS + 1),
+    )
+    assert provisioning_sync_run() == "queued 3, delivered=True"
+
+
+def test_a_held_lease_makes_the_sync_skip(configured, provisioner, people):
+    from identity.provisioning import PROVISIONING_LEASE_SECONDS, PROVISIONING_SYNC_JOB
+    from integration_site.schedule import run_lease_acquire
+
+    held = run_lease_acquire(name=PROVISIONING_SYNC_JOB, seconds=PROVISIONING_LEASE_SECONDS)
+    assert provisioning_sync_run() == "another worker is syncing"
+    assert provisioner.requests == []
+    assert held.release()  # the skipping run did not release the holder's lease
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_that_lost_its_lease_stops_and_leaves_the_new_holders_lease(
+    configured, provisioner, people, monkeypatch
+):
+    from django.db import connection
+
+    from identity import provisioning
+    from integration_site.models import ScheduledJob
+    from integration_site.schedule import run_lease_acquire
+
+    # A lease so short that it has lapsed by the first request, and each step renews it.
+    monkeypatch.setattr(provisioning, "PROVISIONING_LEASE_SECONDS", 0)
+    taken_over = []
+
+    def take_over(path):
+        # While the first create is in flight, another worker's run takes the lapsed lease.
+        if path == "/v1/user/create" and not taken_over:
+            try:
+                taken_over.append(
+                    run_lease_acquire(name=provisioning.PROVISIONING_SYNC_JOB, seconds=300)
+                )
+            finally:
+                connection.close()
+
+    provisioner.on_request = take_over
+    assert provisioning_sync_run() == "lost the lease to another run; stopped"
+    assert taken_over[0] is not None
+    assert provisioner.calls() == [("POST", "/v1/reset"), ("POST", "/v1/user/create")]
+    row = ScheduledJob.objects.get(name=provisioning.PROVISIONING_SYNC_JOB)
+    # The first run's release (owner-only) left the new holder's lease alone.
+    assert (row.lease_owner, row.lease_expires_at) == (
+        taken_over[0].owner,
+        taken_over[0].expires_at,
+    )
+
+
+def test_lease_name_is_the_periodic_task_name():
+    from identity.provisioning import PROVISIONING_SYNC_JOB
+    from integration_site.schedule import registered_periodic_tasks
+
+    assert PROVISIONING_SYNC_JOB in {job.name for job in registered_periodic_tasks()}
