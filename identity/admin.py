@@ -186,6 +186,16 @@ class ProvisionerSettingsAdmin(admin.ModelAdmin):
         ),
     )
 
+    # Where users (and, by password_format, their password hashes) are sent: pointing it
+    # elsewhere would hand every provisioned user's password hash to whoever chose it.
+    superuser_fields = ("url", "password_format")
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            readonly += self.superuser_fields
+        return readonly
+
     def changelist_view(self, request, extra_context=None):
         provisioner_settings()  # The one row always exists, so there is always a row to edit.
         return super().changelist_view(request, extra_context)

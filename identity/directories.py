@@ -117,6 +117,9 @@ class DirectoryUser:
     # provisioner may see it, and only in the format the operator chose.
     stored_password: str = field(default="", repr=False)
     is_staff: bool = False
+    # A site superuser: never provisioned out (identity.provisioning), so no provisioner ever
+    # receives the hash of a password that rules the site.
+    is_superuser: bool = False
 
     def first(self, *names: str) -> str:
         lowered = {k.lower(): v for k, v in self.attributes.items()}
@@ -225,6 +228,7 @@ class SiteDirectory:
             groups=groups,
             stored_password=user.password if user.has_usable_password() else "",
             is_staff=user.is_staff,
+            is_superuser=user.is_superuser,
         )
 
     def _active_user(self, username: str):

@@ -141,7 +141,6 @@ class SyncState(models.TextChoices):
     type_name="ProvisionerSettings",
     exclude={
         "state",
-        "lease_until",
         "last_sync_at",
         "last_full_sync_at",
         "last_error",
@@ -169,9 +168,6 @@ class ProvisionerSettings(models.Model):
         default=True, help_text="Send POST /v1/reset before each full sync."
     )
     state = models.CharField(max_length=10, choices=SyncState.choices, default=SyncState.IDLE)
-    # A lease rather than a row lock: the sync makes HTTP calls, and holding a lock (or, on
-    # SQLite, the write lock) across them would stall every other writer.
-    lease_until = models.DateTimeField(null=True, blank=True)
     needs_full_sync = models.BooleanField(default=True)
     last_sync_at = models.DateTimeField(null=True, blank=True)
     last_full_sync_at = models.DateTimeField(null=True, blank=True)

@@ -17,7 +17,6 @@ import logging
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -46,11 +45,17 @@ from identity.selectors import (
     provisioner_settings,
     provisioning_outbox_pending,
 )
+from integration_site.schedule import RunLease, exclusive_run_lease
 
 logger = logging.getLogger(__name__)
 
-# A sync that crashed mid-way frees its lease after this long.
-LEASE = timedelta(minutes=10)
+# The sync holds its periodic job's run lease (integration_site.schedule), renewed as it
+# goes, so two runs never sync at once and only the holder releases it. identity/tasks.py
+# registers the task under this name (a test keeps the two in step).
+PROVISIONING_SYNC_JOB = "identity.tasks.provisioning_sync"
+# Renewed every third of it, after each directory listing and each request; a worker killed
+# mid-sync stalls provisioning for at most this long. Longer than one LDAP listing may take.
+PROVISIONING_LEASE_SECONDS = 300
 PROVISIONING_TARGET = AuditTarget(type="Provisioner", id="1", name="provisioner")
 
 
@@ -122,6 +127,15 @@ def _queue(operation: str, *, user_uuid: str = "", username: str = "", payload=N
 # --- Collect --------------------------------------------------------------------------
 
 
+class LeaseLost(Exception):
+    """The run lease lapsed and another run took it over: this run must stop writing."""
+
+
+def _keep(lease: RunLease | None) -> None:
+    if lease is not None and not lease.renew_if_due():
+        raise LeaseLost
+
+
 @dataclass
 class CollectResult:
     queued: int = 0
@@ -129,15 +143,24 @@ class CollectResult:
 
 
 def _collect_directory(directory: Directory, *, password_format: str) -> list[tuple]:
-    """List a directory completely before touching anything (a half listing is no listing)."""
+    """
+    List a directory completely before touching anything (a half listing is no listing).
+    Site superusers are left out: whoever controls the provisioner must not receive their
+    password hashes. One who becomes superuser later drops out of the listing, so the next
+    sync sends the app a delete for them and nothing about them again.
+    """
     users = []
     for user in directory.list_users():
+        if user.is_superuser:
+            continue
         payload = user_payload(user, password_format=password_format)
         users.append((user, payload, _digest(payload)))
     return users
 
 
-def provisioning_collect(*, config: ProvisionerSettings) -> CollectResult:
+def provisioning_collect(
+    *, config: ProvisionerSettings, lease: RunLease | None = None
+) -> CollectResult:
     result = CollectResult(errors=[])
     full = config.needs_full_sync
     listings = {}
@@ -150,6 +173,7 @@ def provisioning_collect(*, config: ProvisionerSettings) -> CollectResult:
             # Leave this directory's users as they are: an unreachable directory must not
             # look like an empty one and delete everybody.
             result.errors.append(str(exc))
+        _keep(lease)
 
     with transaction.atomic():
         if full:
@@ -262,7 +286,7 @@ def _pause(config: ProvisionerSettings, message: str) -> None:
         )
 
 
-def provisioning_deliver(*, config: ProvisionerSettings) -> bool:
+def provisioning_deliver(*, config: ProvisionerSettings, lease: RunLease | None = None) -> bool:
     """Send the outbox in order; True when it is empty afterwards."""
     base = provisioner_url(config)
     ping = _http("GET", f"{base}/v1/ping")
@@ -273,6 +297,7 @@ def provisioning_deliver(*, config: ProvisionerSettings) -> bool:
         )
         return False
     for entry in provisioning_outbox_pending().iterator():
+        _keep(lease)
         body = None if entry.operation == OutboxOperation.DELETE else entry.payload
         outcome = _http(entry.method, f"{base}{entry.path}", body)
         entry.attempts += 1
@@ -294,21 +319,6 @@ def provisioning_deliver(*, config: ProvisionerSettings) -> bool:
 # --- The cycle ------------------------------------------------------------------------
 
 
-def _lease_acquire() -> bool:
-    now = timezone.now()
-    provisioner_settings()
-    claimed = (
-        ProvisionerSettings.objects.filter(pk=1)
-        .exclude(lease_until__gt=now)
-        .update(lease_until=now + LEASE)
-    )
-    return bool(claimed)
-
-
-def _lease_release() -> None:
-    ProvisionerSettings.objects.filter(pk=1).update(lease_until=None)
-
-
 def provisioning_sync_run() -> str:
     """One provisioning cycle; returns a line for the log. Safe to run from several workers."""
     config = provisioner_settings()
@@ -316,30 +326,39 @@ def provisioning_sync_run() -> str:
         if config.state != SyncState.DISABLED:
             ProvisionerSettings.objects.filter(pk=1).update(state=SyncState.DISABLED)
         return "provisioning is not configured"
-    if not _lease_acquire():
-        return "another worker is syncing"
-    try:
+    with exclusive_run_lease(
+        name=PROVISIONING_SYNC_JOB, seconds=PROVISIONING_LEASE_SECONDS
+    ) as lease:
+        if lease is None:
+            return "another worker is syncing"
+        try:
+            return _sync(config, lease)
+        except LeaseLost:
+            logger.warning("Provisioning sync lost its lease to another run; stopped")
+            return "lost the lease to another run; stopped"
+
+
+def _sync(config: ProvisionerSettings, lease: RunLease) -> str:
+    """Collect and deliver, holding `lease`; raises LeaseLost once another run took it."""
+    config.refresh_from_db()
+    was_paused = config.state == SyncState.PAUSED
+    ProvisionerSettings.objects.filter(pk=1).update(state=SyncState.RUNNING)
+    config.state = SyncState.PAUSED if was_paused else SyncState.RUNNING
+    collected = provisioning_collect(config=config, lease=lease)
+    delivered = provisioning_deliver(config=config, lease=lease)
+    if delivered:
         config.refresh_from_db()
-        was_paused = config.state == SyncState.PAUSED
-        ProvisionerSettings.objects.filter(pk=1).update(state=SyncState.RUNNING)
-        config.state = SyncState.PAUSED if was_paused else SyncState.RUNNING
-        collected = provisioning_collect(config=config)
-        delivered = provisioning_deliver(config=config)
-        if delivered:
-            config.refresh_from_db()
-            config.state = SyncState.IDLE
-            config.last_sync_at = timezone.now()
-            config.last_error = "; ".join(collected.errors or [])[:4000]
-            config.last_error_at = timezone.now() if collected.errors else config.last_error_at
-            config.save(update_fields=["state", "last_sync_at", "last_error", "last_error_at"])
-            if was_paused:
-                audit_event_record(
-                    action="provisioning.resumed",
-                    crud=Crud.UPDATE,
-                    source=AuditSource.SYSTEM,
-                    target=PROVISIONING_TARGET,
-                    description="Provisioning resumed; the outbox is delivered.",
-                )
-        return f"queued {collected.queued}, delivered={delivered}"
-    finally:
-        _lease_release()
+        config.state = SyncState.IDLE
+        config.last_sync_at = timezone.now()
+        config.last_error = "; ".join(collected.errors or [])[:4000]
+        config.last_error_at = timezone.now() if collected.errors else config.last_error_at
+        config.save(update_fields=["state", "last_sync_at", "last_error", "last_error_at"])
+        if was_paused:
+            audit_event_record(
+                action="provisioning.resumed",
+                crud=Crud.UPDATE,
+                source=AuditSource.SYSTEM,
+                target=PROVISIONING_TARGET,
+                description="Provisioning resumed; the outbox is delivered.",
+            )
+    return f"queued {collected.queued}, delivered={delivered}"

@@ -5,7 +5,11 @@ from django.utils import timezone
 from integration_site.admin_site import ReadOnlyAdminMixin
 from integration_site.models import ApiToken, ScheduledJob, WorkerHeartbeat
 from integration_site.scopes import Scope
-from integration_site.services import api_token_create, api_token_revoke
+from integration_site.services import (
+    api_token_create,
+    api_token_revoke,
+    api_token_scopes_not_held,
+)
 
 
 class ApiTokenCreateForm(forms.ModelForm):
@@ -16,6 +20,18 @@ class ApiTokenCreateForm(forms.ModelForm):
     class Meta:
         model = ApiToken
         fields = ["name", "scopes", "expires_at", "user"]
+
+    # Set by ApiTokenAdmin.get_form: the user creating the token.
+    creator = None
+
+    def clean_scopes(self):
+        scopes = self.cleaned_data["scopes"]
+        missing = api_token_scopes_not_held(creator=self.creator, scopes=scopes)
+        if missing:
+            raise forms.ValidationError(
+                f"You cannot grant scope(s) you do not hold yourself: {', '.join(missing)}."
+            )
+        return scopes
 
 
 @admin.register(ApiToken)
@@ -45,7 +61,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
-            kwargs["form"] = ApiTokenCreateForm
+            kwargs["form"] = type(
+                "ApiTokenCreateForm", (ApiTokenCreateForm,), {"creator": request.user}
+            )
         return super().get_form(request, obj, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
@@ -66,6 +84,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
             scopes=form.cleaned_data["scopes"],
             expires_at=form.cleaned_data["expires_at"],
             user=form.cleaned_data["user"],
+            created_by=request.user,
         )
         obj.pk = token.pk
         messages.warning(

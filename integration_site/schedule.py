@@ -98,6 +98,22 @@ def enqueue_due_periodic_tasks(*, now=None) -> list[str]:
     return enqueued
 
 
+_worker_id: tuple[int, str] | None = None
+
+
+def worker_id_current() -> str:
+    """
+    This worker process's id: host and pid first (for whoever reads it), then a random part,
+    so a restarted container that reuses the hostname and pid 1 is still another worker.
+    Work a worker claims (update jobs) records it, and only that worker may finish it.
+    """
+    global _worker_id
+    pid = os.getpid()
+    if _worker_id is None or _worker_id[0] != pid:  # a forked child is another worker
+        _worker_id = (pid, f"{socket.gethostname()[:40]}-{pid}-{get_random_string(12)}")
+    return _worker_id[1]
+
+
 def run_lease_owner_token() -> str:
     """A token unique to one run; host and pid first so a stuck holder can be found."""
     return f"{socket.gethostname()[:100]}-{os.getpid()}-{get_random_string(16)}"

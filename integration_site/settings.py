@@ -242,6 +242,10 @@ LICENSE_VENDOR_PUBLIC_KEYS = os.environ.get("LICENSE_VENDOR_PUBLIC_KEYS", "")
 LICENSE_TRUST_DEMO_VENDOR_KEY = env_bool("LICENSE_TRUST_DEMO_VENDOR_KEY", default=True)
 # A running update job whose worker has not reported for this long is marked failed.
 UPDATE_JOB_STALE_SECONDS = env_int("UPDATE_JOB_STALE_SECONDS", 60)
+# Extra worker environment variables an update hook may see, comma-separated names. Hooks
+# get only PATH, HOME, LANG, LANGUAGE, LC_*, TZ, TMPDIR and the RELEASE_*/UPDATE_JOB_ID
+# variables otherwise; never list a secret here (the job log shows what a hook prints).
+UPDATE_HOOK_ENV_PASSTHROUGH = env_list("UPDATE_HOOK_ENV_PASSTHROUGH")
 # Pause between the logged steps of an update without a hook (demos; 0 in production).
 UPDATE_STEP_DELAY_SECONDS = float(os.environ.get("UPDATE_STEP_DELAY_SECONDS", "0") or 0)
 # Sensu's keepalive thresholds (seconds since a client's last keepalive); a client's own

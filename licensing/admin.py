@@ -235,6 +235,15 @@ class ReleaseAdmin(admin.ModelAdmin):
     search_fields = ["version", "release_notes"]
     ordering = ["-sequence"]
     actions = ["apply_update"]
+    # The worker runs a hook as itself, so setting one is a superuser's act (or the imported
+    # manifest's, manage.py releases_import): for anyone else it would be a shell on the host.
+    hook_fields = ("hook_command", "hook_timeout_seconds")
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            readonly += [f for f in self.hook_fields if f not in readonly]
+        return readonly
 
     @admin.display(description="Status")
     def status(self, obj: Release) -> str:

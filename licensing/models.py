@@ -205,6 +205,9 @@ class UpdateJob(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     worker_host = models.CharField(max_length=255, blank=True)
     worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    # The worker that claimed the job (integration_site.schedule.worker_id_current): only it
+    # may move the job on, so a job the reaper failed never flips to succeeded.
+    worker_id = models.CharField(max_length=64, blank=True)
     task_result_id = models.CharField(max_length=64, blank=True)
     # A constant column so the partial unique constraint below allows one active job only.
     apply_slot = models.CharField(max_length=10, default="apply", editable=False)

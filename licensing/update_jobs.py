@@ -4,6 +4,7 @@ progress and log lines) and failing jobs whose worker died. licensing.tasks runs
 licensing.services.updates queues the jobs.
 """
 
+import contextlib
 import ctypes
 import os
 import queue
@@ -24,6 +25,7 @@ from django.utils import timezone
 from audits.context import AuditActor, AuditTarget, actor_for_user, audit_context
 from audits.models import AuditSource, Crud
 from audits.services import audit_event_record
+from integration_site.schedule import worker_id_current
 from licensing.choices import ACTIVE_JOB_STATES, JobState
 from licensing.models import Installation, Release, UpdateJob, UpdateJobLogLine
 
@@ -50,6 +52,31 @@ class HookFailed(UpdateJobFailed):
     pass
 
 
+class UpdateJobTakenAway(UpdateJobFailed):
+    """The job is no longer running under this worker (the reaper failed it): stop now."""
+
+
+def _owned(job: UpdateJob):
+    # Every state change the worker makes is conditional on this: the job is still running
+    # and still this worker's, so a job the reaper failed stays failed.
+    return UpdateJob.objects.filter(pk=job.pk, state=JobState.RUNNING, worker_id=job.worker_id)
+
+
+def _heartbeat(job: UpdateJob) -> None:
+    if not _owned(job).update(heartbeat_at=timezone.now()):
+        raise UpdateJobTakenAway(
+            "The job stopped being this worker's while it ran (the stale-job reaper failed it)."
+        )
+
+
+def _kill_process_group(process: subprocess.Popen) -> None:
+    # The hook leads its own session (start_new_session), so its process group holds it and
+    # every child it did not move elsewhere: none of them may outlive the hook's run.
+    with contextlib.suppress(ProcessLookupError):  # the hook and its children all exited
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
 _PR_SET_PDEATHSIG = 1
 # Looked up once, here: the forked child should only make the system call, not load symbols.
 _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
@@ -63,14 +90,31 @@ def _die_with_parent() -> None:  # runs in the forked child, before exec
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+# What a hook inherits from the worker's environment: enough to find programs, speak the
+# locale and write temporary files. Never the rest: the worker's environment holds
+# DJANGO_SECRET_KEY, DATABASE_URL and other secrets, and the job log shows what a hook prints.
+HOOK_ENV_ALLOWED = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR"})
+
+
+def hook_environment(job: UpdateJob, release: Release) -> dict[str, str]:
+    """The scrubbed environment a release's hook runs with (README, Licenses and updates)."""
+    passthrough = HOOK_ENV_ALLOWED | set(settings.UPDATE_HOOK_ENV_PASSTHROUGH)
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name in passthrough or name.startswith("LC_")
+    }
+    env.update(
+        RELEASE_SEQUENCE=str(release.sequence),
+        RELEASE_VERSION=release.version,
+        UPDATE_JOB_ID=str(job.pk),
+    )
+    return env
+
+
 def _run_hook(job: UpdateJob, release: Release) -> None:
     args = shlex.split(release.hook_command)
-    env = {
-        **os.environ,
-        "RELEASE_SEQUENCE": str(release.sequence),
-        "RELEASE_VERSION": release.version,
-        "UPDATE_JOB_ID": str(job.pk),
-    }
+    env = hook_environment(job, release)
     update_job_log(
         job, f"Running hook: {release.hook_command} (timeout {release.hook_timeout_seconds}s)"
     )
@@ -104,19 +148,23 @@ def _run_hook(job: UpdateJob, release: Release) -> None:
         while not lines.empty():
             update_job_log(job, f"  | {lines.get()}")
 
-    while process.poll() is None:
-        drain()
-        if time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    # Whatever ends this block (a timeout, the job taken away, a lost database connection,
+    # a signal) kills the hook's whole process group first: no hook runs on unattended.
+    try:
+        while process.poll() is None:
             drain()
-            raise HookFailed(
-                f"Hook timed out after {release.hook_timeout_seconds}s and was killed."
-            )
-        if time.monotonic() - last_beat >= 1:
-            UpdateJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
-            last_beat = time.monotonic()
-        time.sleep(0.1)
+            if time.monotonic() > deadline:
+                _kill_process_group(process)
+                drain()
+                raise HookFailed(
+                    f"Hook timed out after {release.hook_timeout_seconds}s and was killed."
+                )
+            if time.monotonic() - last_beat >= 1:
+                _heartbeat(job)
+                last_beat = time.monotonic()
+            time.sleep(0.1)
+    finally:
+        _kill_process_group(process)
     reader.join(timeout=2)
     drain()
     if process.returncode != 0:
@@ -133,6 +181,7 @@ def update_job_execute(*, job_id: int) -> str:
         state=JobState.RUNNING,
         started_at=now,
         heartbeat_at=now,
+        worker_id=worker_id_current(),
         worker_host=socket.gethostname()[:255],
         worker_pid=os.getpid(),
     )
@@ -155,7 +204,7 @@ def update_job_execute(*, job_id: int) -> str:
         try:
             _apply_releases(job)
         except Exception as exc:
-            _job_fail(job, str(exc) or exc.__class__.__name__)
+            _job_fail(job, str(exc) or exc.__class__.__name__, worker_id=job.worker_id)
             return JobState.FAILED
     return JobState.SUCCEEDED
 
@@ -179,21 +228,28 @@ def _apply_releases(job: UpdateJob) -> None:
             done += 1
             update_job_log(job, f"{release.version}: {step}", progress=int(done * 99 / total))
         if release.hook_command:
+            _heartbeat(job)  # never start a hook for a job that is no longer ours
             _run_hook(job, release)
         done += 1
         update_job_log(job, f"{release.version} applied.", progress=int(done * 99 / total))
 
     target = releases[job.plan[-1]]
     with transaction.atomic():
+        finished = timezone.now()
+        # First, and conditional: a job the reaper failed meanwhile stays failed, and the
+        # installation is then left alone (the exception rolls this transaction back).
+        if not _owned(job).update(
+            state=JobState.SUCCEEDED, progress=100, finished_at=finished, heartbeat_at=finished
+        ):
+            raise UpdateJobTakenAway(
+                "The job stopped being this worker's before it finished (the stale-job reaper "
+                "failed it); the current version was left unchanged."
+            )
         installation = Installation.objects.select_for_update().get(pk=1)
         previous = installation.current_release
         installation.current_release = target
         installation.install_date = timezone.now()
         installation.save()
-        finished = timezone.now()
-        UpdateJob.objects.filter(pk=job.pk).update(
-            state=JobState.SUCCEEDED, progress=100, finished_at=finished, heartbeat_at=finished
-        )
         UpdateJobLogLine.objects.create(
             job=job, message=f"Now running {target.version} (sequence {target.sequence})."
         )
@@ -211,12 +267,19 @@ def _apply_releases(job: UpdateJob) -> None:
         )
 
 
-def _job_fail(job: UpdateJob, reason: str, *, only_if_running: bool = True) -> bool:
-    """Mark the job failed (the current version is untouched). False if it already finished."""
+def _job_fail(
+    job: UpdateJob, reason: str, *, only_if_running: bool = True, worker_id: str | None = None
+) -> bool:
+    """
+    Mark the job failed (the current version is untouched). False if it already finished,
+    or, given `worker_id`, if it is not that worker's any more.
+    """
     finished = timezone.now()
     jobs = UpdateJob.objects.filter(pk=job.pk)
     if only_if_running:
         jobs = jobs.filter(state__in=ACTIVE_JOB_STATES)
+    if worker_id is not None:
+        jobs = jobs.filter(worker_id=worker_id)
     if not jobs.update(state=JobState.FAILED, error=reason[:2000], finished_at=finished):
         return False
     UpdateJobLogLine.objects.create(job=job, message=f"FAILED: {reason}")
@@ -262,7 +325,14 @@ def update_jobs_fail_stale(*, now=None) -> list[int]:
                     f"The worker on {job.worker_host} (pid {job.worker_pid}) stopped reporting "
                     f"for over {settings.UPDATE_JOB_STALE_SECONDS}s; it is presumed dead."
                 )
-            elif job.worker_host == hostname and job.worker_pid and not _pid_alive(job.worker_pid):
+            elif (
+                job.worker_host == hostname
+                and job.worker_pid
+                and job.worker_id != worker_id_current()
+                and not _pid_alive(job.worker_pid)
+            ):
+                # Host and pid only hint that a worker on this host is gone, to fail its job
+                # sooner than the heartbeat would; the job belongs to its worker_id.
                 reason = f"The worker process {job.worker_pid} on {hostname} died mid-update."
         elif job.task_result_id:
             task = DBTaskResult.objects.filter(pk=job.task_result_id).first()

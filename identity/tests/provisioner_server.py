@@ -2,6 +2,7 @@
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -22,6 +23,8 @@ class FakeProvisioner:
     # path prefix -> status to answer instead of success; "*" matches everything.
     failures: dict[str, int] = field(default_factory=dict)
     ping_status: int = 204
+    # Called with each request's path before it is answered, on the server's thread.
+    on_request: Callable[[str], None] | None = None
 
     def calls(self, *, include_ping: bool = False) -> list[tuple[str, str]]:
         return [(r.method, r.path) for r in self.requests if include_ping or r.path != "/v1/ping"]
@@ -40,6 +43,8 @@ def _handler(provisioner: FakeProvisioner):
             raw = self.rfile.read(length) if length else b""
             body = json.loads(raw) if raw else None
             provisioner.requests.append(RecordedRequest(self.command, self.path, body))
+            if provisioner.on_request is not None:
+                provisioner.on_request(self.path)
             if self.path == "/v1/ping":
                 status = provisioner.ping_status
             else:

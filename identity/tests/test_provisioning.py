@@ -209,8 +209,7 @@ def test_resync_resets_and_sends_everyone_again(configured, provisioner, people,
     assert provisioner.calls() == [
         ("POST", "/v1/reset"),
         ("POST", "/v1/user/create"),
-        ("POST", "/v1/user/create"),
-        ("POST", "/v1/user/create"),  # the superuser is a site user too
+        ("POST", "/v1/user/create"),  # the superuser is never provisioned out
     ]
     assert AuditEvent.objects.filter(action="provisioning.resync").exists()
 
@@ -253,3 +252,178 @@ def test_periodic_task_is_registered():
     from integration_site.schedule import registered_periodic_tasks
 
     assert any("provisioning_sync" in job.name for job in registered_periodic_tasks())
+
+
+# --- Site superusers never go out; the provisioner's address is a superuser's to change ---------
+
+
+def test_site_superusers_are_never_provisioned(configured, provisioner, people, superuser):
+    configured.password_format = PasswordFormat.HASHED
+    configured.save()
+    provisioning_sync_run()
+    assert [b["username"] for b in provisioner.bodies("/v1/user/create")] == ["ann", "ben"]
+    assert superuser.password not in str(provisioner.requests)
+
+
+def test_user_who_becomes_superuser_is_deleted_and_never_sent_again(
+    configured, provisioner, people
+):
+    configured.password_format = PasswordFormat.HASHED
+    configured.save()
+    provisioning_sync_run()
+    provisioner.clear()
+    ann = people[0]
+    ann.is_superuser = True
+    ann.save()
+    provisioning_sync_run()
+    assert provisioner.calls() == [("DELETE", f"/v1/user/{_uuid(ann)}")]
+    provisioner.clear()
+    ann.set_password("a new password 456")
+    ann.email = "ann@elsewhere.example"
+    ann.save()
+    provisioning_resync_request()
+    provisioning_sync_run()
+    assert [b["username"] for b in provisioner.bodies("/v1/user/create")] == ["ben"]
+    assert ann.password not in str(provisioner.requests)
+
+
+def _settings_form(config, **changes) -> dict:
+    data = {
+        "url": config.url,
+        "password_format": config.password_format,
+        "enable_reset_request": "on" if config.enable_reset_request else "",
+        "enabled": "on" if config.enabled else "",
+    }
+    data.update(changes)
+    return {k: v for k, v in data.items() if v != ""}
+
+
+def test_provisioner_address_and_password_format_need_a_superuser(
+    configured, client, django_user_model
+):
+    from django.contrib.auth.models import Permission
+
+    staff = django_user_model.objects.create_user("ops", password="x", is_staff=True)
+    staff.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_provisionersettings", "change_provisionersettings"]
+        )
+    )
+    client.force_login(staff)
+    response = client.post(
+        "/admin/console/provisionersettings/1/change/",
+        _settings_form(
+            configured, url="http://attacker.example", password_format=PasswordFormat.HASHED
+        ),
+    )
+    assert response.status_code == 302
+    config = provisioner_settings()
+    assert (config.url, config.password_format) == (configured.url, configured.password_format)
+
+
+def test_superuser_may_change_the_provisioner_address(configured, client, superuser):
+    client.force_login(superuser)
+    response = client.post(
+        "/admin/console/provisionersettings/1/change/",
+        _settings_form(configured, url="http://other.example", password_format="hashed"),
+    )
+    assert response.status_code == 302
+    config = provisioner_settings()
+    assert (config.url, config.password_format) == ("http://other.example", "hashed")
+
+
+# --- One sync at a time: the periodic job's run lease, renewed and owner-only ------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_started_while_one_runs_skips(configured, provisioner, people):
+    from django.db import connection
+
+    overlapping = []
+
+    def second_sync(path):
+        # A second worker's run, started while the first waits on the provisioner.
+        if path == "/v1/ping" and not overlapping:
+            try:
+                overlapping.append(provisioning_sync_run())
+            finally:
+                connection.close()
+
+    provisioner.on_request = second_sync
+    assert provisioning_sync_run() == "queued 3, delivered=True"
+    assert overlapping == ["another worker is syncing"]
+    assert provisioner.calls() == [
+        ("POST", "/v1/reset"),
+        ("POST", "/v1/user/create"),
+        ("POST", "/v1/user/create"),
+    ]
+
+
+def test_a_lapsed_lease_is_taken_over(configured, provisioner, people):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from identity.provisioning import PROVISIONING_LEASE_SECONDS, PROVISIONING_SYNC_JOB
+    from integration_site.schedule import run_lease_acquire
+
+    # A worker killed mid-sync: its lease is never released, only lapses.
+    run_lease_acquire(
+        name=PROVISIONING_SYNC_JOB,
+        seconds=PROVISIONING_LEASE_SECONDS,
+        now=timezone.now() - timedelta(seconds=PROVISIONING_LEASE_SECONDS + 1),
+    )
+    assert provisioning_sync_run() == "queued 3, delivered=True"
+
+
+def test_a_held_lease_makes_the_sync_skip(configured, provisioner, people):
+    from identity.provisioning import PROVISIONING_LEASE_SECONDS, PROVISIONING_SYNC_JOB
+    from integration_site.schedule import run_lease_acquire
+
+    held = run_lease_acquire(name=PROVISIONING_SYNC_JOB, seconds=PROVISIONING_LEASE_SECONDS)
+    assert provisioning_sync_run() == "another worker is syncing"
+    assert provisioner.requests == []
+    assert held.release()  # the skipping run did not release the holder's lease
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_that_lost_its_lease_stops_and_leaves_the_new_holders_lease(
+    configured, provisioner, people, monkeypatch
+):
+    from django.db import connection
+
+    from identity import provisioning
+    from integration_site.models import ScheduledJob
+    from integration_site.schedule import run_lease_acquire
+
+    # A lease so short that it has lapsed by the first request, and each step renews it.
+    monkeypatch.setattr(provisioning, "PROVISIONING_LEASE_SECONDS", 0)
+    taken_over = []
+
+    def take_over(path):
+        # While the first create is in flight, another worker's run takes the lapsed lease.
+        if path == "/v1/user/create" and not taken_over:
+            try:
+                taken_over.append(
+                    run_lease_acquire(name=provisioning.PROVISIONING_SYNC_JOB, seconds=300)
+                )
+            finally:
+                connection.close()
+
+    provisioner.on_request = take_over
+    assert provisioning_sync_run() == "lost the lease to another run; stopped"
+    assert taken_over[0] is not None
+    assert provisioner.calls() == [("POST", "/v1/reset"), ("POST", "/v1/user/create")]
+    row = ScheduledJob.objects.get(name=provisioning.PROVISIONING_SYNC_JOB)
+    # The first run's release (owner-only) left the new holder's lease alone.
+    assert (row.lease_owner, row.lease_expires_at) == (
+        taken_over[0].owner,
+        taken_over[0].expires_at,
+    )
+
+
+def test_lease_name_is_the_periodic_task_name():
+    from identity.provisioning import PROVISIONING_SYNC_JOB
+    from integration_site.schedule import registered_periodic_tasks
+
+    assert PROVISIONING_SYNC_JOB in {job.name for job in registered_periodic_tasks()}

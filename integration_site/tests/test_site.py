@@ -168,3 +168,52 @@ def test_health_names_a_database_outage_without_the_drivers_message(
     assert "hunter2" not in response.content.decode()
     assert "nonexistent" not in response.content.decode()
     assert "health check: the database did not answer" in caplog.text
+
+
+# --- Creating tokens grants no more than the creator holds -------------------------------------
+
+
+def _token_creator(django_user_model, *scopes: str):
+    from django.contrib.auth.models import Permission
+
+    from integration_site.scopes import permission_codename
+
+    user = django_user_model.objects.create_user("minter", password="x", is_staff=True)
+    codenames = ["add_apitoken", "view_apitoken", *(permission_codename(s) for s in scopes)]
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+def _add_token(client, *scopes: str):
+    return client.post(
+        "/admin/integration_site/apitoken/add/", {"name": "minted", "scopes": list(scopes)}
+    )
+
+
+def test_admin_refuses_a_token_with_scopes_its_creator_lacks(client, django_user_model):
+    client.force_login(_token_creator(django_user_model, "audit:read"))
+    response = _add_token(client, "audit:read", "version:apply", "audit:verify")
+    assert response.status_code == 200  # the form again, with the error
+    assert "do not hold yourself: audit:verify, version:apply" in response.content.decode()
+    assert not ApiToken.objects.exists()
+
+
+def test_admin_mints_a_token_within_its_creators_scopes(client, django_user_model):
+    client.force_login(_token_creator(django_user_model, "audit:read", "audit:write"))
+    assert _add_token(client, "audit:read").status_code == 302
+    assert ApiToken.objects.get().scopes == ["audit:read"]
+
+
+def test_superuser_may_mint_any_scope(client, superuser):
+    client.force_login(superuser)
+    assert _add_token(client, "version:apply", "audit:verify").status_code == 302
+    assert ApiToken.objects.get().scopes == ["audit:verify", "version:apply"]
+
+
+def test_token_service_refuses_scopes_the_creator_lacks(django_user_model):
+    from integration_site.services import ScopeNotHeld, api_token_create
+
+    creator = _token_creator(django_user_model, "audit:read")
+    with pytest.raises(ScopeNotHeld, match="audit:write"):
+        api_token_create(name="t", scopes=["audit:read", "audit:write"], created_by=creator)
+    assert not ApiToken.objects.exists()

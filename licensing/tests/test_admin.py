@@ -217,3 +217,76 @@ def test_job_history_lists_finished_jobs(staff_client, installed_license, releas
 def test_admin_front_page_has_license_panel(staff_client, installed_license, releases):
     html = staff_client.get("/admin/").content.decode()
     assert "License and updates" in html and "Pending updates" in html
+
+
+# --- Release hooks: a superuser's (or the imported manifest's) to set ---------------------------
+
+
+def _release_form(release, **changes) -> dict:
+    data = {
+        "sequence": release.sequence,
+        "version": release.version,
+        "release_notes": release.release_notes,
+        "release_date_0": release.release_date.strftime("%Y-%m-%d"),
+        "release_date_1": release.release_date.strftime("%H:%M:%S"),
+        "channel": release.channel,
+        "hook_command": release.hook_command,
+        "hook_timeout_seconds": release.hook_timeout_seconds,
+    }
+    if release.required:
+        data["required"] = "on"
+    data.update(changes)
+    return data
+
+
+@pytest.fixture
+def release_editor(client, django_user_model):
+    user = django_user_model.objects.create_user("editor", password="x", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="licensing",
+            codename__in=["view_release", "change_release", "add_release"],
+        )
+    )
+    client.force_login(user)
+    return client
+
+
+def test_change_release_holder_cannot_set_a_hook(release_editor, releases):
+    from licensing.models import Release
+
+    release = Release.objects.get(sequence=12)
+    response = release_editor.post(
+        f"/admin/licensing/release/{release.pk}/change/",
+        _release_form(release, version="1.12.1", hook_command="sh -c 'cat /etc/passwd'"),
+    )
+    assert response.status_code == 302
+    release.refresh_from_db()
+    assert release.version == "1.12.1"  # the rest of the release is theirs to edit
+    assert release.hook_command == ""
+    page = release_editor.get(f"/admin/licensing/release/{release.pk}/change/").content.decode()
+    assert 'name="hook_command"' not in page
+
+
+def test_add_release_holder_cannot_add_one_with_a_hook(release_editor, releases):
+    from licensing.models import Release
+
+    release = Release(sequence=30, version="3.0.0", channel="Unstable")
+    response = release_editor.post(
+        "/admin/licensing/release/add/", _release_form(release, hook_command="id")
+    )
+    assert response.status_code == 302
+    assert Release.objects.get(sequence=30).hook_command == ""
+
+
+def test_superuser_can_set_a_hook(staff_client, releases):
+    from licensing.models import Release
+
+    release = Release.objects.get(sequence=12)
+    response = staff_client.post(
+        f"/admin/licensing/release/{release.pk}/change/",
+        _release_form(release, hook_command="./scripts/migrate.sh", hook_timeout_seconds=60),
+    )
+    assert response.status_code == 302
+    release.refresh_from_db()
+    assert (release.hook_command, release.hook_timeout_seconds) == ("./scripts/migrate.sh", 60)

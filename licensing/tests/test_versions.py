@@ -1,19 +1,31 @@
 """Version API, releases import, update jobs (hooks, failures, dead workers, one at a time)."""
 
+import ast
 import json
+import os
 import sys
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from audits.models import AuditEvent
+from integration_site.schedule import worker_id_current
 from licensing.choices import JobState
 from licensing.models import Installation, License, Release, UpdateJob
 from licensing.services.releases import ManifestError, releases_import
 from licensing.services.updates import UpdateConflict, update_apply_request
-from licensing.update_jobs import update_job_execute, update_jobs_fail_stale
+from licensing.update_jobs import (
+    UpdateJobTakenAway,
+    _apply_releases,
+    _job_fail,
+    update_job_execute,
+    update_jobs_fail_stale,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -154,6 +166,24 @@ def test_hook_output_is_logged(installed_license, releases):
     assert job.log_lines.filter(message="  | migrated 1.12.0").exists()
 
 
+def test_hook_runs_without_the_workers_secrets(installed_license, releases, monkeypatch, settings):
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "s3cret-key")
+    monkeypatch.setenv("DATABASE_URL", "postgres://site:pw@db/site")
+    monkeypatch.setenv("LC_TIME", "C")
+    monkeypatch.setenv("VENDOR_REGISTRY", "registry.example")
+    settings.UPDATE_HOOK_ENV_PASSTHROUGH = ["VENDOR_REGISTRY"]
+    Release.objects.filter(sequence=12).update(
+        hook_command=f"{sys.executable} -c 'import os; print(sorted(os.environ))'"
+    )
+    job = update_apply_request(sequence=12)
+    assert update_job_execute(job_id=job.pk) == JobState.SUCCEEDED
+    printed = job.log_lines.get(message__startswith="  | [").message
+    names = set(ast.literal_eval(printed.removeprefix("  | ")))
+    assert "DJANGO_SECRET_KEY" not in names and "DATABASE_URL" not in names
+    assert {"PATH", "LC_TIME", "VENDOR_REGISTRY", "RELEASE_SEQUENCE", "UPDATE_JOB_ID"} <= names
+    assert not job.log_lines.filter(message__contains="s3cret-key").exists()
+
+
 def test_failing_hook_fails_job_and_keeps_current_version(installed_license, releases):
     Release.objects.filter(sequence=12).update(
         hook_command=f"{sys.executable} -c 'import sys; sys.exit(3)'"
@@ -209,6 +239,125 @@ def test_fresh_running_job_is_left_alone(installed_license, releases):
         state="running", heartbeat_at=timezone.now(), worker_host="another-host", worker_pid=1
     )
     assert update_jobs_fail_stale() == []
+
+
+def _wait_for(path, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by its parent) is gone for our purposes.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+# A hook that records its pid and a child's pid, says it started, then waits for `go` (or
+# sleeps on, if nobody says go): the tests decide when it would finish.
+HOOK_SCRIPT = """
+import os, subprocess, sys, time
+here = sys.argv[1]
+child = subprocess.Popen(["sleep", "60"])
+open(os.path.join(here, "pids.tmp"), "w").write(f"{os.getpid()} {child.pid}")
+os.rename(os.path.join(here, "pids.tmp"), os.path.join(here, "pids"))
+while not os.path.exists(os.path.join(here, "go")):
+    time.sleep(0.05)
+"""
+
+
+def _hook_in(tmp_path) -> str:
+    (tmp_path / "hook.py").write_text(HOOK_SCRIPT)
+    return f"{sys.executable} {tmp_path / 'hook.py'} {tmp_path}"
+
+
+# The reaper runs on another connection while the job runs, so no test transaction.
+@pytest.mark.django_db(transaction=True)
+def test_reaped_job_whose_hook_then_finishes_stays_failed(installed_license, releases, tmp_path):
+    Release.objects.filter(sequence=12).update(hook_command=_hook_in(tmp_path))
+    job = update_apply_request(sequence=12)
+    reaped = []
+
+    def reaper():
+        try:
+            _wait_for(tmp_path / "pids")
+            # As a reaper on another host would see it once the heartbeat is old enough.
+            reaped.extend(update_jobs_fail_stale(now=timezone.now() + timedelta(hours=1)))
+            (tmp_path / "go").touch()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=reaper)
+    thread.start()
+    state = update_job_execute(job_id=job.pk)
+    thread.join()
+    assert reaped == [job.pk]
+    assert state == JobState.FAILED
+    job.refresh_from_db()
+    assert job.state == "failed" and "presumed dead" in job.error
+    assert _current_sequence() == 10
+    assert not AuditEvent.objects.filter(action="version.apply.succeed").exists()
+    assert AuditEvent.objects.filter(action="version.apply.fail").count() == 1
+    assert not any(_pid_alive(int(p)) for p in (tmp_path / "pids").read_text().split())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reaped_job_starts_no_further_hook(installed_license, releases, tmp_path):
+    Release.objects.filter(sequence=12).update(hook_command=f"touch {tmp_path / 'ran'}")
+    job = update_apply_request(sequence=12)
+    UpdateJob.objects.filter(pk=job.pk).update(state="running", worker_id="reaped-worker")
+    assert _job_fail(job, "reaped")
+    job.worker_id = worker_id_current()
+    with pytest.raises(UpdateJobTakenAway):
+        _apply_releases(job)
+    assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="terminates the job's PostgreSQL backend",
+)
+@pytest.mark.django_db(transaction=True)
+def test_lost_database_connection_mid_hook_leaves_no_hook_running(
+    installed_license, releases, tmp_path
+):
+    Release.objects.filter(sequence=12).update(hook_command=_hook_in(tmp_path))
+    job = update_apply_request(sequence=12)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+
+    def cut_the_connection():
+        # What a PostgreSQL restart does to the worker's session, without restarting the
+        # server other sessions share.
+        try:
+            _wait_for(tmp_path / "pids")
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=cut_the_connection)
+    thread.start()
+    with pytest.raises(DatabaseError):
+        update_job_execute(job_id=job.pk)
+    thread.join()
+    assert not any(_pid_alive(int(p)) for p in (tmp_path / "pids").read_text().split())
+    connection.close()
+
+    # The reaper fails the orphaned job; applying again runs the hook once more, to the end.
+    assert update_jobs_fail_stale(now=timezone.now() + timedelta(hours=1)) == [job.pk]
+    (tmp_path / "pids").unlink()
+    (tmp_path / "go").touch()
+    again = update_apply_request(sequence=12)
+    assert update_job_execute(job_id=again.pk) == JobState.SUCCEEDED
+    assert _current_sequence() == 12
+    assert UpdateJob.objects.get(pk=job.pk).state == "failed"
 
 
 def test_one_active_job_is_enforced_by_the_database(installed_license, releases):

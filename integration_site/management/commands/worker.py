@@ -6,11 +6,14 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from django.utils import timezone
-from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
 from integration_site.models import WorkerHeartbeat
-from integration_site.schedule import enqueue_due_periodic_tasks, run_worker_tick_hooks
+from integration_site.schedule import (
+    enqueue_due_periodic_tasks,
+    run_worker_tick_hooks,
+    worker_id_current,
+)
 
 HEARTBEAT_EVERY_SECONDS = 5
 
@@ -29,7 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="One tick, then exit (tests).")
 
     def handle(self, *args, interval, queue_name, once, **options):
-        worker_id = f"{socket.gethostname()[:40]}-{os.getpid()}-{get_random_string(6)}"
+        worker_id = worker_id_current()
         # Batch mode: the library's loop drains the queue and returns, letting this loop
         # beat the heartbeat and schedule periodic jobs between drains.
         worker = Worker(
