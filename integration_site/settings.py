@@ -78,6 +78,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "integration_site.middleware.RequestContextMiddleware",
     "integration_site.middleware.ApiErrorMiddleware",
+    # After the error middleware (its 400 gets the request id), before any view or session.
+    "integration_site.middleware.NulRefusalMiddleware",
     # Answers plain valid bearer-token ingest POSTs here, before the browser middleware below
     # (integration_site.fast_path); it must follow the request id and error middleware.
     "integration_site.fast_path.IngestFastPathMiddleware",
@@ -284,7 +286,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # The one JSON parser (depth, NaN, NUL and surrogates refused with a 400).
+    "DEFAULT_PARSER_CLASSES": ["integration_site.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "integration_site.errors.api_exception_handler",
