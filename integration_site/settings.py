@@ -248,6 +248,9 @@ MONITORING_KEEPALIVE_CRITICAL_SECONDS = env_int("MONITORING_KEEPALIVE_CRITICAL_S
 # for up to MONITORING_RESULTS_DRAIN_SECONDS per run (the drain is scheduled every second).
 MONITORING_RESULTS_BATCH_SIZE = env_int("MONITORING_RESULTS_BATCH_SIZE", 500)
 MONITORING_RESULTS_DRAIN_SECONDS = env_int("MONITORING_RESULTS_DRAIN_SECONDS", 20)
+# A result's `output` is cut to this many characters when accepted (Sensu Go's
+# max_output_size truncates likewise): it is stored in the result, the event and its audit.
+MONITORING_OUTPUT_MAX_CHARS = env_int("MONITORING_OUTPUT_MAX_CHARS", 65536)
 
 # Foreman-compatible /api/audits (audits/foreman/pagination.py): totals are exact up to this
 # many rows, then a planner estimate; `per_page=all` or a huge per_page returns at most

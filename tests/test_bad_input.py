@@ -7,7 +7,8 @@ the black-box run found it on.
 import pytest
 
 from audits.models import Host
-from monitoring.models import Stash
+from monitoring.engine import accepted_results_drain
+from monitoring.models import CheckResult, Event, Stash
 
 pytestmark = pytest.mark.django_db
 
@@ -187,3 +188,59 @@ def test_nan_infinity_and_out_of_range_numbers_are_400(anyone, path, constant):
     }[path] % constant
     response = post_raw(anyone, path, body)
     assert response.status_code == 400, response.content
+
+
+LONG = "a" * 256
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/silenced", {"subscription": "s", "expire": 2**31}, "expire"),
+        ("/silenced", {"subscription": "s", "expire": -1}, "expire"),
+        ("/silenced", {"subscription": "s", "begin": 10**20}, "begin"),
+        ("/silenced", {"subscription": LONG}, "subscription"),
+        ("/stashes", {"path": "a", "content": {}, "expire": 2**31}, "expire"),
+        ("/stashes", {"path": "a", "content": {}, "expire": -1}, "expire"),
+        ("/stashes", {"path": "a" * 1025, "content": {}}, "path"),
+        ("/clients", {"name": "n", "address": LONG}, "address"),
+        ("/clients", {"name": LONG, "address": "a"}, "name"),
+        (
+            "/clients",
+            {"name": "n", "address": "a", "subscriptions": ["ok", LONG]},
+            "subscriptions[1]",
+        ),
+        ("/clients", {"name": "n", "address": "a", "version": "1" * 65}, "version"),
+        ("/results", {"name": "c", "output": "o", "status": 2**31}, "status"),
+        ("/results", {"name": "c", "output": "o", "source": LONG}, "source"),
+        ("/results", {"name": LONG, "output": "o"}, "name"),
+        ("/results", {"name": "c", "output": "o", "ttl": 2**31}, "ttl"),
+        ("/results", {"name": "c", "output": "o", "executed": 2**63}, "executed"),
+        ("/results", {"name": "c", "output": "o", "aggregates": [LONG]}, "aggregates[0]"),
+        ("/request", {"check": LONG}, "check"),
+    ],
+)
+def test_numbers_and_lengths_past_what_is_stored_are_sensu_400(anyone, path, body, field):
+    response = anyone.post(path, body, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["errors"], response.json()
+
+
+def test_result_at_the_limits_is_accepted_and_stored_never_dropped(anyone, caplog):
+    source = "s" * 255
+    body = {"name": "c" * 255, "output": "o", "status": 2**31 - 1, "source": source}
+    body |= {"ttl": 2**31 - 1, "executed": 2**62, "aggregates": ["g" * 255]}
+    assert anyone.post("/results", body, format="json").status_code == 202
+    assert accepted_results_drain() == 1
+    assert "Dropping queued result" not in caplog.text
+    stored = CheckResult.objects.get(client__name=source)
+    assert (stored.status, stored.ttl) == (2**31 - 1, 2**31 - 1)
+
+
+def test_result_output_is_cut_to_the_configured_limit(anyone, settings):
+    settings.MONITORING_OUTPUT_MAX_CHARS = 10
+    body = {"name": "c", "output": "x" * 50, "status": 2, "source": "host"}
+    assert anyone.post("/results", body, format="json").status_code == 202
+    accepted_results_drain()
+    assert CheckResult.objects.get(client__name="host").output == "x" * 10
+    assert Event.objects.get(client__name="host").output == "x" * 10
