@@ -4,11 +4,15 @@ problem, in the error shape of the route's peer (Foreman's, Sensu's or ours), on
 the black-box run found it on.
 """
 
+import threading
+
 import pytest
+from django.db import connection
+from rest_framework.test import APIClient
 
 from audits.models import Host
 from monitoring.engine import accepted_results_drain
-from monitoring.models import CheckResult, Event, Stash
+from monitoring.models import CheckResult, Client, Event, Silence, Stash
 
 pytestmark = pytest.mark.django_db
 
@@ -244,3 +248,39 @@ def test_result_output_is_cut_to_the_configured_limit(anyone, settings):
     accepted_results_drain()
     assert CheckResult.objects.get(client__name="host").output == "x" * 10
     assert Event.objects.get(client__name="host").output == "x" * 10
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent transactions: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("path", "body", "model"),
+    [
+        ("/clients", {"name": "same", "address": "10.0.0.1"}, Client),
+        ("/silenced", {"subscription": "same", "reason": "r"}, Silence),
+    ],
+)
+def test_concurrent_posts_of_one_name_upsert_one_row(make_token, path, body, model):
+    _, secret = make_token("monitoring:read", "monitoring:write")
+    statuses: list[int] = []
+
+    def post(start: threading.Barrier, payload: dict):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        start.wait(10)
+        try:
+            statuses.append(client.post(path, payload, format="json").status_code)
+        finally:
+            connection.close()
+
+    # Three names, 16 first POSTs each at once: the race is a matter of timing, so three
+    # rounds make it all but certain that one of them loses it without the upsert.
+    for round_ in range(3):
+        start = threading.Barrier(16)
+        payload = {key: f"{value}{round_}" for key, value in body.items()}
+        threads = [threading.Thread(target=post, args=(start, payload)) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert statuses == [201] * 48
+    assert model.objects.count() == 3
