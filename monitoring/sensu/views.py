@@ -9,12 +9,14 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from rest_framework.exceptions import APIException, MethodNotAllowed, NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -52,6 +54,8 @@ from monitoring.sensu.validation import (
 
 # The Sensu release whose API this mirrors; clients such as sensu-cli read it from /info.
 SENSU_VERSION = "1.9.0"
+# Sensu lists in /info only the servers whose heartbeat is at most this old.
+SENSU_SERVER_MAX_AGE_SECONDS = 30
 _DIGITS = re.compile(r"\A[0-9]+\Z")
 
 
@@ -528,7 +532,12 @@ class InfoView(SensuView):
         digest = hashlib.sha256(
             json.dumps(payloads.settings_payload(), sort_keys=True, default=str).encode()
         ).hexdigest()
-        workers = list(WorkerHeartbeat.objects.order_by("worker_id"))
+        # Sensu prunes a server whose heartbeat is older than 30 s: a killed worker, which
+        # never deletes its row, drops out of the list as it would in Sensu.
+        horizon = timezone.now() - timedelta(seconds=SENSU_SERVER_MAX_AGE_SECONDS)
+        workers = list(
+            WorkerHeartbeat.objects.filter(last_seen_at__gte=horizon).order_by("worker_id")
+        )
         return Response(
             {
                 "sensu": {"version": SENSU_VERSION, "settings": {"hexdigest": digest}},
