@@ -7,7 +7,7 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -22,6 +22,7 @@ from identity.services import (
 )
 from integration_site.client_ip import client_ip
 from integration_site.errors import ServiceUnavailable
+from integration_site.parsers import JSONParser
 from integration_site.scopes import Scope
 
 

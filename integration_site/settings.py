@@ -78,6 +78,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "integration_site.middleware.RequestContextMiddleware",
     "integration_site.middleware.ApiErrorMiddleware",
+    # After the error middleware (its 400 gets the request id), before any view or session.
+    "integration_site.middleware.NulRefusalMiddleware",
     # Answers plain valid bearer-token ingest POSTs here, before the browser middleware below
     # (integration_site.fast_path); it must follow the request id and error middleware.
     "integration_site.fast_path.IngestFastPathMiddleware",
@@ -256,6 +258,9 @@ MONITORING_KEEPALIVE_CRITICAL_SECONDS = env_int("MONITORING_KEEPALIVE_CRITICAL_S
 # for up to MONITORING_RESULTS_DRAIN_SECONDS per run (the drain is scheduled every second).
 MONITORING_RESULTS_BATCH_SIZE = env_int("MONITORING_RESULTS_BATCH_SIZE", 500)
 MONITORING_RESULTS_DRAIN_SECONDS = env_int("MONITORING_RESULTS_DRAIN_SECONDS", 20)
+# A result's `output` is cut to this many characters when accepted (Sensu Go's
+# max_output_size truncates likewise): it is stored in the result, the event and its audit.
+MONITORING_OUTPUT_MAX_CHARS = env_int("MONITORING_OUTPUT_MAX_CHARS", 65536)
 
 # Foreman-compatible /api/audits (audits/foreman/pagination.py): totals are exact up to this
 # many rows, then a planner estimate; `per_page=all` or a huge per_page returns at most
@@ -294,7 +299,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # The one JSON parser (depth, NaN, NUL and surrogates refused with a 400).
+    "DEFAULT_PARSER_CLASSES": ["integration_site.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "integration_site.errors.api_exception_handler",

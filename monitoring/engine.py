@@ -244,8 +244,10 @@ def _audit(
             action=action,
             crud=crud,
             source=AuditSource.SYSTEM,
+            # Client and check names are 255 characters each; the label must fit the audit's
+            # 255; the event id finds the event, and `associated` names the client whole.
             target=AuditTarget(
-                type="SensuEvent", id=event["id"], name=f"{client.name}/{check['name']}"
+                type="SensuEvent", id=event["id"], name=f"{client.name}/{check['name']}"[:255]
             ),
             associated=AuditTarget(type="Client", id=str(client.pk), name=client.name),
             description=(
@@ -436,9 +438,16 @@ def results_process(items: list[ResultInput]) -> list[Outcome]:
 def result_accept(*, client_name: str, check: dict[str, Any], now: int) -> None:
     """
     POST /results: queue the result for the engine (Sensu publishes it on the transport).
-    Sensu's API defaults `status` and `executed` at this point, so they are set here too.
+    Sensu's API defaults `status` and `executed` at this point, so they are set here too;
+    `output` is cut to MONITORING_OUTPUT_MAX_CHARS. The caller has validated everything the
+    engine stores (monitoring.sensu.validation), so a queued result is never dropped.
     """
     check = dict(check)
+    limit = settings.MONITORING_OUTPUT_MAX_CHARS
+    if isinstance(check.get("output"), str) and len(check["output"]) > limit:
+        # Bounded before the queue: a result may not cost the site more than it costs the
+        # sender, and the output is kept in the result, the event and the audit trail.
+        check["output"] = check["output"][:limit]
     if check.get("status") is None:
         check["status"] = 0
     if check.get("executed") is None:

@@ -2,10 +2,11 @@
 
 import contextlib
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import OperationalError, transaction
+from django.db import IntegrityError, OperationalError, models, transaction
 from django.utils import timezone
 
 from audits.chain import chain_head_locked
@@ -34,23 +35,55 @@ def client_register(*, data: dict[str, Any], version: str = "") -> Client:
     """
     Sensu's POST /clients: the server sets keepalives (default false), timestamp=now and
     adds the `client:<name>` subscription. A client that posts `keepalives: true` is
-    watched by the keepalive monitor, so repeating the POST is its keepalive.
+    watched by the keepalive monitor, so repeating the POST is its keepalive. Posting a name
+    again updates that client, concurrent first posts included.
     """
     name = data["name"]
     subscriptions = list(data.get("subscriptions") or [])
     if f"client:{name}" not in subscriptions:
         subscriptions.append(f"client:{name}")
-    client = Client.objects.select_for_update().filter(name=name).first() or Client(name=name)
-    client.address = data.get("address", client.address if client.pk else "unknown")
-    client.subscriptions = subscriptions
-    client.keepalives = bool(data.get("keepalives", False))
-    client.keepalive = data.get("keepalive") or {}
-    client.version = str(data.get("version") or version)[:64]
-    client.type = ClientType.PROXY if data.get("type") == "proxy" else ClientType.STANDARD
-    client.timestamp = epoch_now()
-    client.attributes = {k: v for k, v in data.items() if k not in CLIENT_FIELDS | {"timestamp"}}
-    client.save()
-    return client
+
+    def fill(client: Client) -> None:
+        client.address = data.get("address", client.address if client.pk else "unknown")
+        client.subscriptions = subscriptions
+        client.keepalives = bool(data.get("keepalives", False))
+        client.keepalive = data.get("keepalive") or {}
+        client.version = str(data.get("version") or version)[:64]
+        client.type = ClientType.PROXY if data.get("type") == "proxy" else ClientType.STANDARD
+        client.timestamp = epoch_now()
+        client.attributes = {
+            k: v for k, v in data.items() if k not in CLIENT_FIELDS | {"timestamp"}
+        }
+
+    return _upsert(Client, {"name": name}, new=lambda: Client(name=name), fill=fill)
+
+
+def _upsert[M: models.Model](
+    model: type[M], key: dict[str, Any], *, new: Callable[[], M], fill: Callable[[M], None]
+) -> M:
+    """
+    Sensu's POSTs replace what they name: update the row `key` finds, else insert one. Of two
+    concurrent first POSTs one inserts and the other, refused by the unique key, updates
+    (no duplicate-key 500). Call inside a transaction.
+
+    The row lock is FOR NO KEY UPDATE: an engine run holding the audit chain head inserts
+    events that reference the client, and their foreign-key checks take KEY SHARE on its
+    row. FOR UPDATE would block them while this transaction waits for the chain head (its
+    save is audited) in turn: a deadlock. NO KEY UPDATE lets them through.
+    """
+    row = model.objects.select_for_update(no_key=True).filter(**key).first()
+    if row is None:
+        row = new()
+        fill(row)
+        try:
+            with transaction.atomic():  # A savepoint: a lost race rolls back only the insert.
+                row.save()
+            return row
+        except IntegrityError:
+            row = model.objects.select_for_update(no_key=True).get(**key)
+    fill(row)
+    row.save()
+    return row
 
 
 # Sensu's delayed delete polls for the events to be gone up to 5 times; so does this.
@@ -175,17 +208,22 @@ def silence_create(
         # Redis EXPIRE starts now; Sensu extends it by the wait until `begin`.
         delay = max((begin_at - now).total_seconds(), 0) if begin_at else 0
         expires_at = now + timedelta(seconds=expire + delay)
-    silence = Silence.objects.filter(silence_id=silence_key(subscription, check)).first()
-    silence = silence or Silence(subscription=subscription, check_name=check)
-    silence.reason = reason
-    silence.creator = creator
-    silence.begin = begin_at
-    silence.expire = expire
-    silence.expires_at = expires_at
-    silence.expire_on_resolve = expire_on_resolve
-    silence.timestamp = int(now.timestamp())
-    silence.save()
-    return silence
+
+    def fill(silence: Silence) -> None:
+        silence.reason = reason
+        silence.creator = creator
+        silence.begin = begin_at
+        silence.expire = expire
+        silence.expires_at = expires_at
+        silence.expire_on_resolve = expire_on_resolve
+        silence.timestamp = int(now.timestamp())
+
+    return _upsert(
+        Silence,
+        {"silence_id": silence_key(subscription, check)},
+        new=lambda: Silence(subscription=subscription, check_name=check),
+        fill=fill,
+    )
 
 
 @transaction.atomic

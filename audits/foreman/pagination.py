@@ -13,6 +13,9 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
 DEFAULT_PER_PAGE = 20  # Foreman's Setting[:entries_per_page]
+# will_paginate (Foreman's paginator) refuses an offset beyond a signed 64-bit integer, which
+# is also where PostgreSQL's and SQLite's OFFSET stop: no row can sit further out.
+MAX_ROW_POSITION = 2**63 - 1
 
 
 # --- Counting -----------------------------------------------------------------------------
@@ -74,6 +77,10 @@ class ForemanPagination(BasePagination):
             limit = min(_per_page(raw_per_page), ceiling)
             self.per_page = limit
         offset = (self.page - 1) * limit
+        if offset + limit > MAX_ROW_POSITION:
+            raise exceptions.ValidationError(
+                {"page": [f"Page {self.page} of {limit} is past any row position (2^63)."]}
+            )
         return list(queryset[offset : offset + limit])
 
     def get_paginated_response(self, data):
@@ -114,14 +121,28 @@ def _page_number(raw: str | None) -> int:
     # Foreman: `to_i`, and 0 (absent, "0") means the first page.
     if raw is None or not raw.strip():
         return 1
-    if not raw.strip().isdigit():
+    number = _digits(raw.strip())
+    if number is None:
         raise exceptions.ValidationError({"page": ["Must be a positive integer."]})
-    return max(int(raw), 1)
+    if number > MAX_ROW_POSITION:
+        raise exceptions.ValidationError({"page": ["Must be below 2^63: no row is that far."]})
+    return max(number, 1)
 
 
 def _per_page(raw: str) -> int:
     if not raw:
         return DEFAULT_PER_PAGE
-    if not raw.isdigit() or int(raw) < 1:
+    number = _digits(raw)
+    if number is None or number < 1:
         raise exceptions.ValidationError({"per_page": ["Must be a positive integer or 'all'."]})
-    return int(raw)
+    # Any size beyond a row position means "everything" (apypie sends 2**32); the caller caps
+    # it at AUDIT_API_MAX_PER_PAGE.
+    return min(number, MAX_ROW_POSITION)
+
+
+def _digits(raw: str) -> int | None:
+    """ASCII digits as an int, or None. str.isdigit() alone admits "²", which int() refuses,
+    and int() refuses more than 4300 digits; a number that long is past any row anyway."""
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    return int(raw) if len(raw) <= 20 else MAX_ROW_POSITION + 1

@@ -63,6 +63,10 @@ def test_ldap_filter_injection_matches_nobody(identity_client, ldap_source, user
     response = _login(identity_client, username, "alice-password")
     assert response.status_code in (400, 401), response.content
     lookup = identity_client.get(f"/identity/v1/user/{quote(username, safe='')}/exists")
+    if "\x00" in username:
+        # No route takes a NUL in its path (integration_site.middleware, issue 14).
+        assert lookup.status_code == 400
+        return
     assert lookup.status_code == 200
     assert lookup.content == b"false"
 

@@ -4,12 +4,13 @@ types, whether null is allowed and an optional pattern. Sensu answered 400 with 
 ours names the field (its clients ignore the body either way).
 """
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from rest_framework.exceptions import ParseError, ValidationError
+
+from integration_site.parsers import json_parse
 
 NAME_PATTERN = re.compile(r"\A[\w.-]+\Z")
 SUBSCRIPTION_PATTERN = re.compile(r"\A[\w.\-:]+\Z")
@@ -23,6 +24,15 @@ TYPE_NAMES = {
 }
 
 
+# The columns' ranges: what the engine stores must fit them, or a result accepted with a 202
+# would fail in the worker (PostgreSQL's integer and bigint, the CharFields' max_length).
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+NAME_MAX = 255
+# Epoch seconds a datetime can hold (year 9999).
+EPOCH_MAX = 253_402_300_799
+
+
 @dataclass(frozen=True)
 class Rule:
     types: tuple[type, ...]
@@ -30,6 +40,11 @@ class Rule:
     pattern: re.Pattern | None = None
     # For arrays: every item must be a string.
     strings: bool = False
+    # Integers: the accepted range.
+    minimum: int | None = None
+    maximum: int | None = None
+    # Strings, and each string of an array: the longest accepted.
+    max_length: int | None = None
 
 
 def _type_ok(value: Any, types: tuple[type, ...]) -> bool:
@@ -42,10 +57,8 @@ def _type_ok(value: Any, types: tuple[type, ...]) -> bool:
 
 
 def json_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body or b"")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ParseError(f"The request body is not valid JSON: {exc}.") from exc
+    # The platform's one parser: also refuses deep nesting, NaN, NUL and unpaired surrogates.
+    data = json_parse(body or b"")
     if not isinstance(data, dict):
         raise ParseError("The request body must be a JSON object.")
     return data
@@ -62,80 +75,103 @@ def read_data(body: bytes, rules: dict[str, Rule]) -> dict[str, Any]:
         if not _type_ok(value, rule.types):
             expected = " or ".join(TYPE_NAMES.get(t, t.__name__) for t in rule.types)
             raise ValidationError({field: [f"Must be {expected}."]})
+        _check_bounds(field, value, rule)
         if rule.pattern is not None and not rule.pattern.match(str(value)):
             raise ValidationError({field: [f"Must match {rule.pattern.pattern}."]})
         if rule.strings and not all(isinstance(item, str) for item in value):
             raise ValidationError({field: ["Must be an array of strings."]})
+        if rule.strings and rule.max_length is not None:
+            for index, item in enumerate(value):
+                if len(item) > rule.max_length:
+                    raise ValidationError({f"{field}[{index}]": [_too_long(rule.max_length)]})
     return data
 
 
+def _check_bounds(field: str, value: Any, rule: Rule) -> None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        low, high = rule.minimum, rule.maximum
+        if (low is not None and value < low) or (high is not None and value > high):
+            limits = f"from {low} to {high}" if low is not None else f"no greater than {high}"
+            raise ValidationError({field: [f"Must be an integer {limits}."]})
+    if isinstance(value, str) and rule.max_length is not None and len(value) > rule.max_length:
+        raise ValidationError({field: [_too_long(rule.max_length)]})
+
+
+def _too_long(limit: int) -> str:
+    return f"Ensure this field has no more than {limit} characters."
+
+
 STRING = Rule((str,))
-INTEGER = Rule((int,))
+NAME = Rule((str,), max_length=NAME_MAX)
 BOOLEAN = Rule((bool,))
-STRINGS = Rule((list,), strings=True)
+NAMES = Rule((list,), strings=True, max_length=NAME_MAX)
+# An integer column (status, ttl, expire): PostgreSQL's integer.
+COUNT = Rule((int,), minimum=0, maximum=INT32_MAX)
+# Epoch seconds (executed, issued): a bigint column.
+EPOCH = Rule((int,), minimum=-INT64_MAX, maximum=INT64_MAX)
 
 CLIENT_RULES = {
-    "name": Rule((str,), nil_ok=False, pattern=NAME_PATTERN),
-    "address": Rule((str,), nil_ok=False),
-    "subscriptions": STRINGS,
+    "name": Rule((str,), nil_ok=False, pattern=NAME_PATTERN, max_length=NAME_MAX),
+    "address": Rule((str,), nil_ok=False, max_length=NAME_MAX),
+    "subscriptions": NAMES,
     "keepalives": BOOLEAN,
     "keepalive": Rule((dict,)),
-    "version": STRING,
+    "version": Rule((str,), max_length=64),
 }
 
 RESULT_RULES = {
-    "name": Rule((str,), nil_ok=False, pattern=NAME_PATTERN),
+    "name": Rule((str,), nil_ok=False, pattern=NAME_PATTERN, max_length=NAME_MAX),
     "output": Rule((str,), nil_ok=False),
-    "status": INTEGER,
-    "executed": INTEGER,
-    "issued": INTEGER,
-    "interval": INTEGER,
-    "source": Rule((str,), pattern=NAME_PATTERN),
-    "handler": STRING,
-    "handlers": STRINGS,
-    "ttl": INTEGER,
-    "ttl_status": INTEGER,
-    "low_flap_threshold": INTEGER,
-    "high_flap_threshold": INTEGER,
-    "aggregate": Rule((str, bool)),
-    "aggregates": STRINGS,
+    "status": Rule((int,), maximum=INT32_MAX),  # below 0: result_checks says so
+    "executed": EPOCH,
+    "issued": EPOCH,
+    "interval": COUNT,
+    "source": Rule((str,), pattern=NAME_PATTERN, max_length=NAME_MAX),
+    "handler": NAME,
+    "handlers": NAMES,
+    "ttl": Rule((int,), maximum=INT32_MAX),  # 0 or below: result_checks says so
+    "ttl_status": COUNT,
+    "low_flap_threshold": COUNT,
+    "high_flap_threshold": COUNT,
+    "aggregate": Rule((str, bool), max_length=NAME_MAX),
+    "aggregates": NAMES,
     "truncate_output": BOOLEAN,
     "auto_resolve": BOOLEAN,
-    "type": STRING,
+    "type": NAME,
 }
 
 RESOLVE_RULES = {
-    "client": Rule((str,), nil_ok=False),
-    "check": Rule((str,), nil_ok=False),
+    "client": Rule((str,), nil_ok=False, max_length=NAME_MAX),
+    "check": Rule((str,), nil_ok=False, max_length=NAME_MAX),
 }
 
 SILENCE_RULES = {
-    "subscription": Rule((str,), pattern=SUBSCRIPTION_PATTERN),
-    "check": Rule((str,), pattern=NAME_PATTERN),
-    "begin": INTEGER,
-    "expire": INTEGER,
+    "subscription": Rule((str,), pattern=SUBSCRIPTION_PATTERN, max_length=NAME_MAX),
+    "check": Rule((str,), pattern=NAME_PATTERN, max_length=NAME_MAX),
+    "begin": Rule((int,), minimum=0, maximum=EPOCH_MAX),
+    "expire": COUNT,
     "reason": STRING,
-    "creator": STRING,
+    "creator": NAME,
     "expire_on_resolve": BOOLEAN,
 }
 
 SILENCE_CLEAR_RULES = {
-    "id": STRING,
-    "subscription": Rule((str,), pattern=SUBSCRIPTION_PATTERN),
-    "check": Rule((str,), pattern=NAME_PATTERN),
+    "id": Rule((str,), max_length=2 * NAME_MAX + 1),
+    "subscription": Rule((str,), pattern=SUBSCRIPTION_PATTERN, max_length=NAME_MAX),
+    "check": Rule((str,), pattern=NAME_PATTERN, max_length=NAME_MAX),
 }
 
 REQUEST_RULES = {
-    "check": Rule((str,), nil_ok=False, pattern=NAME_PATTERN),
-    "subscribers": STRINGS,
+    "check": Rule((str,), nil_ok=False, pattern=NAME_PATTERN, max_length=NAME_MAX),
+    "subscribers": NAMES,
     "reason": STRING,
-    "creator": STRING,
+    "creator": NAME,
 }
 
 STASH_RULES = {
-    "path": Rule((str,), nil_ok=False),
+    "path": Rule((str,), nil_ok=False, max_length=1024),
     "content": Rule((dict,), nil_ok=False),
-    "expire": INTEGER,
+    "expire": COUNT,
 }
 
 

@@ -9,12 +9,14 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from rest_framework.exceptions import APIException, MethodNotAllowed, NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -52,11 +54,21 @@ from monitoring.sensu.validation import (
 
 # The Sensu release whose API this mirrors; clients such as sensu-cli read it from /info.
 SENSU_VERSION = "1.9.0"
+# Sensu lists in /info only the servers whose heartbeat is at most this old.
+SENSU_SERVER_MAX_AGE_SECONDS = 30
 _DIGITS = re.compile(r"\A[0-9]+\Z")
 
 
+# Sensu's Ruby integers have no ceiling: a limit past the end means everything and an offset
+# past the end an empty page. Ours stop at a row position the database can take.
+MAX_ROW_POSITION = 2**63 - 1
+
+
 def _int_param(value: str | None) -> int | None:
-    return int(value) if value is not None and _DIGITS.match(value) else None
+    if value is None or not _DIGITS.match(value):
+        return None
+    # int() refuses more than 4300 digits; anything past 19 is past every row anyway.
+    return min(int(value), MAX_ROW_POSITION) if len(value) <= 20 else MAX_ROW_POSITION
 
 
 def ruby_to_s(value: Any) -> str:
@@ -144,10 +156,12 @@ class SensuView(APIView):
                 row for row in self._render_all(items, render) if attributes_match(row, filters)
             ]
             total = len(rendered)
-            page = rendered if limit is None else rendered[offset : offset + limit]
+            start, stop = _window(offset, limit, total)
+            page = rendered if limit is None else rendered[start:stop]
         else:
             total = items.count() if isinstance(items, QuerySet) else len(items)
-            window = items if limit is None else items[offset : offset + limit]
+            start, stop = _window(offset, limit, total)
+            window = items if limit is None else items[start:stop]
             page = self._render_all(window, render)
         headers = {}
         if limit is not None:
@@ -158,6 +172,13 @@ class SensuView(APIView):
 
     def _render_all(self, items: Iterable, render: Callable[[Any], dict]) -> list[dict]:
         return [render(item) for item in items]
+
+
+def _window(offset: int, limit: int | None, total: int) -> tuple[int, int]:
+    """The slice [offset, offset + limit) clamped to the rows there are, so the database
+    never sees an OFFSET or LIMIT larger than the table (PostgreSQL's "bigint out of range")."""
+    start = min(offset, total)
+    return start, min(start + (limit or 0), total)
 
 
 def _issued(issued: int) -> Response:
@@ -511,7 +532,12 @@ class InfoView(SensuView):
         digest = hashlib.sha256(
             json.dumps(payloads.settings_payload(), sort_keys=True, default=str).encode()
         ).hexdigest()
-        workers = list(WorkerHeartbeat.objects.order_by("worker_id"))
+        # Sensu prunes a server whose heartbeat is older than 30 s: a killed worker, which
+        # never deletes its row, drops out of the list as it would in Sensu.
+        horizon = timezone.now() - timedelta(seconds=SENSU_SERVER_MAX_AGE_SECONDS)
+        workers = list(
+            WorkerHeartbeat.objects.filter(last_seen_at__gte=horizon).order_by("worker_id")
+        )
         return Response(
             {
                 "sensu": {"version": SENSU_VERSION, "settings": {"hexdigest": digest}},

@@ -179,3 +179,46 @@ def test_client_delete_steps_back_while_the_client_row_is_held(monkeypatch):
     services.client_delete(client=Client.objects.get(name="held"))
     assert not Client.objects.filter(name="held").exists()
     assert sensu_event_actions("held/disk") == ["create", "resolve"]
+
+
+# --- client_register and the engine take their locks in an order that cannot deadlock --------
+
+
+def _someone_waits_for_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        return cursor.fetchone()[0] > 0
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_client_register_and_an_engine_run_holding_the_chain_do_not_deadlock():
+    from django.db import transaction
+
+    from audits.chain import chain_head_locked
+    from monitoring.services import client_register
+
+    client = client_register(data={"name": "busy", "address": "10.0.0.1"})
+    engine_holds_chain = threading.Event()
+
+    def engine_run():  # As an engine run: the chain head, then an event naming the client.
+        with transaction.atomic():
+            chain_head_locked()
+            engine_holds_chain.set()
+            for _ in range(200):  # Until client_register holds the row and waits for the chain.
+                if _someone_waits_for_a_lock():
+                    break
+                threading.Event().wait(0.01)
+            Event.objects.create(client=client, check_name="disk", status=2, timestamp=0)
+
+    engine, engine_errors = in_thread("engine", engine_run)
+    assert engine_holds_chain.wait(10)
+    register, register_errors = in_thread(
+        "register",
+        lambda: client_register(data={"name": "busy", "address": "10.0.0.2"}),
+    )
+    engine.join(20)
+    register.join(20)
+    assert not engine_errors and not register_errors, (engine_errors, register_errors)
+    assert Client.objects.get(name="busy").address == "10.0.0.2"
+    assert Event.objects.filter(client__name="busy").count() == 1

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from audits.models import AuditEvent
+from integration_site.models import WorkerHeartbeat
 from integration_site.services import api_token_revoke
 from monitoring.engine import accepted_results_drain
 from monitoring.models import AcceptedResult, CheckDefinition, Client, Event, Silence
@@ -554,6 +555,21 @@ def test_info_and_redacted_settings(reader):
     settings = reader.get("/settings").json()
     assert settings["api"]["password"] == "REDACTED"
     assert settings["sensu"]["keepalives"]["thresholds"] == {"warning": 120, "critical": 180}
+
+
+def test_info_lists_only_servers_heard_from_in_the_last_30_seconds(reader):
+    now = timezone.now()
+    for worker_id, age in (("alive", 5), ("killed", 31)):
+        WorkerHeartbeat.objects.create(
+            worker_id=worker_id,
+            hostname="h",
+            pid=1,
+            started_at=now - timedelta(hours=1),
+            last_seen_at=now - timedelta(seconds=age),
+        )
+    info = reader.get("/info").json()
+    assert [server["id"] for server in info["servers"]] == ["alive"]
+    assert info["transport"]["results"]["consumers"] == 1
 
 
 # --- Secrets in client attributes never reach the audit trail ------------------------------
