@@ -77,3 +77,20 @@ def test_suite_runs_on_the_configured_database():
     # CI runs the suite twice; this pins which engine each run really used.
     expected = "postgresql" if "postgres" in settings.DATABASE_URL else "sqlite"
     assert connection.vendor == expected
+
+
+def test_postgresql_sessions_start_with_time_limits_and_keepalives(tmp_path):
+    env = {
+        "DJANGO_SECRET_KEY": "k",
+        "INTEGRATION_SITE_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": "postgres://u:p@db.example:5433/app?sslmode=require",
+        "DATABASE_STATEMENT_TIMEOUT_MS": "5000",
+    }
+    options = "settings.DATABASES['default']['OPTIONS']"
+    assert _settings_value(f"{options}['options']", **env) == (
+        "-c statement_timeout=5000 -c idle_in_transaction_session_timeout=60000 "
+        "-c client_connection_check_interval=2000 -c tcp_keepalives_idle=30 "
+        "-c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
+    )
+    keepalives = f"[{options}[k] for k in ('keepalives', 'keepalives_idle', 'sslmode')]"
+    assert _settings_value(keepalives, **env) == "[1, 30, 'require']"
