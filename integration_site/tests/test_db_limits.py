@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -35,7 +36,11 @@ def _show(name: str) -> str:
 
 def _site_process(code: str, **env: str) -> subprocess.Popen:
     """A Python process with the site's settings, on the test database."""
-    url = "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(**connection.settings_dict)
+    db = connection.settings_dict
+    password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
+    url = (
+        f"postgres://{quote(db['USER'], safe='')}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    )
     return subprocess.Popen(
         [sys.executable, "-c", f"import django; django.setup(); {code}"],
         env={
