@@ -25,6 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "integration_site.settings")
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# Loading a million rows (COPY, index builds) takes minutes: no request time limit here.
+os.environ.setdefault("DATABASE_STATEMENT_TIMEOUT_MS", "0")
 
 import django
 

@@ -11,9 +11,12 @@ A view whose peer defined another shape (Foreman's {"error": {"message": ...}}) 
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, JsonResponse
+from django.db.utils import OperationalError
+from django.http import Http404, HttpResponse, JsonResponse
+from psycopg.errors import QueryCanceled
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -52,6 +55,45 @@ class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "A service this request depends on is unavailable."
     default_code = "service_unavailable"
+
+
+# How long a client should wait after a cancelled query: what cancelled it was the statement
+# time limit, so the database was slow or the request costly; an immediate retry would likely
+# be cancelled again.
+QUERY_CANCELLED_RETRY_AFTER_SECONDS = 30
+
+
+def query_cancelled(exc: BaseException) -> bool:
+    """A database error because PostgreSQL cancelled the statement (statement_timeout, or an
+    operator's pg_cancel_backend); Django wraps psycopg's QueryCanceled."""
+    return isinstance(exc, OperationalError) and isinstance(exc.__cause__, QueryCanceled)
+
+
+def query_cancelled_message(exc: BaseException) -> str:
+    cause = exc.__cause__
+    if isinstance(cause, QueryCanceled) and "timeout" in (cause.diag.message_primary or ""):
+        limit = settings.DATABASE_STATEMENT_TIMEOUT_MS
+        return (
+            f"The query took longer than DATABASE_STATEMENT_TIMEOUT_MS ({limit} ms) and was "
+            "cancelled; retry later, or narrow the request."
+        )
+    return "The database cancelled the query; retry later."
+
+
+class QueryCancelled(ServiceUnavailable):
+    default_detail = "The database cancelled the query; retry later."
+    default_code = "query_cancelled"
+    wait = QUERY_CANCELLED_RETRY_AFTER_SECONDS
+
+
+def query_cancelled_response(request_is_api: bool, exc: BaseException) -> HttpResponse:
+    """The 503 for a cancelled query raised outside DRF: JSON on our APIs, a plain page
+    elsewhere (the admin)."""
+    message = query_cancelled_message(exc)
+    headers = {"Retry-After": str(QUERY_CANCELLED_RETRY_AFTER_SECONDS)}
+    if request_is_api:
+        return error_response(message, status=503, code="query_cancelled", headers=headers)
+    return HttpResponse(message, status=503, content_type="text/plain", headers=headers)
 
 
 def error_body(message: str, *, code: str, errors: Any = None) -> dict[str, Any]:
@@ -94,6 +136,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.PermissionDenied(str(exc) or None)
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
+    elif query_cancelled(exc):
+        exc = QueryCancelled(query_cancelled_message(exc))
     if not isinstance(exc, exceptions.APIException):
         # Unexpected: let ApiErrorMiddleware log it and answer a JSON 500.
         return None

@@ -123,6 +123,16 @@ DATABASE_POOL_CHECK_WINDOW_MS = env_int("DATABASE_POOL_CHECK_WINDOW_MS", 500)
 # transaction mode that cannot carry them (PgBouncer before 1.21 or without
 # max_prepared_statements).
 DATABASE_PREPARE_INSERTS = env_bool("DATABASE_PREPARE_INSERTS", default=True)
+# PostgreSQL only (SQLite has no statement timeout; its guard against a costly search is
+# that `~` compiles to LIKE). 0 means no limit. See the README's Configuration table.
+DATABASE_STATEMENT_TIMEOUT_MS = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 30_000)
+DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS = env_int("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", 60_000)
+# `manage.py worker`'s jobs (retention, verification, provisioning, monitors) walk whole tables.
+WORKER_STATEMENT_TIMEOUT_MS = env_int("WORKER_STATEMENT_TIMEOUT_MS", 15 * 60_000)
+DATABASE_CLIENT_CHECK_INTERVAL_MS = env_int("DATABASE_CLIENT_CHECK_INTERVAL_MS", 2_000)
+DATABASE_KEEPALIVES_IDLE_SECONDS = env_int("DATABASE_KEEPALIVES_IDLE_SECONDS", 30)
+DATABASE_KEEPALIVES_INTERVAL_SECONDS = env_int("DATABASE_KEEPALIVES_INTERVAL_SECONDS", 10)
+DATABASE_KEEPALIVES_COUNT = env_int("DATABASE_KEEPALIVES_COUNT", 3)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     from integration_site.db_pool import pool_connection_check
 
@@ -135,6 +145,34 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # statements sent on psycopg's own cursors: the hot INSERTs and the connection checks.
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
         0 if DATABASE_PREPARE_INSERTS else None
+    )
+    # Every statement has a time limit, and a transaction left idle is ended: one slow search
+    # or a stuck client cannot hold a backend and its locks. Session defaults sent in the
+    # startup packet (libpq's `options`), so they cost no round trip and hold for every
+    # connection the pool opens. `manage.py worker` sets its own, longer limits; `migrate`
+    # lifts them for its run (integration_site.db_limits). A cancelled statement is a 503.
+    # client_connection_check_interval (PostgreSQL 14+) has the backend poll the client's
+    # socket while a query runs, so the query of a gunicorn worker that was SIGKILLed (its
+    # socket closed by the kernel) is cancelled instead of running to its end. The server's
+    # tcp_keepalives_* and libpq's keepalives below find a peer that vanished without
+    # closing (host down, network cut) on each side.
+    _session = {
+        "statement_timeout": DATABASE_STATEMENT_TIMEOUT_MS,
+        "idle_in_transaction_session_timeout": DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+        "client_connection_check_interval": DATABASE_CLIENT_CHECK_INTERVAL_MS,
+        "tcp_keepalives_idle": DATABASE_KEEPALIVES_IDLE_SECONDS,
+        "tcp_keepalives_interval": DATABASE_KEEPALIVES_INTERVAL_SECONDS,
+        "tcp_keepalives_count": DATABASE_KEEPALIVES_COUNT,
+    }
+    _options = DATABASES["default"]["OPTIONS"]
+    _options["options"] = " ".join(
+        [_options.get("options", ""), *(f"-c {name}={value}" for name, value in _session.items())]
+    ).strip()
+    _options.update(
+        keepalives=1,
+        keepalives_idle=DATABASE_KEEPALIVES_IDLE_SECONDS,
+        keepalives_interval=DATABASE_KEEPALIVES_INTERVAL_SECONDS,
+        keepalives_count=DATABASE_KEEPALIVES_COUNT,
     )
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": env_int("DATABASE_POOL_MIN_SIZE", 1),

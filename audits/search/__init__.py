@@ -83,6 +83,6 @@ differently from how it was written.
     error for a datetime field (see 1) and plain text in free-text search.
 16. Limits that keep every failure a ``QueryError``: no NUL characters or unpaired surrogates
     (the database driver would raise), at most ``parser.MAX_DEPTH`` levels of nesting (the
-    Python stack), at most ``compiler.MAX_WILDCARDS`` wildcards per ``~`` pattern (regex
-    backtracking), and integers within the signed 64-bit range.
+    Python stack), at most ``compiler.MAX_WILDCARDS`` wildcards per ``~`` pattern (work per
+    row), and integers within the signed 64-bit range.
 """

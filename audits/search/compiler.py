@@ -1,7 +1,8 @@
 """Compiling the syntax tree against a schema into a Django ``Q``.
 
 Values reach the database only as query parameters; ``~`` patterns become escaped ``i*``
-lookups or an anchored regular expression, never LIKE syntax.
+lookups or an ``ilike`` pattern whose literal parts are escaped, never a regular expression
+(``audits.search.lookups``).
 """
 
 import re
@@ -12,13 +13,14 @@ from django.db.models import Q
 
 from audits.search.dates import Clock, TimeSpan, temporal_span
 from audits.search.errors import QueryError
+from audits.search.lookups import like_escape
 from audits.search.parser import Comparison, Logical, Node, Not, NullCheck, Term, parse_ast
 from audits.search.schema import FieldKind, Operator, SearchField, SearchSchema
 
 __all__ = ["MAX_WILDCARDS", "parse"]
 
-# Each wildcard run becomes ``.*`` in a regular expression; backtracking engines (SQLite's
-# Python ``re``, MySQL's ICU) slow down polynomially in their number.
+# Each wildcard run becomes a LIKE ``%``, which both databases match without backtracking
+# blow-up; the cap still bounds the work one pattern can ask for per row.
 MAX_WILDCARDS = 8
 # Values beyond a signed 64-bit integer cannot match any integer column and make some database
 # drivers raise instead of returning no rows.
@@ -249,8 +251,9 @@ def _temporal(lookup: str, operator: Operator, span: TimeSpan) -> Q:
 
 def _like(lookup: str, pattern: str) -> Q:
     """``~``: a case-insensitive substring match, or a whole-value match where ``*``/``%`` are
-    wildcards.  Simple shapes use Django's escaped ``i*`` lookups; the rest a regex built
-    from escaped literal segments, so no character of the value is ever SQL or regex syntax."""
+    wildcards.  Simple shapes use Django's escaped ``i*`` lookups; the rest an anchored LIKE
+    pattern built from escaped literal segments, so ``%``, ``_`` and ``\\`` in the value are
+    literal and no character of it is ever SQL syntax."""
     segments = _WILDCARDS.split(pattern)
     if len(segments) == 1:
         return Q(**{f"{lookup}__icontains": pattern})
@@ -265,11 +268,8 @@ def _like(lookup: str, pattern: str) -> Q:
             return Q(**{f"{lookup}__istartswith": head})
         case ["", tail]:
             return Q(**{f"{lookup}__iendswith": tail})
-    # (?s): "*" spans newlines as LIKE's "%" does. \A and \Z anchor at the very ends in both
-    # PostgreSQL's and Python's (SQLite's REGEXP) dialects; Python's "$" also matched before a
-    # trailing newline, so "b*a" matched "ba\n".
-    regex = "(?s)\\A" + ".*".join(re.escape(segment) for segment in segments) + "\\Z"
-    return Q(**{f"{lookup}__iregex": regex})
+    # LIKE is anchored at both ends and its "%" spans newlines, as "*" must.
+    return Q(**{f"{lookup}__ilike": "%".join(like_escape(segment) for segment in segments)})
 
 
 def _as_integer(value: str) -> int | None:

@@ -107,3 +107,20 @@ def test_deploy_check_warns_when_a_hop_count_meets_a_reachable_port(settings, co
     settings.BIND_HOST = host
     ids = [message.id for message in trusted_proxy_count_check(None)]
     assert ids == (["integration_site.W001"] if warned else [])
+
+
+def test_postgresql_sessions_start_with_time_limits_and_keepalives(tmp_path):
+    env = {
+        "DJANGO_SECRET_KEY": "k",
+        "INTEGRATION_SITE_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": "postgres://u:p@db.example:5433/app?sslmode=require",
+        "DATABASE_STATEMENT_TIMEOUT_MS": "5000",
+    }
+    options = "settings.DATABASES['default']['OPTIONS']"
+    assert _settings_value(f"{options}['options']", **env) == (
+        "-c statement_timeout=5000 -c idle_in_transaction_session_timeout=60000 "
+        "-c client_connection_check_interval=2000 -c tcp_keepalives_idle=30 "
+        "-c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
+    )
+    keepalives = f"[{options}[k] for k in ('keepalives', 'keepalives_idle', 'sslmode')]"
+    assert _settings_value(keepalives, **env) == "[1, 30, 'require']"

@@ -3,6 +3,8 @@
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from audits.context import AuditActor, AuditTarget, audit_context
 from audits.models import ActorType, AuditEvent, AuditSource, Host, Location, Organization
@@ -161,6 +163,28 @@ def test_search_language_over_the_field_map(reader, world, query, expected):
     if expected is not None:
         assert body["subtotal"] == expected, query
     assert len(body["results"]) == body["subtotal"]
+
+
+def test_many_wildcard_search_is_a_like_never_a_regex_and_finds_the_right_events(reader):
+    # The ReDoS of issue 14: anchored, eight wildcards, over values full of "e" and no "x".
+    # As a regex, SQLite's Python `re` backtracked for seconds per value; as LIKE it is a
+    # linear scan on both databases.
+    for description in ("e" * 24, "E" * 23 + "y", "xexexexexexexex", "-e-e-e-e-e-e-e-"):
+        audit_event_record(action="probe.redos", description=description)
+    audit_event_record(action="probe.redos", description="EeEeEeE_x", comment="not %this")
+    audit_event_record(action="probe.redos", description="e1e2e3e4e5e6e7X")
+    with CaptureQueriesContext(connection) as queries:
+        response = reader.get("/api/audits", {"search": "*e*e*e*e*e*e*e*x", "per_page": "all"})
+    assert response.status_code == 200, response.json()
+    found = sorted(
+        AuditEvent.objects.filter(id__in=[r["id"] for r in response.json()["results"]]).values_list(
+            "description", flat=True
+        )
+    )
+    assert found == ["EeEeEeE_x", "e1e2e3e4e5e6e7X", "xexexexexexexex"]
+    sql = " ".join(query["sql"] for query in queries.captured_queries)
+    assert "LIKE" in sql
+    assert "REGEXP" not in sql.upper() and "~*" not in sql
 
 
 def test_location_context_hides_other_locations_hosts_but_keeps_untaxed_events(reader, world):

@@ -67,9 +67,12 @@ def test_parse_text_fields(query, expected):
         ("user ~ *adm%", Q(user_name__icontains="adm")),
         ("user ~ **adm**", Q(user_name__icontains="adm")),
         ("user ~ *", Q(user_name__isnull=False)),
-        ("user ~ a*b", Q(user_name__iregex=r"(?s)\Aa.*b\Z")),
-        ("user ~ *a*b*", Q(user_name__iregex=r"(?s)\A.*a.*b.*\Z")),
-        ("user ~ a.b*c+d", Q(user_name__iregex=r"(?s)\Aa\.b.*c\+d\Z")),
+        ("user ~ a*b", Q(user_name__ilike="a%b")),
+        ("user ~ *a*b*", Q(user_name__ilike="%a%b%")),
+        ("user ~ a.b*c+d", Q(user_name__ilike="a.b%c+d")),
+        # "_" and the escape character are literal in LIKE's pattern, wherever they appear.
+        ('user ~ "a_b*c\\\\d"', Q(user_name__ilike=r"a\_b%c\\d")),
+        ("user ~ _*_", Q(user_name__ilike=r"\_%\_")),
         ("user ~ grub_pass", Q(user_name__icontains="grub_pass")),
     ],
 )

@@ -129,3 +129,34 @@ def test_wildcard_patterns_anchor_at_the_very_ends_on_every_database(pattern, ex
         .values_list("description", flat=True)
     )
     assert found == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("a_*b", {"a_b", "A_xB"}),
+        ("a%*b", {"a%b", "a%%b", "axb", "a_b", "A_xB", "a\\b"}),  # "%" is a wildcard, like "*"
+        ("a\\\\*b", {"a\\b"}),
+        ("*_*b", {"a_b", "A_xB"}),
+    ],
+)
+def test_wildcard_patterns_keep_underscore_and_backslash_literal_on_every_database(
+    pattern, expected
+):
+    for name in ("a_b", "A_xB", "axb", "a%b", "a%%b", "a\\b", "ab_"):
+        event_insert(action="wildcard.literal", description=name)
+    found = set(
+        AuditEvent.objects.filter(action="wildcard.literal")
+        .filter(audit_search_q(f'description ~ "{pattern}"'))
+        .values_list("description", flat=True)
+    )
+    assert found == expected
+
+
+def test_wildcard_pattern_on_a_json_key_matches_its_text_not_its_json():
+    event_insert(action="wildcard.key", fields={"plan": "Gold-Plus"})
+    event_insert(action="wildcard.key", fields={"plan": "silver"})
+    found = AuditEvent.objects.filter(action="wildcard.key").filter(
+        audit_search_q("fields.plan ~ g*d*s")
+    )
+    assert [event.fields for event in found] == [{"plan": "Gold-Plus"}]

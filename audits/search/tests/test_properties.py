@@ -22,7 +22,7 @@ from audits.search.tests.sample import NOW, SCHEMA, q
 from audits.search.tokens import tokenize
 
 _LOOKUP = re.compile(
-    r"^(?P<path>.+?)(?:__(?P<op>exact|gte|gt|lte|lt|in|isnull|icontains|istartswith|iendswith|iregex))?$"
+    r"^(?P<path>.+?)(?:__(?P<op>exact|gte|gt|lte|lt|in|isnull|icontains|istartswith|iendswith|ilike))?$"
 )
 
 
@@ -62,7 +62,7 @@ def matches(condition: Q, row: dict[str, object]) -> bool:
         elif op == "iendswith":
             results.append(value.lower().endswith(expected.lower()))
         else:
-            results.append(re.search(expected, value, re.IGNORECASE) is not None)
+            results.append(_like_regex(expected).fullmatch(value) is not None)
     if not results:
         result = True
     elif condition.connector == Q.AND:
@@ -70,6 +70,25 @@ def matches(condition: Q, row: dict[str, object]) -> bool:
     else:
         result = any(results)
     return not result if condition.negated else result
+
+
+def _like_regex(pattern: str) -> re.Pattern[str]:
+    """SQL LIKE with ``\\`` as the escape character, case-insensitively, as a regex."""
+    parts, escaped = [], False
+    for char in pattern:
+        if escaped:
+            parts.append(re.escape(char))
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "%":
+            parts.append(".*")
+        elif char == "_":
+            parts.append(".")
+        else:
+            parts.append(re.escape(char))
+    assert not escaped, f"LIKE pattern {pattern!r} ends in its escape character"
+    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
 
 
 # Fragments that reach every branch of the grammar and of the compiler.
@@ -197,9 +216,11 @@ def test_property_date_operators_partition_time(value, instant, tz):
     assert holds("!=") == (not equal)
 
 
-@given(st.text("ab*%_.", max_size=8), st.text("abAB_.\n", max_size=10))
+@given(st.text("ab*%_.\\", max_size=8), st.text("abAB_.\\\n", max_size=10))
 def test_property_like_pattern_matches_as_an_anchored_wildcard(pattern, value):
-    condition = q(f'user ~ "{pattern}"')
+    # "_" and "\\" are literal: neither LIKE's any-character nor its escape character.
+    quoted = pattern.replace("\\", "\\\\")
+    condition = q(f'user ~ "{quoted}"')
     if "*" in pattern or "%" in pattern:
         expected = re.fullmatch(
             ".*".join(re.escape(part) for part in re.split(r"[*%]+", pattern)),

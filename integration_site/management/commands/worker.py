@@ -3,11 +3,13 @@ import signal
 import socket
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
 
+from integration_site.db_limits import session_limits_override, session_limits_restore
 from integration_site.models import WorkerHeartbeat
 from integration_site.schedule import (
     enqueue_due_periodic_tasks,
@@ -32,6 +34,19 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="One tick, then exit (tests).")
 
     def handle(self, *args, interval, queue_name, once, **options):
+        # Jobs walk whole tables (retention, verification, provisioning): longer limits than a
+        # request's, still explicit. Restored on the way out, for a caller in the same
+        # process (tests).
+        session_limits_override(
+            statement_timeout_ms=settings.WORKER_STATEMENT_TIMEOUT_MS,
+            idle_in_transaction_ms=settings.WORKER_STATEMENT_TIMEOUT_MS,
+        )
+        try:
+            self.serve(interval=interval, queue_name=queue_name, once=once)
+        finally:
+            session_limits_restore()
+
+    def serve(self, *, interval: float, queue_name: str, once: bool) -> None:
         worker_id = worker_id_current()
         # Batch mode: the library's loop drains the queue and returns, letting this loop
         # beat the heartbeat and schedule periodic jobs between drains.
