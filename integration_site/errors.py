@@ -54,6 +54,15 @@ class ServiceUnavailable(exceptions.APIException):
     default_code = "service_unavailable"
 
 
+class SignInLockedOut(exceptions.Throttled):
+    """A 429 with Retry-After: the lockout ledger (integration_site.lockout) refuses to try."""
+
+    def __init__(self, wait: int):
+        super().__init__(
+            wait=wait, detail=f"Too many failed sign-ins; try again in {wait} seconds."
+        )
+
+
 def error_body(message: str, *, code: str, errors: Any = None) -> dict[str, Any]:
     body: dict[str, Any] = {"message": message, "code": code}
     if errors:
