@@ -155,7 +155,13 @@ class IdentityLoginView(APIView):
     @extend_schema(
         parameters=SOURCE_PARAMETERS,
         request=CredentialsSerializer,
-        responses={200: USER_ENTRY, 401: OpenApiTypes.OBJECT, 429: OpenApiTypes.OBJECT},
+        responses={
+            200: USER_ENTRY,
+            400: OpenApiTypes.OBJECT,
+            401: OpenApiTypes.OBJECT,
+            403: OpenApiTypes.OBJECT,  # remote_address without identity:forward
+            429: OpenApiTypes.OBJECT,
+        },
     )
     def post(self, request):
         outcome = _login(
@@ -221,7 +227,13 @@ class ConsoleAuthView(APIView):
     @extend_schema(
         parameters=SOURCE_PARAMETERS,
         request=CredentialsSerializer,
-        responses={200: None, 400: OpenApiTypes.OBJECT, 401: OpenApiTypes.OBJECT},
+        responses={
+            200: None,
+            400: OpenApiTypes.OBJECT,
+            401: OpenApiTypes.OBJECT,
+            403: OpenApiTypes.OBJECT,  # remote_address without identity:forward
+            429: OpenApiTypes.OBJECT,
+        },
     )
     def post(self, request):
         _login(request, CredentialsSerializer, channel="console", staff_only_on_site=True)
