@@ -4,7 +4,6 @@ from django.utils.html import format_html
 
 from identity.models import (
     DirectorySource,
-    LoginFailure,
     ProvisionerSettings,
     ProvisioningOutboxEntry,
 )
@@ -257,14 +256,3 @@ class ProvisioningOutboxEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def payload_shown(self, obj) -> str:
         shown = {k: ("[redacted]" if k == "password" else v) for k, v in obj.payload.items()}
         return format_html("<pre>{}</pre>", "\n".join(f"{k}: {v}" for k, v in shown.items()))
-
-
-@admin.register(LoginFailure)
-class LoginFailureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Recent failed sign-ins; deleting a user's rows lifts their lockout."""
-
-    allow_delete = True
-
-    list_display = ("username", "remote_address", "failed_at")
-    search_fields = ("username", "remote_address")
-    date_hierarchy = "failed_at"

@@ -1,6 +1,7 @@
 """
-Identity and provisioning: the LDAP/AD directories the site authenticates against, the
-login lockout ledger, and the provisioning state (settings, what was queued, the outbox).
+Identity and provisioning: the LDAP/AD directories the site authenticates against, and the
+provisioning state (settings, what was queued, the outbox). The login lockout ledger is the
+platform's (integration_site.lockout), shared with HTTP Basic and the admin's sign-in.
 """
 
 from urllib.parse import quote
@@ -105,23 +106,6 @@ class DirectorySource(models.Model):
     @property
     def effective_group_search_dn(self) -> str:
         return self.group_search_dn or self.base_dn
-
-
-class LoginFailure(models.Model):
-    """
-    One failed login, kept for the lockout window. Counting rows in the database (rather
-    than a per-process cache) makes the lockout hold across every gunicorn worker.
-    """
-
-    username = models.CharField(max_length=255)
-    remote_address = models.CharField(max_length=64)
-    failed_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["username", "remote_address", "failed_at"])]
-
-    def __str__(self) -> str:
-        return f"{self.username} from {self.remote_address} at {self.failed_at:%Y-%m-%d %H:%M:%S}"
 
 
 class PasswordFormat(models.TextChoices):

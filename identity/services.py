@@ -4,9 +4,7 @@ managing directory sources. Provisioning lives in `provisioning.py`.
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,10 +19,15 @@ from identity.directories import (
     LdapDirectory,
     SearchCredentialsInvalid,
 )
-from identity.models import DirectorySource, LoginFailure
+from identity.models import DirectorySource
 from identity.provisioning import PROVISIONING_TARGET
 from identity.selectors import provisioner_settings
 from identity.tasks import provisioning_sync
+from integration_site.lockout import (
+    login_failure_record,
+    login_failures_clear,
+    login_lockout_check,
+)
 
 USERNAME_MAX_LENGTH = 255
 
@@ -47,51 +50,6 @@ class NoMatchingSource(ValueError):
 class LoginOutcome:
     user: DirectoryUser
     directory: Directory
-
-
-# --- Lockout --------------------------------------------------------------------------
-
-
-def _username_key(username: str) -> str:
-    return username.strip().lower()[:USERNAME_MAX_LENGTH]
-
-
-def login_lockout_remaining(*, username: str, remote_address: str) -> int:
-    """Seconds until this username+address (or this address overall) may try again; 0 = now."""
-    window = timedelta(seconds=settings.IDENTITY_LOGIN_LOCKOUT_SECONDS)
-    now = timezone.now()
-    recent = LoginFailure.objects.filter(remote_address=remote_address, failed_at__gt=now - window)
-    candidates = []
-    per_user = recent.filter(username=_username_key(username))
-    for queryset, limit in (
-        (per_user, settings.IDENTITY_LOGIN_MAX_FAILURES),
-        (recent, settings.IDENTITY_LOGIN_MAX_FAILURES_PER_ADDRESS),
-    ):
-        if limit <= 0:
-            continue
-        times = list(queryset.order_by("-failed_at").values_list("failed_at", flat=True)[:limit])
-        if len(times) >= limit:
-            # Locked until the oldest of the last `limit` failures leaves the window.
-            candidates.append(times[-1] + window - now)
-    if not candidates:
-        return 0
-    return max(1, int(max(candidates).total_seconds() + 0.999))
-
-
-def login_failure_record(*, username: str, remote_address: str) -> None:
-    now = timezone.now()
-    window = timedelta(seconds=settings.IDENTITY_LOGIN_LOCKOUT_SECONDS)
-    LoginFailure.objects.create(
-        username=_username_key(username), remote_address=remote_address, failed_at=now
-    )
-    # Prune as we go: the table only ever holds one window of failures.
-    LoginFailure.objects.filter(failed_at__lte=now - window).delete()
-
-
-def login_failures_clear(*, username: str, remote_address: str) -> None:
-    LoginFailure.objects.filter(
-        username=_username_key(username), remote_address=remote_address
-    ).delete()
 
 
 # --- Signing in -----------------------------------------------------------------------
@@ -125,7 +83,7 @@ def directory_login(
     *,
     username: str,
     password: str,
-    remote_address: str,
+    end_user_address: str | None,
     directories: list[Directory],
     channel: str = "identity",
     staff_only_on_site: bool = False,
@@ -135,9 +93,14 @@ def directory_login(
     username decides; one that cannot be reached is skipped, and if nobody else knew the
     user the caller gets DirectoryUnavailable (the user may live there) rather than a 401.
     Every attempt is audited; the password never is.
+
+    Failures count in the platform's lockout ledger (integration_site.lockout) under the
+    username and `end_user_address`: the address of the person signing in, when the caller
+    stated it, or None. The caller's own address is never used: it is the application's,
+    shared by all of its users.
     """
-    retry_after = login_lockout_remaining(username=username, remote_address=remote_address)
-    if retry_after:
+    retry_after = login_lockout_check(username=username, address=end_user_address)
+    if retry_after is not None:
         _audit_login(channel=channel, outcome="locked", username=username, reason="locked out")
         raise LoginLockedOut(retry_after)
 
@@ -160,7 +123,7 @@ def directory_login(
             user = None
         if user is None:
             with transaction.atomic():
-                login_failure_record(username=username, remote_address=remote_address)
+                login_failure_record(username=username, address=end_user_address)
                 _audit_login(
                     channel=channel,
                     outcome="failure",
@@ -170,7 +133,7 @@ def directory_login(
                 )
             raise LoginRejected("Invalid username or password.")
         with transaction.atomic():
-            login_failures_clear(username=username, remote_address=remote_address)
+            login_failures_clear(username=username, address=end_user_address)
             _audit_login(
                 channel=channel,
                 outcome="success",
@@ -190,7 +153,7 @@ def directory_login(
         )
         raise DirectoryUnavailable("; ".join(unavailable))
     with transaction.atomic():
-        login_failure_record(username=username, remote_address=remote_address)
+        login_failure_record(username=username, address=end_user_address)
         _audit_login(channel=channel, outcome="failure", username=username, reason="unknown user")
     raise LoginRejected("Invalid username or password.")
 

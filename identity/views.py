@@ -20,9 +20,9 @@ from identity.services import (
     directory_login,
     directory_user_find,
 )
-from integration_site.client_ip import client_ip
-from integration_site.errors import ServiceUnavailable
+from integration_site.errors import ServiceUnavailable, SignInLockedOut
 from integration_site.parsers import JSONParser
+from integration_site.permissions import principal_has_scope
 from integration_site.scopes import Scope
 
 
@@ -59,6 +59,17 @@ class CredentialsSerializer(serializers.Serializer):
     )
     # Blank is a bad credential (401), not a malformed request.
     password = serializers.CharField(max_length=1024, trim_whitespace=False, allow_blank=True)
+    # Our extension (Replicated has no such field): the address of the person signing in,
+    # stated by an application that holds identity:forward. The lockout's per-address cap
+    # applies to it; without it, failures count per username only.
+    remote_address = serializers.IPAddressField(
+        required=False,
+        help_text=(
+            "The end user's IP address (needs the identity:forward scope). Failures count "
+            "per username and this address, and against this address's cap; without it, "
+            "per username only."
+        ),
+    )
 
 
 SOURCE_PARAMETERS = [
@@ -87,21 +98,36 @@ def _directories(request):
     return directories
 
 
+def _end_user_address(request, validated: dict) -> str | None:
+    """
+    The stated address of the person signing in, or None. The caller's own address is
+    not theirs (it is the application's, shared by all its users), so it is never used.
+    """
+    address = validated.get("remote_address")
+    if address is not None and not principal_has_scope(request.user, Scope.IDENTITY_FORWARD):
+        raise exceptions.PermissionDenied(
+            f"Stating the end user's address (remote_address) needs the "
+            f"'{Scope.IDENTITY_FORWARD}' scope."
+        )
+    return address
+
+
 def _login(request, serializer_class, *, channel: str, staff_only_on_site: bool):
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
+    end_user_address = _end_user_address(request, serializer.validated_data)
     directories = _directories(request)
     try:
         return directory_login(
             username=serializer.validated_data["username"],
             password=serializer.validated_data["password"],
-            remote_address=client_ip(request),
+            end_user_address=end_user_address,
             directories=directories,
             channel=channel,
             staff_only_on_site=staff_only_on_site,
         )
     except LoginLockedOut as exc:
-        raise exceptions.Throttled(wait=exc.retry_after, detail=str(exc)) from exc
+        raise SignInLockedOut(exc.retry_after) from exc
     except LoginRejected as exc:
         raise InvalidCredentials() from exc
     except DirectoryUnavailable as exc:
@@ -130,7 +156,13 @@ class IdentityLoginView(APIView):
     @extend_schema(
         parameters=SOURCE_PARAMETERS,
         request=CredentialsSerializer,
-        responses={200: USER_ENTRY, 401: OpenApiTypes.OBJECT, 429: OpenApiTypes.OBJECT},
+        responses={
+            200: USER_ENTRY,
+            400: OpenApiTypes.OBJECT,
+            401: OpenApiTypes.OBJECT,
+            403: OpenApiTypes.OBJECT,  # remote_address without identity:forward
+            429: OpenApiTypes.OBJECT,
+        },
     )
     def post(self, request):
         outcome = _login(
@@ -196,7 +228,13 @@ class ConsoleAuthView(APIView):
     @extend_schema(
         parameters=SOURCE_PARAMETERS,
         request=CredentialsSerializer,
-        responses={200: None, 400: OpenApiTypes.OBJECT, 401: OpenApiTypes.OBJECT},
+        responses={
+            200: None,
+            400: OpenApiTypes.OBJECT,
+            401: OpenApiTypes.OBJECT,
+            403: OpenApiTypes.OBJECT,  # remote_address without identity:forward
+            429: OpenApiTypes.OBJECT,
+        },
     )
     def post(self, request):
         _login(request, CredentialsSerializer, channel="console", staff_only_on_site=True)

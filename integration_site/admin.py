@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from integration_site.admin_site import ReadOnlyAdminMixin
-from integration_site.models import ApiToken, ScheduledJob, WorkerHeartbeat
+from integration_site.models import ApiToken, LoginFailure, ScheduledJob, WorkerHeartbeat
 from integration_site.scopes import Scope
 from integration_site.services import (
     api_token_create,
@@ -113,3 +113,21 @@ class WorkerHeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class ScheduledJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     allow_delete = True
     list_display = ["name", "next_run_at", "last_run_at"]
+
+
+@admin.register(LoginFailure)
+class LoginFailureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """
+    Recent failed sign-ins on every channel (integration_site.lockout); deleting a user's
+    rows lifts their lockout.
+    """
+
+    allow_delete = True
+
+    list_display = ("username", "address_shown", "failed_at")
+    search_fields = ("username", "remote_address")
+    date_hierarchy = "failed_at"
+
+    @admin.display(description="End user's address", ordering="remote_address")
+    def address_shown(self, obj) -> str:
+        return obj.remote_address or "— (not stated by the application)"

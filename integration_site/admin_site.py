@@ -1,4 +1,53 @@
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import ValidationError
+
+from integration_site.client_ip import client_ip
+from integration_site.lockout import (
+    login_failure_record,
+    login_failures_clear,
+    login_lockout_check,
+)
+
+
+class LockoutAdminAuthenticationForm(AdminAuthenticationForm):
+    """
+    The admin's sign-in form on the lockout ledger (integration_site.lockout), as HTTP Basic
+    and the Identity API are: a locked username or address is refused before authenticate()
+    hashes anything, and each rejected password counts.
+    """
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "locked_out": (
+            "Too many failed sign-ins for this username or from this address; "
+            "try again in %(seconds)s seconds."
+        ),
+    }
+
+    # Seconds until a locked-out sign-in may try again; the login view answers 429 with it.
+    retry_after: int | None = None
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        if username is None or not self.cleaned_data.get("password"):
+            return super().clean()  # Nothing gets hashed: the form is incomplete.
+        address = client_ip(self.request) if self.request is not None else None
+        self.retry_after = login_lockout_check(username=username, address=address)
+        if self.retry_after is not None:
+            raise ValidationError(
+                self.error_messages["locked_out"],
+                code="locked_out",
+                params={"seconds": self.retry_after},
+            )
+        try:
+            cleaned = super().clean()
+        except ValidationError as exc:
+            if exc.code == "invalid_login":  # a wrong password, or a user the admin refuses
+                login_failure_record(username=username, address=address)
+            raise
+        login_failures_clear(username=username, address=address)
+        return cleaned
 
 
 class IntegrationAdminSite(admin.AdminSite):
@@ -6,6 +55,17 @@ class IntegrationAdminSite(admin.AdminSite):
     site_title = "Integration Site"
     index_title = "Console"
     index_template = "admin/integration_index.html"
+    login_form = LockoutAdminAuthenticationForm
+
+    def login(self, request, extra_context=None):
+        response = super().login(request, extra_context)
+        form = (getattr(response, "context_data", None) or {}).get("form")
+        retry_after = getattr(form, "retry_after", None)
+        if retry_after is not None:
+            # The page still shows the form and says why; scripts see a plain 429.
+            response.status_code = 429
+            response["Retry-After"] = str(retry_after)
+        return response
 
     def index(self, request, extra_context=None):
         # Each app contributes its own dashboard panels (startup status, event counts, ...)

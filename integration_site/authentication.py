@@ -13,6 +13,13 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from integration_site.client_ip import client_ip
+from integration_site.errors import SignInLockedOut
+from integration_site.lockout import (
+    login_failure_record,
+    login_failures_clear,
+    login_lockout_check,
+)
 from integration_site.models import ApiToken, api_token_digest
 
 # Writing last_used_at on every request would turn each read into a write.
@@ -139,24 +146,42 @@ def _basic_cache_key(userid: str, password: str) -> bytes:
 
 
 class BasicAuthentication(authentication.BasicAuthentication):
-    """DRF's Basic auth, with a short per-process cache of verified credentials."""
+    """
+    DRF's Basic auth, with a short per-process cache of verified credentials, and the
+    sign-in lockout ledger: failures count there like the admin's and the Identity API's,
+    and a locked username or address is refused with a 429 before any password is hashed.
+    """
 
     www_authenticate_realm = "api"
 
     def authenticate_credentials(self, userid, password, request=None):
+        if any(ord(c) < 32 or ord(c) == 127 for c in userid):
+            # No username holds control characters, and PostgreSQL cannot even compare NUL:
+            # a plain rejection, with nothing hashed or looked up.
+            raise exceptions.AuthenticationFailed("Invalid username/password.")
+        address = client_ip(request) if request is not None else None
+        # Before the cache too: a cache hit would tell a guesser that this guess is right.
+        retry_after = login_lockout_check(username=userid, address=address)
+        if retry_after is not None:
+            raise SignInLockedOut(retry_after)
         ttl = settings.BASIC_AUTH_CACHE_SECONDS
-        if ttl <= 0:
-            return super().authenticate_credentials(userid, password, request)
         key = _basic_cache_key(userid, password)
-        cached = _basic_cache.get(key)
+        cached = _basic_cache.get(key) if ttl > 0 else None
         if cached is not None and cached[0] > time.monotonic():
             user = get_user_model()._default_manager.filter(pk=cached[1]).first()
             # The stored password hash must be the one verified: a changed password (or a
             # rehash) misses, as does a user deactivated since.
             if user is not None and user.is_active and user.password == cached[2]:
                 return user, None
-        user, auth = super().authenticate_credentials(userid, password, request)
-        if len(_basic_cache) >= _BASIC_CACHE_MAX:
-            _basic_cache.clear()
-        _basic_cache[key] = (time.monotonic() + ttl, user.pk, user.password)
+        try:
+            user, auth = super().authenticate_credentials(userid, password, request)
+        except exceptions.AuthenticationFailed:
+            login_failure_record(username=userid, address=address)
+            raise
+        # Only here, once per cache lifetime: a cache hit must stay free of writes.
+        login_failures_clear(username=userid, address=address)
+        if ttl > 0:
+            if len(_basic_cache) >= _BASIC_CACHE_MAX:
+                _basic_cache.clear()
+            _basic_cache[key] = (time.monotonic() + ttl, user.pk, user.password)
         return user, auth

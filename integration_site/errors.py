@@ -96,6 +96,15 @@ def query_cancelled_response(request_is_api: bool, exc: BaseException) -> HttpRe
     return HttpResponse(message, status=503, content_type="text/plain", headers=headers)
 
 
+class SignInLockedOut(exceptions.Throttled):
+    """A 429 with Retry-After: the lockout ledger (integration_site.lockout) refuses to try."""
+
+    def __init__(self, wait: int):
+        super().__init__(
+            wait=wait, detail=f"Too many failed sign-ins; try again in {wait} seconds."
+        )
+
+
 def error_body(message: str, *, code: str, errors: Any = None) -> dict[str, Any]:
     body: dict[str, Any] = {"message": message, "code": code}
     if errors:

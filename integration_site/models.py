@@ -86,3 +86,30 @@ class ScheduledJob(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class LoginFailure(models.Model):
+    """
+    One failed sign-in, kept for the lockout window (integration_site.lockout). Every
+    password channel writes here: HTTP Basic, the admin's login page, and the Identity and
+    Console sign-in APIs. Counting rows in the database (rather than a per-process cache)
+    makes the lockout hold across every gunicorn worker.
+
+    `remote_address` is the end user's address, or empty when it is not known (an
+    application calling the Identity API for its users without stating theirs).
+    """
+
+    username = models.CharField(max_length=255)
+    remote_address = models.CharField(max_length=64, blank=True)
+    failed_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["username", "remote_address", "failed_at"]),
+            # The per-address cap counts an address's failures over every username.
+            models.Index(fields=["remote_address", "failed_at"]),
+        ]
+
+    def __str__(self) -> str:
+        where = self.remote_address or "an unstated address"
+        return f"{self.username} from {where} at {self.failed_at:%Y-%m-%d %H:%M:%S}"

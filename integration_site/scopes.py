@@ -22,6 +22,13 @@ class Scope(models.TextChoices):
     VERSION_APPLY = "version:apply", "Apply updates"
     STATUS_WRITE = "status:write", "Report application startup status"
     IDENTITY_READ = "identity:read", "Use the Identity API (login, user lookup)"
+    # Only for an application that signs its own users in: the address it states is where
+    # the lockout's per-address cap applies (integration_site.lockout), so a caller that may
+    # state any address could spread its guesses over invented ones.
+    IDENTITY_FORWARD = (
+        "identity:forward",
+        "State the end user's address on Identity and Console sign-ins (remote_address)",
+    )
     MONITORING_READ = "monitoring:read", "Read clients, checks, events and results"
     MONITORING_WRITE = "monitoring:write", "Publish results, keepalives; resolve and silence"
     HEALTH_READ = "health:read", "Read service health"

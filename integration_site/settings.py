@@ -310,8 +310,10 @@ AUDIT_API_MAX_PER_PAGE = env_int("AUDIT_API_MAX_PER_PAGE", 100_000)
 # How the site's own users appear as a directory in /identity/v1/sources and login bodies.
 IDENTITY_SITE_HOSTNAME = os.environ.get("IDENTITY_SITE_HOSTNAME", "integration-site")
 IDENTITY_SITE_BASE_DN = os.environ.get("IDENTITY_SITE_BASE_DN", "dc=integration-site,dc=local")
-# Brute-force lockout: this many failures for one username from one address within the
-# window answer 429 until the window passes; the per-address cap stops password spraying.
+# The sign-in lockout (integration_site.lockout), shared by HTTP Basic, the admin's login and
+# the Identity and Console sign-ins: this many failures for one username from one end-user
+# address within the window answer 429 until the window passes; the per-address cap stops
+# password spraying. (The names predate the ledger's move to the platform.)
 IDENTITY_LOGIN_MAX_FAILURES = env_int("IDENTITY_LOGIN_MAX_FAILURES", 5)
 IDENTITY_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("IDENTITY_LOGIN_MAX_FAILURES_PER_ADDRESS", 50)
 IDENTITY_LOGIN_LOCKOUT_SECONDS = env_int("IDENTITY_LOGIN_LOCKOUT_SECONDS", 900)

@@ -121,7 +121,8 @@ def test_repeated_failures_lock_out_with_429_and_retry_after(identity_client, al
     assert AuditEvent.objects.filter(action="identity.login.locked").exists()
 
 
-def test_lockout_is_per_address(identity_client, alice, settings):
+def test_lockout_is_per_username_whatever_the_callers_address(identity_client, alice, settings):
+    # The caller is the application: its address is every end user's, so it is no key.
     settings.IDENTITY_LOGIN_MAX_FAILURES = 2
     for _ in range(2):
         identity_client.post(
@@ -133,13 +134,102 @@ def test_lockout_is_per_address(identity_client, alice, settings):
         format="json",
         REMOTE_ADDR="10.9.9.9",
     )
+    assert response.status_code == 429
+
+
+def test_bad_logins_for_random_usernames_do_not_lock_out_other_users(identity_client, alice):
+    # 50 is IDENTITY_LOGIN_MAX_FAILURES_PER_ADDRESS: it used to lock every user of the app out.
+    for n in range(50):
+        response = identity_client.post(
+            "/identity/v1/login",
+            {"username": f"random-{n}", "password": "guess"},
+            format="json",
+        )
+        assert response.status_code == 401
+    response = identity_client.post(
+        "/identity/v1/login", {"username": "alice", "password": PASSWORD}, format="json"
+    )
     assert response.status_code == 200
+
+
+@pytest.fixture
+def forwarding_client(token_client):
+    return token_client("identity:read", "identity:forward")
+
+
+def test_address_cap_applies_to_the_forwarded_end_user_address(forwarding_client, alice, settings):
+    settings.IDENTITY_LOGIN_MAX_FAILURES_PER_ADDRESS = 3
+    for n in range(3):
+        response = forwarding_client.post(
+            "/identity/v1/login",
+            {"username": f"random-{n}", "password": "guess", "remote_address": "203.0.113.7"},
+            format="json",
+        )
+        assert response.status_code == 401
+    locked = forwarding_client.post(
+        "/identity/v1/login",
+        {"username": "alice", "password": PASSWORD, "remote_address": "203.0.113.7"},
+        format="json",
+    )
+    assert locked.status_code == 429
+    assert int(locked["Retry-After"]) > 0
+    for body in (
+        {"username": "alice", "password": PASSWORD, "remote_address": "203.0.113.8"},
+        {"username": "alice", "password": PASSWORD},
+    ):
+        assert forwarding_client.post("/identity/v1/login", body, format="json").status_code == 200
+
+
+def test_username_lockout_is_per_forwarded_address(forwarding_client, alice, settings):
+    settings.IDENTITY_LOGIN_MAX_FAILURES = 2
+    for _ in range(2):
+        forwarding_client.post(
+            "/identity/v1/login",
+            {"username": "alice", "password": "guess", "remote_address": "2001:db8::7"},
+            format="json",
+        )
+    at = {"username": "alice", "password": PASSWORD, "remote_address": "2001:db8::7"}
+    assert forwarding_client.post("/identity/v1/login", at, format="json").status_code == 429
+    elsewhere = {**at, "remote_address": "2001:db8::8"}
+    assert forwarding_client.post("/identity/v1/login", elsewhere, format="json").status_code == 200
+
+
+def test_console_auth_takes_the_forwarded_address_too(token_client, alice, settings):
+    alice.is_staff = True
+    alice.save()
+    settings.IDENTITY_LOGIN_MAX_FAILURES_PER_ADDRESS = 1
+    client = token_client("console:read", "identity:forward")
+    body = {"username": "nobody", "password": "guess", "remote_address": "198.51.100.1"}
+    assert client.post("/console/v1/auth", body, format="json").status_code == 401
+    body = {"username": "alice", "password": PASSWORD, "remote_address": "198.51.100.1"}
+    assert client.post("/console/v1/auth", body, format="json").status_code == 429
+
+
+def test_stating_an_address_needs_the_forward_scope(identity_client, api_client, alice, settings):
+    body = {"username": "alice", "password": PASSWORD, "remote_address": "203.0.113.7"}
+    response = identity_client.post("/identity/v1/login", body, format="json")
+    assert response.status_code == 403
+    assert "identity:forward" in response.json()["message"]
+    # Anonymous callers from the trusted network hold the Integration API scopes, not this.
+    settings.INTEGRATION_API_ANONYMOUS_NETWORKS = ["127.0.0.0/8"]
+    assert api_client.post("/identity/v1/login", body, format="json").status_code == 403
+
+
+def test_a_forwarded_address_must_be_an_ip_address(forwarding_client, alice):
+    for bad in ("localhost", "203.0.113.7, 10.0.0.1", "", "\x00"):
+        response = forwarding_client.post(
+            "/identity/v1/login",
+            {"username": "alice", "password": PASSWORD, "remote_address": bad},
+            format="json",
+        )
+        assert response.status_code == 400, bad
+        assert "remote_address" in response.json()["errors"]
 
 
 def test_lockout_expires_after_the_window(identity_client, alice, settings):
     from datetime import timedelta
 
-    from identity.models import LoginFailure
+    from integration_site.models import LoginFailure
 
     settings.IDENTITY_LOGIN_MAX_FAILURES = 2
     for _ in range(2):
