@@ -14,9 +14,11 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.db.utils import OperationalError
+from django.db.utils import InterfaceError, OperationalError
 from django.http import Http404, HttpResponse, JsonResponse
-from psycopg.errors import QueryCanceled
+from psycopg import InterfaceError as PsycopgInterfaceError
+from psycopg import OperationalError as PsycopgOperationalError
+from psycopg.errors import AdminShutdown, CannotConnectNow, CrashShutdown, QueryCanceled
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -96,6 +98,71 @@ def query_cancelled_response(request_is_api: bool, exc: BaseException) -> HttpRe
     return HttpResponse(message, status=503, content_type="text/plain", headers=headers)
 
 
+# How long a client should wait after the database connection was lost or refused: a
+# PostgreSQL restart (or a failover) takes seconds, so a short wait; the next request opens
+# a fresh connection (Django closes an unusable one when the request ends, and the pool
+# replaces it).
+DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+
+DATABASE_UNAVAILABLE_MESSAGE = (
+    f"The database is unavailable; retry in {DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS} seconds."
+)
+
+# The server-side causes that mean the server went away, not that the query was wrong:
+# terminated by an administrator or a shutdown (57P01), a crashed sibling (57P02), the server
+# starting up or shutting down (57P03).
+_SERVER_GONE = (AdminShutdown, CrashShutdown, CannotConnectNow)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """
+    A database error because the connection was lost or refused (a PostgreSQL restart, an
+    operator's pg_terminate_backend, the server not yet up): psycopg's error with no SQLSTATE
+    (connection refused, server closed the connection unexpectedly) or a connection-class
+    one (08xxx), one of `_SERVER_GONE`, or psycopg's InterfaceError on a closed connection.
+    Not a cancelled query (`query_cancelled`), nor any other OperationalError (a lock time
+    limit, SQLite's "database is locked"): those keep their own handling.
+    """
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    cause = exc.__cause__
+    if isinstance(cause, PsycopgInterfaceError):
+        return True
+    if not isinstance(cause, PsycopgOperationalError) or isinstance(cause, QueryCanceled):
+        return False
+    sqlstate = cause.sqlstate
+    return sqlstate is None or sqlstate.startswith("08") or isinstance(cause, _SERVER_GONE)
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    default_detail = DATABASE_UNAVAILABLE_MESSAGE
+    default_code = "database_unavailable"
+    wait = DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS
+
+
+def database_error_response(request_is_api: bool, exc: BaseException) -> HttpResponse | None:
+    """
+    The 503 for a database that cancelled the query or went away, raised outside DRF: JSON on
+    our APIs, a plain page elsewhere (the admin). None for any other error.
+    """
+    if query_cancelled(exc):
+        return query_cancelled_response(request_is_api, exc)
+    if not database_unavailable(exc):
+        return None
+    logger.warning("Database unavailable: %s", exc)
+    headers = {"Retry-After": str(DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS)}
+    if request_is_api:
+        return error_response(
+            DATABASE_UNAVAILABLE_MESSAGE,
+            status=503,
+            code=DatabaseUnavailable.default_code,
+            headers=headers,
+        )
+    return HttpResponse(
+        DATABASE_UNAVAILABLE_MESSAGE, status=503, content_type="text/plain", headers=headers
+    )
+
+
 class SignInLockedOut(exceptions.Throttled):
     """A 429 with Retry-After: the lockout ledger (integration_site.lockout) refuses to try."""
 
@@ -147,6 +214,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = PayloadTooLarge()
     elif query_cancelled(exc):
         exc = QueryCancelled(query_cancelled_message(exc))
+    elif database_unavailable(exc):
+        logger.warning("Database unavailable: %s", exc)
+        exc = DatabaseUnavailable()
     if not isinstance(exc, exceptions.APIException):
         # Unexpected: let ApiErrorMiddleware log it and answer a JSON 500.
         return None

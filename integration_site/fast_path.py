@@ -22,11 +22,13 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
+from django.db import DatabaseError, InterfaceError
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, get_urlconf, resolve
 from rest_framework.exceptions import AuthenticationFailed
 
 from integration_site.authentication import TokenPrincipal, api_token_verify, bearer_secret
+from integration_site.errors import database_error_response
 from integration_site.permissions import principal_has_scope, required_scope
 
 
@@ -83,7 +85,15 @@ class IngestFastPathMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method == "POST":
-            response = self._fast_response(request)
+            try:
+                response = self._fast_response(request)
+            except (DatabaseError, InterfaceError) as exc:
+                # Raised in a middleware, not a view: no process_exception sees it, and
+                # Django would answer a 500. A lost connection or a cancelled query is the
+                # API's usual 503 with Retry-After, as on the usual path.
+                response = database_error_response(True, exc)
+                if response is None:
+                    raise
             if response is not None:
                 return response
         return self.get_response(request)

@@ -5,12 +5,7 @@ import uuid
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
-from integration_site.errors import (
-    error_response,
-    is_api_path,
-    query_cancelled,
-    query_cancelled_response,
-)
+from integration_site.errors import database_error_response, error_response, is_api_path
 from integration_site.request_context import reset_current_request, set_current_request
 
 logger = logging.getLogger(__name__)
@@ -96,10 +91,12 @@ class ApiErrorMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if query_cancelled(exception):
-            # The statement time limit fired: the site is busy or the request too costly,
-            # not broken; a 503 with Retry-After, on the admin's pages too.
-            return query_cancelled_response(is_api_path(request.path), exception)
+        # The statement time limit fired (the site is busy or the request too costly), or the
+        # connection was lost (a PostgreSQL restart): not broken, a 503 with Retry-After, on
+        # the admin's pages too.
+        database_error = database_error_response(is_api_path(request.path), exception)
+        if database_error is not None:
+            return database_error
         if not is_api_path(request.path):
             return None
         if isinstance(exception, RequestDataTooBig):
