@@ -489,19 +489,34 @@ class ExpireResult:
     cutoff: datetime
 
 
-def audit_events_expire(*, days: int) -> ExpireResult:
+# Events deleted per transaction by `audit_events_expire`. Each batch holds the chain-head
+# lock, which every append waits on, only for its own DELETE: ingest stalls for one batch,
+# not for the whole prefix (millions of rows on a first run).
+EXPIRE_BATCH_SIZE = 10_000
+
+
+def audit_events_expire(*, days: int, batch_size: int = EXPIRE_BATCH_SIZE) -> ExpireResult:
     """
     Delete the events received more than `days` days ago: the longest prefix of the chain
-    older than the cutoff, so the rest still links. A checkpoint keeps the last removed link
-    for verification, and the expiry itself is recorded as an event. On PostgreSQL the
-    append-only trigger lets a DELETE through only for seq <= `audits.expire_through_seq`,
-    a setting local to this transaction.
+    older than the cutoff, so the rest still links. On PostgreSQL the append-only trigger
+    lets a DELETE through only for seq <= `audits.expire_through_seq`, a setting local to
+    the transaction that sets it.
+
+    The prefix is found once under the head lock, then deleted from its start in batches of
+    at most `batch_size` events, each its own transaction under the lock. Each batch writes a
+    checkpoint (its last removed link, where verification starts) and records its own
+    `audit.expire` event, inside the chain, vouching for that checkpoint: the chain verifies
+    after every committed batch, so a run stopped between batches (a crash, a restart) leaves
+    a shorter but verifiable chain, and the next run carries on from the latest checkpoint.
+    A run with nothing to remove still records one `audit.expire` (removed 0).
     """
     if days < 1:
         raise ValueError("days must be at least 1")
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
     cutoff = timezone.now() - timedelta(days=days)
     with transaction.atomic():
-        head = chain_head_locked()  # no append interleaves with the removal
+        head = chain_head_locked()
         # Pending events join the chain first, so the prefix is computed over all of them.
         chain_link_pending_locked(head)
         first_kept = (
@@ -510,26 +525,46 @@ def audit_events_expire(*, days: int) -> ExpireResult:
             .values("seq")
             .first()
         )
+        # Events appended later are received after the cutoff: the prefix cannot grow.
         through = (first_kept["seq"] - 1) if first_kept else head.last_seq
+    removed = 0
+    while True:
+        batch = _expire_batch(through=through, batch_size=batch_size, cutoff=cutoff, days=days)
+        removed += batch.removed
+        if batch.removed == 0 or batch.through_seq >= through:
+            return ExpireResult(removed=removed, through_seq=batch.through_seq, cutoff=cutoff)
+
+
+def _expire_batch(*, through: int, batch_size: int, cutoff: datetime, days: int) -> ExpireResult:
+    """
+    One transaction of `audit_events_expire`: under the head lock, delete the next at most
+    `batch_size` events of the prefix ending at `through`, write the checkpoint and record
+    the `audit.expire` event vouching for it. Removing nothing (the prefix is already gone)
+    still records the expiry, with the current checkpoint.
+    """
+    with transaction.atomic():
+        head = chain_head_locked()  # no append interleaves with the removal
+        chain_link_pending_locked(head)
         checkpoint = AuditCheckpoint.objects.order_by("-seq").first()
         start = checkpoint.seq if checkpoint else 0
         start_hash = checkpoint.hash if checkpoint else None
+        end = min(through, start + batch_size)
         removed = 0
-        if through > start:
-            last = AuditEvent.objects.filter(seq=through).values("hash").first()
+        if end > start:
+            last = AuditEvent.objects.filter(seq=end).values("hash").first()
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     cursor.execute(
-                        "SELECT set_config('audits.expire_through_seq', %s, true)", [str(through)]
+                        "SELECT set_config('audits.expire_through_seq', %s, true)", [str(end)]
                     )
-            expired = AuditEvent.objects.filter(seq__lte=through)
+            expired = AuditEvent.objects.filter(seq__lte=end)
             # Foreman's audits:expire also drops the taxonomy links first.
             for relation in (AuditEvent.locations, AuditEvent.organizations):
-                relation.through.objects.filter(auditevent__seq__lte=through).delete()
-            # A raw DELETE: no per-row signals or cascades to collect on millions of rows.
+                relation.through.objects.filter(auditevent__seq__lte=end).delete()
+            # A raw DELETE: no per-row signals or cascades to collect.
             removed = expired._raw_delete(expired.db)
-            AuditCheckpoint.objects.create(seq=through, hash=last["hash"], removed_count=removed)
-            start_hash = last["hash"]
+            AuditCheckpoint.objects.create(seq=end, hash=last["hash"], removed_count=removed)
+            start, start_hash = end, last["hash"]
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT set_config('audits.expire_through_seq', '', true)")
@@ -540,15 +575,15 @@ def audit_events_expire(*, days: int) -> ExpireResult:
             target=AuditTarget(type="AuditTrail", name="audit events"),
             description=(
                 f"Removed {removed} audit events received before {cutoff.isoformat()} "
-                f"(retention {days} days); checkpoint at seq {through if removed else start}."
+                f"(retention {days} days); checkpoint at seq {start}."
             ),
             # The checkpoint, inside the chain: verification starts from a checkpoint only if
             # a linked expiry vouches for it, so a forged one (a prefix deleted with a
             # checkpoint planted by hand) does not verify.
             audited_changes={
                 "removed": removed,
-                "through_seq": through if removed else start,
+                "through_seq": start,
                 **({"checkpoint_hash": start_hash} if start_hash else {}),
             },
         )
-    return ExpireResult(removed=removed, through_seq=through if removed else start, cutoff=cutoff)
+    return ExpireResult(removed=removed, through_seq=start, cutoff=cutoff)
