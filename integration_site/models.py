@@ -59,6 +59,10 @@ class WorkerHeartbeat(models.Model):
     pid = models.PositiveIntegerField()
     started_at = models.DateTimeField()
     last_seen_at = models.DateTimeField(db_index=True)
+    # Whether this worker serves the default queue and runs the periodic jobs and tick hooks
+    # (results, monitors, the audit chain): /health needs one of these. A worker of a
+    # dedicated queue only (update jobs) is False.
+    periodic = models.BooleanField(default=True)
 
     def __str__(self) -> str:
         return f"{self.worker_id} on {self.hostname}"

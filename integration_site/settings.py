@@ -273,6 +273,8 @@ API_TOKEN_CACHE_SECONDS = env_int("API_TOKEN_CACHE_SECONDS", 5)
 BASIC_AUTH_CACHE_SECONDS = env_int("BASIC_AUTH_CACHE_SECONDS", 300)
 # /health reports the worker missing when it has not checked in for this long.
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = env_int("WORKER_HEARTBEAT_MAX_AGE_SECONDS", 60)
+# How often each worker's heartbeat thread checks in (well under the age above).
+WORKER_HEARTBEAT_EVERY_SECONDS = env_int("WORKER_HEARTBEAT_EVERY_SECONDS", 5)
 
 # --- Licensing and updates (docs/internals.md, "Licensing and updates") --------------------------------
 # Vendor Ed25519 public keys that sign license files: base64 of the raw 32-byte key or PEM
@@ -365,8 +367,18 @@ SPECTACULAR_SETTINGS = {
 
 # --- Background work ------------------------------------------------------------------
 # https://docs.djangoproject.com/en/6.1/topics/tasks/ with the django-tasks-db backend; the
-# worker is `manage.py worker` (db_worker plus heartbeat and periodic jobs).
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# worker is `manage.py worker` (db_worker plus heartbeat and periodic jobs). Update jobs run
+# hooks that may take minutes: they have a queue of their own, served by a worker of their own
+# (`manage.py worker --queue-name updates`), so results, monitors and the audit chain keep
+# moving meanwhile. A plain `manage.py worker` serves every queue but those in
+# WORKER_DEDICATED_QUEUES, unless named in its --queue-name.
+WORKER_DEDICATED_QUEUES = ["updates"]
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default", *WORKER_DEDICATED_QUEUES],
+    }
+}
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {

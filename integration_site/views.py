@@ -25,11 +25,17 @@ def health_problems() -> list[str]:
         logger.exception("health check: the database did not answer")
         return ["database: not answering (the site's log has the error)"]
     horizon = timezone.now() - timedelta(seconds=settings.WORKER_HEARTBEAT_MAX_AGE_SECONDS)
-    if not WorkerHeartbeat.objects.filter(last_seen_at__gte=horizon).exists():
-        return [
-            "worker: no task worker has checked in within "
-            f"{settings.WORKER_HEARTBEAT_MAX_AGE_SECONDS} seconds"
-        ]
+    fresh = WorkerHeartbeat.objects.filter(last_seen_at__gte=horizon)
+    # Only a worker of the default queue drains results and runs the monitors and the audit
+    # chain; a live update-jobs worker alone leaves all of that stopped, so it is no health.
+    if not fresh.filter(periodic=True).exists():
+        problem = (
+            "worker: no task worker of the default queue (results, monitors, audit chain) has "
+            f"checked in within {settings.WORKER_HEARTBEAT_MAX_AGE_SECONDS} seconds"
+        )
+        if fresh.exists():
+            problem += " (only workers of dedicated queues such as updates are alive)"
+        return [problem]
     return []
 
 

@@ -7,8 +7,13 @@ from django.tasks import task
 from integration_site.schedule import periodic
 from licensing.update_jobs import update_job_execute, update_jobs_fail_stale
 
+# A queue of its own (settings.WORKER_DEDICATED_QUEUES), served by `manage.py worker
+# --queue-name updates`: a hook may run for minutes, and the main worker must keep draining
+# results and beating the periodic jobs meanwhile. Keep the task's name: queued rows store it.
+UPDATES_QUEUE = "updates"
 
-@task()
+
+@task(queue_name=UPDATES_QUEUE)
 def update_job_run(job_id: int) -> str:
     """Apply the releases of one UpdateJob; progress and log lines are written as it goes."""
     return update_job_execute(job_id=job_id)

@@ -730,6 +730,7 @@ class Steps:
             time.sleep(wait)
         with quiet():
             command("worker", once=True, interval=0)
+            command("worker", once=True, interval=0, queue_name="updates")
         self.last_tick = time.monotonic()
 
     # --- setup through the admin (hosts and taxonomies are edited there only) -------------

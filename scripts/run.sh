@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The run command: install, migrate, create the first admin, load demo data on an empty
-# database, then serve gunicorn and the task worker (restarted if it dies) until Ctrl-C or
-# SIGTERM.
+# database, then serve gunicorn and the two task workers (each restarted if it dies) until
+# Ctrl-C or SIGTERM: the main one (results, periodic jobs, every queue but `updates`) and the
+# one for update jobs, whose hooks may run for minutes (`--queue-name updates`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,17 +36,18 @@ stop() {
 }
 trap stop INT TERM
 
-# The task worker is restarted when it dies, with a doubling backoff (1 s up to 60 s, back to
-# 1 s once a run has lasted 10 minutes), while gunicorn keeps serving the API. After
-# WORKER_MAX_RESTARTS failed runs in a row the run command gives up and exits non-zero, so a
-# supervisor (systemd's Restart=on-failure) takes over.
+# A task worker (`manage.py worker` with the arguments given) is restarted when it dies, with
+# a doubling backoff (1 s up to 60 s, back to 1 s once a run has lasted 10 minutes), while
+# gunicorn keeps serving the API. After WORKER_MAX_RESTARTS failed runs in a row the run
+# command gives up and exits non-zero, so a supervisor (systemd's Restart=on-failure) takes
+# over. Each worker has a supervisor of its own.
 supervise_worker() {
     local child="" delay=1 failures=0 status started
     local max_restarts="${WORKER_MAX_RESTARTS:-10}"
     trap 'if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; fi; exit 0' INT TERM
     while true; do
         started=$SECONDS
-        .venv/bin/python manage.py worker &
+        .venv/bin/python manage.py worker "$@" &
         child=$!
         status=0
         wait "$child" || status=$?
@@ -56,10 +58,10 @@ supervise_worker() {
         fi
         failures=$((failures + 1))
         if ((failures > max_restarts)); then
-            echo "The task worker failed $max_restarts times in a row (last status $status); giving up." >&2
+            echo "The task worker failed $max_restarts times in a row (last status $status); giving up (manage.py worker $*)." >&2
             exit 1
         fi
-        echo "The task worker exited with status $status; restarting it in ${delay}s (restart $failures of $max_restarts)." >&2
+        echo "The task worker exited with status $status; restarting it in ${delay}s (restart $failures of $max_restarts; manage.py worker $*)." >&2
         sleep "$delay" &
         child=$!
         wait "$child" || true
@@ -73,10 +75,12 @@ supervise_worker() {
 pids+=($!)
 supervise_worker &
 pids+=($!)
+supervise_worker --queue-name updates &
+pids+=($!)
 
 echo "Integration Site is up at http://$HOST:$PORT/admin/ (Ctrl-C stops it)"
-# gunicorn ending, or the worker's supervisor giving up, is a failure the run command cannot
-# recover from: stop the other and exit non-zero. Ctrl-C and SIGTERM go through stop (exit 0).
+# gunicorn ending, or a worker's supervisor giving up, is a failure the run command cannot
+# recover from: stop the others and exit non-zero. Ctrl-C and SIGTERM go through stop (exit 0).
 status=0
 wait -n "${pids[@]}" || status=$?
 echo "A process of the site exited unexpectedly (status $status); stopping." >&2

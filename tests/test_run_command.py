@@ -147,13 +147,22 @@ def test_run_command_restarts_a_killed_worker_and_keeps_serving(tmp_path):
     proc = _start(tmp_path, port)
     try:
         _wait_until_up(f"{base}/admin/login/", proc)
-        first = _wait_for(lambda: _worker_pids(proc), 60, "the task worker")
+        # Two workers: the main one, and the one for update jobs (their own queue).
+        first = _wait_for(
+            lambda: len(pids := _worker_pids(proc)) == 2 and pids, 60, "both task workers"
+        )
+        commands = sorted(
+            Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[2:-1] for pid in first
+        )
+        assert commands == [[b"worker"], [b"worker", b"--queue-name", b"updates"]], commands
         for pid in first:
             os.kill(pid, signal.SIGKILL)
         # The API keeps answering while the worker is down and restarted.
         assert requests.get(f"{base}/admin/login/", timeout=10).status_code == 200
         restarted = _wait_for(
-            lambda: _worker_pids(proc) - first, 60, "a new task worker after the kill"
+            lambda: len(pids := _worker_pids(proc) - first) == 2 and pids,
+            60,
+            "new task workers after the kill",
         )
         assert restarted
         assert proc.poll() is None, "the run command must not stop when its worker dies"

@@ -38,7 +38,7 @@ def test_apply_update_from_admin_and_watch_progress(
     page.evaluate(WATCH)
 
     # The real worker command drains the queue while the browser polls the live server.
-    call_command("worker", "--once")
+    call_command("worker", "--once", "--queue-name", "updates")
 
     # (wait_for_function would eval a string, which the page's CSP rightly forbids.)
     for _ in range(100):

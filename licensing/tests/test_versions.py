@@ -372,7 +372,7 @@ def test_one_active_job_is_enforced_by_the_database(installed_license, releases)
 @pytest.mark.django_db(transaction=True)
 def test_worker_command_runs_the_enqueued_job(installed_license, releases):
     job = update_apply_request(sequence=12)  # autocommit: enqueued at once
-    call_command("worker", "--once")
+    call_command("worker", "--once", "--queue-name", "updates")
     job.refresh_from_db()
     assert job.state == "succeeded"
     assert _current_sequence() == 12

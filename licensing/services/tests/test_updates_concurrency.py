@@ -79,7 +79,7 @@ def test_worker_killed_mid_apply_is_detected_and_version_kept(
     job = update_apply_request(sequence=12)  # autocommit: enqueued at once
     env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SECRET_KEY": "x"}
     worker = subprocess.Popen(
-        [sys.executable, "manage.py", "worker", "--interval", "0.2"],
+        [sys.executable, "manage.py", "worker", "--queue-name", "updates", "--interval", "0.2"],
         cwd=Path(settings.BASE_DIR),
         env=env,
         stdout=subprocess.DEVNULL,

@@ -1,0 +1,69 @@
+"""Update jobs run apart from the periodic work: their own queue, worker and heartbeat thread."""
+
+import pytest
+from django.core.management import call_command
+from django.tasks import TaskResultStatus
+from django.utils import timezone
+
+from integration_site.models import ScheduledJob, WorkerHeartbeat
+from integration_site.registry import registry
+from integration_site.tests.worker_tasks import wait_for_own_heartbeat
+
+# transaction=True: the worker closes stale connections between polls, and its heartbeat
+# thread writes through a connection of its own, as in production.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_updates_worker_runs_no_periodic_jobs_or_tick_hooks():
+    ticks = []
+
+    def hook():
+        ticks.append(1)
+
+    registry["worker_tick_hooks"].add(hook)
+    try:
+        call_command("worker", "--once", "--queue-name", "updates")
+        assert not ticks
+        assert not ScheduledJob.objects.exists()
+
+        call_command("worker", "--once")
+        assert ticks
+        assert ScheduledJob.objects.exists()
+    finally:
+        registry["worker_tick_hooks"].discard(hook)
+
+
+def test_heartbeat_keeps_beating_while_a_long_task_runs(settings):
+    settings.WORKER_HEARTBEAT_EVERY_SECONDS = 0.2
+    # The task runs until it sees its worker's heartbeat advance (bounded generously).
+    result = wait_for_own_heartbeat.enqueue(bound_seconds=30)
+
+    call_command("worker", "--once", "--queue-name", "updates")
+
+    result.refresh()
+    assert result.status == TaskResultStatus.SUCCESSFUL, result.errors
+    assert result.return_value is True
+    # The clean stop still removes the row, and the thread does not bring it back.
+    assert not WorkerHeartbeat.objects.exists()
+
+
+def test_health_needs_a_worker_of_the_default_queue(admin_client_api):
+    now = timezone.now()
+    WorkerHeartbeat.objects.create(
+        worker_id="updates-only",
+        hostname="h",
+        pid=1,
+        started_at=now,
+        last_seen_at=now,
+        periodic=False,
+    )
+    response = admin_client_api.get("/health")
+    assert response.status_code == 412
+    (problem,) = response.json()["problems"]
+    assert "no task worker of the default queue" in problem
+    assert "only workers of dedicated queues" in problem
+
+    WorkerHeartbeat.objects.create(
+        worker_id="main", hostname="h", pid=2, started_at=now, last_seen_at=now
+    )
+    assert admin_client_api.get("/health").status_code == 204
