@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,6 +28,7 @@ from integration_site.client_ip import client_ip
 from integration_site.errors import UnprocessableEntity
 from integration_site.fast_path import TokenFastPathMixin
 from integration_site.parsers import json_parse
+from integration_site.schema import ERROR_BODY
 from integration_site.scopes import Scope
 
 IDEMPOTENCY_KEY_MAX = 255
@@ -100,6 +101,17 @@ def _ingest(request, *, endpoint: str, payload: Any, events: list, bulk: bool) -
     return _respond(result)
 
 
+IDEMPOTENCY_KEY_REUSED = "The Idempotency-Key was already used with a different body"
+BULK_CREATED = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"id": {"type": "integer"}, "hash": {"type": "string"}},
+        "required": ["id", "hash"],
+    },
+}
+
+
 class AuditEventIngestView(TokenFastPathMixin, APIView):
     """
     Replicated's `POST /audit/v1/event`: 201 with an empty text/plain body once stored. A
@@ -122,9 +134,13 @@ class AuditEventIngestView(TokenFastPathMixin, APIView):
 
     @extend_schema(
         operation_id="audit_event_create",
-        request=OpenApiTypes.OBJECT,
+        # The views parse the body themselves (no DRF parser): the media type is named here.
+        request={"application/json": OpenApiTypes.OBJECT},
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: None},
+        responses={
+            201: None,
+            422: OpenApiResponse(ERROR_BODY, description=IDEMPOTENCY_KEY_REUSED),
+        },
         description=(
             "Record one audit event (Replicated Audit API, plus Retraced's crud, actor, target, "
             "group, is_failure, is_anonymous, fields, metadata, created, external_id, "
@@ -154,9 +170,13 @@ class AuditEventBulkIngestView(APIView):
 
     @extend_schema(
         operation_id="audit_events_bulk_create",
-        request=OpenApiTypes.OBJECT,
+        # The views parse the body themselves (no DRF parser): the media type is named here.
+        request={"application/json": OpenApiTypes.OBJECT},
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: OpenApiTypes.OBJECT},
+        responses={
+            201: OpenApiResponse(BULK_CREATED, description="The events' ids and hashes, in order"),
+            422: OpenApiResponse(ERROR_BODY, description=IDEMPOTENCY_KEY_REUSED),
+        },
     )
     def post(self, request):
         payload = parse_json_body(request)

@@ -9,7 +9,7 @@ import re
 
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, serializers
 from rest_framework.response import Response
 
@@ -29,7 +29,11 @@ from bookmarks.controllers import BOOKMARK_SEARCH_SCHEMA, CONTROLLERS
 from bookmarks.models import NAME_MAX_LENGTH, QUERY_MAX_LENGTH, Bookmark
 from bookmarks.selectors import bookmark_may_change, bookmarks_visible
 from bookmarks.services import bookmark_create, bookmark_delete, bookmark_update
+from integration_site.schema import PEER_ERROR_BODY
 from integration_site.scopes import Scope
+
+# Foreman's invalid-record answer: {"error": {"id", "errors", "full_messages"}}.
+BOOKMARK_INVALID = OpenApiResponse(PEER_ERROR_BODY, description="The bookmark cannot be saved")
 
 
 class BookmarkInvalid(exceptions.ValidationError):
@@ -188,13 +192,19 @@ class BookmarkViewSet(mixins.RetrieveModelMixin, ForemanViewSet):
         except DjangoValidationError as exc:
             raise BookmarkInvalid(exc.message_dict) from exc
 
-    @extend_schema(request=BookmarkRequestSerializer, responses={201: BookmarkSerializer})
+    @extend_schema(
+        request=BookmarkRequestSerializer,
+        responses={201: BookmarkSerializer, 422: BOOKMARK_INVALID},
+    )
     def create(self, request, *args, **kwargs):
         params = self._params(partial=False)
         bookmark = self._saved(lambda: bookmark_create(principal=request.user, **params))
         return Response(BookmarkSerializer(bookmark).data, status=201)
 
-    @extend_schema(request=BookmarkRequestSerializer, responses={200: BookmarkSerializer})
+    @extend_schema(
+        request=BookmarkRequestSerializer,
+        responses={200: BookmarkSerializer, 422: BOOKMARK_INVALID},
+    )
     def update(self, request, *args, **kwargs):
         bookmark = self._changeable()
         params = self._params(partial=True)

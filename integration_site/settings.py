@@ -344,7 +344,7 @@ REST_FRAMEWORK = {
     # The one JSON parser (depth, NaN, NUL and surrogates refused with a 400).
     "DEFAULT_PARSER_CLASSES": ["integration_site.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "integration_site.schema.SiteSchema",
     "EXCEPTION_HANDLER": "integration_site.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

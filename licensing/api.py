@@ -9,7 +9,7 @@ from typing import Any
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from integration_site.errors import Conflict
+from integration_site.schema import ERROR_BODY, JSON_ARRAY
 from integration_site.scopes import Scope
 from licensing import selectors
 from licensing.choices import Severity
@@ -207,7 +208,7 @@ class VersionCurrentView(ReplicatedJSONView):
 class VersionUpdatesView(ReplicatedJSONView):
     required_scopes = {"GET": Scope.VERSION_READ}
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: JSON_ARRAY})
     def get(self, request):
         return Response(
             [
@@ -220,7 +221,13 @@ class VersionUpdatesView(ReplicatedJSONView):
 class VersionApplyView(ReplicatedJSONView):
     required_scopes = {"PUT": Scope.VERSION_APPLY}
 
-    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=None,
+        responses={
+            202: OpenApiTypes.OBJECT,
+            409: OpenApiResponse(ERROR_BODY, description="Another update is queued or running"),
+        },
+    )
     def put(self, request, sequence: int):
         try:
             job = update_apply_request(sequence=sequence, user=request.user)

@@ -11,6 +11,7 @@ from importlib.metadata import version as package_version
 import django_filters
 from django.db.models import QuerySet
 from django.http import Http404
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -42,7 +43,7 @@ from audits.search.fields import (
     audit_search_values,
     searchable,
 )
-from integration_site.schema import PeerShapedSchema
+from integration_site.schema import JSON_ARRAY, JSON_OBJECT, PeerShapedSchema, wire
 from integration_site.scopes import Scope
 
 
@@ -74,6 +75,14 @@ class ForemanViewSet(ForemanErrorMixin, mixins.ListModelMixin, viewsets.GenericV
         return f"Resource {name} not found by id '{self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)}'"
 
 
+# AuditSerializer builds Foreman's record by hand (no declared fields): the schema names
+# the page envelope and a JSON object per record.
+@extend_schema_view(
+    list=extend_schema(
+        responses={200: ForemanPagination().get_paginated_response_schema(JSON_ARRAY)}
+    ),
+    retrieve=extend_schema(responses={200: JSON_OBJECT}),
+)
 class AuditViewSet(mixins.RetrieveModelMixin, ForemanViewSet):
     """GET /api/audits, /api/audits/:id and /api/hosts/:host_id/audits."""
 
@@ -151,6 +160,7 @@ class AuditAutoCompleteView(ForemanErrorMixin, APIView):
 
     required_scopes = {"GET": Scope.AUDIT_READ}
 
+    @wire({200: JSON_ARRAY})
     def get(self, request):
         try:
             items = complete(

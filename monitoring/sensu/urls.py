@@ -66,7 +66,10 @@ urlpatterns = [
         name="sensu-silenced-check",
     ),
     re_path(r"^stashes$", views.StashesView.as_view(), name="sensu-stashes"),
-    re_path(r"^stash(?:es)?/(?P<path>.+)$", views.StashView.as_view(), name="sensu-stash"),
+    # Sensu routes /stash/:path and /stashes/:path alike; one route each keeps both in the
+    # OpenAPI schema (drf-spectacular renders only the first branch of an alternation).
+    re_path(r"^stash/(?P<path>.+)$", views.StashView.as_view(), name="sensu-stash"),
+    re_path(r"^stashes/(?P<path>.+)$", views.StashView.as_view(), name="sensu-stashes-path"),
     re_path(r"^aggregates$", views.AggregatesView.as_view(), name="sensu-aggregates"),
     re_path(
         rf"^aggregates/(?P<name>{NAME})$", views.AggregateView.as_view(), name="sensu-aggregate"

@@ -24,7 +24,16 @@ from rest_framework.views import APIView
 from integration_site.errors import Conflict
 from integration_site.fast_path import TokenFastPathMixin
 from integration_site.models import WorkerHeartbeat
-from integration_site.schema import PeerShapedSchema
+from integration_site.schema import (
+    ERROR_BODY,
+    ISSUED,
+    JSON_ARRAY,
+    JSON_OBJECT,
+    PATH_CREATED,
+    PeerShapedSchema,
+    body_schema,
+    wire,
+)
 from integration_site.scopes import Scope
 from monitoring import selectors, services
 from monitoring.engine import UnknownEvent, event_resolve, result_accept
@@ -189,6 +198,7 @@ def _issued(issued: int) -> Response:
 
 
 class EventsView(SensuView):
+    @wire({200: JSON_ARRAY})
     def get(self, request):
         silences = selectors.silences_active()
         return self.paginated(
@@ -197,6 +207,7 @@ class EventsView(SensuView):
 
 
 class ClientEventsView(SensuView):
+    @wire({200: JSON_ARRAY})
     def get(self, request, client: str):
         silences = selectors.silences_active()
         events = selectors.events_queryset().filter(client__name=client)
@@ -204,12 +215,14 @@ class ClientEventsView(SensuView):
 
 
 class EventView(SensuView):
+    @wire({200: JSON_OBJECT})
     def get(self, request, client: str, check: str):
         event = selectors.events_queryset().filter(client__name=client, check_name=check).first()
         if event is None:
             raise NotFound(f"No event for client {client!r} and check {check!r}.")
         return Response(payloads.event_payload(event, selectors.silences_active()))
 
+    @wire({202: ISSUED})
     def delete(self, request, client: str, check: str):
         try:
             return _issued(event_resolve(client_name=client, check_name=check))
@@ -218,6 +231,7 @@ class EventView(SensuView):
 
 
 class ResolveView(SensuView):
+    @wire({202: ISSUED, 404: ERROR_BODY}, request=body_schema(RESOLVE_RULES))
     def post(self, request):
         data = self.body(RESOLVE_RULES)
         try:
@@ -230,12 +244,17 @@ class ResolveView(SensuView):
 
 
 class ClientsView(SensuView):
+    @wire({200: JSON_ARRAY})
     def get(self, request):
         return self.paginated(
             Client.objects.order_by("name"),
             lambda c: payloads.client_payload(c, redacted=True),
         )
 
+    @wire(
+        {201: {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}},
+        request=body_schema(CLIENT_RULES),
+    )
     def post(self, request):
         data = self.body(CLIENT_RULES)
         thresholds = (data.get("keepalive") or {}).get("thresholds") or {}
@@ -248,10 +267,12 @@ class ClientsView(SensuView):
 
 
 class ClientView(SensuView):
+    @wire({200: JSON_OBJECT})
     def get(self, request, client: str):
         found = get_object_or_404(Client, name=client)
         return Response(payloads.client_payload(found, redacted=True))
 
+    @wire({202: ISSUED, 409: ERROR_BODY})
     def delete(self, request, client: str):
         found = get_object_or_404(Client, name=client)
         try:
@@ -261,6 +282,7 @@ class ClientView(SensuView):
 
 
 class ClientHistoryView(SensuView):
+    @wire({200: JSON_ARRAY})
     def get(self, request, client: str):
         found = get_object_or_404(Client, name=client)
         return Response(payloads.client_history(found))
@@ -270,21 +292,25 @@ class ClientHistoryView(SensuView):
 
 
 class ChecksView(SensuView):
+    @wire({200: JSON_ARRAY})
     def get(self, request):
         return self.paginated(selectors.checks_queryset(), payloads.check_payload)
 
 
 class CheckView(SensuView):
+    @wire({200: JSON_OBJECT})
     def get(self, request, check: str):
         definition = get_object_or_404(selectors.checks_queryset(), name=check)
         return Response(payloads.check_payload(definition))
 
+    @wire({202: ISSUED})
     def delete(self, request, check: str):
         services.check_results_delete(check_name=check)
         return _issued(epoch_now())
 
 
 class RequestView(SensuView):
+    @wire({202: ISSUED, 404: ERROR_BODY}, request=body_schema(REQUEST_RULES))
     def post(self, request):
         data = self.body(REQUEST_RULES)
         definition = CheckDefinition.objects.filter(name=data["check"]).first()
@@ -317,9 +343,11 @@ class ResultsView(TokenFastPathMixin, SensuView):
         issued = self._publish(data)
         return HttpResponse(b'{"issued":%d}' % issued, status=202, content_type="application/json")
 
+    @wire({200: JSON_ARRAY})
     def get(self, request):
         return self.paginated(selectors.results_queryset(), payloads.result_payload)
 
+    @wire({202: ISSUED}, request=body_schema(RESULT_RULES))
     def post(self, request):
         data = self.body(RESULT_RULES)
         result_checks(data)
@@ -336,18 +364,21 @@ class ResultsView(TokenFastPathMixin, SensuView):
 
 
 class ClientResultsView(SensuView):
+    @wire({200: JSON_ARRAY})
     def get(self, request, client: str):
         results = selectors.results_queryset().filter(client__name=client)
         return self.paginated(results, payloads.result_payload)
 
 
 class ResultView(SensuView):
+    @wire({200: JSON_OBJECT})
     def get(self, request, client: str, check: str):
         result = get_object_or_404(
             selectors.results_queryset(), client__name=client, check_name=check
         )
         return Response(payloads.result_payload(result))
 
+    @wire({204: None})
     def delete(self, request, client: str, check: str):
         result = get_object_or_404(CheckResult, client__name=client, check_name=check)
         services.result_delete(result=result)
@@ -358,9 +389,11 @@ class ResultView(SensuView):
 
 
 class SilencedView(SensuView):
+    @wire({200: JSON_ARRAY})
     def get(self, request):
         return self.paginated(selectors.silences_queryset(), payloads.silence_payload)
 
+    @wire({201: None}, request=body_schema(SILENCE_RULES))
     def post(self, request):
         data = self.body(SILENCE_RULES)
         if not data.get("subscription") and not data.get("check"):
@@ -378,24 +411,28 @@ class SilencedView(SensuView):
 
 
 class SilencedIdView(SensuView):
+    @wire({200: JSON_OBJECT})
     def get(self, request, silence_id: str):
         silence = get_object_or_404(selectors.silences_queryset(), silence_id=silence_id)
         return Response(payloads.silence_payload(silence))
 
 
 class SilencedSubscriptionView(SensuView):
+    @wire({200: JSON_ARRAY})
     def get(self, request, subscription: str):
         silences = selectors.silences_queryset().filter(subscription=subscription)
         return self.paginated(silences, payloads.silence_payload)
 
 
 class SilencedCheckView(SensuView):
+    @wire({200: JSON_ARRAY})
     def get(self, request, check: str):
         silences = selectors.silences_queryset().filter(check_name=check)
         return self.paginated(silences, payloads.silence_payload)
 
 
 class SilencedClearView(SensuView):
+    @wire({204: None, 404: ERROR_BODY}, request=body_schema(SILENCE_CLEAR_RULES))
     def post(self, request):
         data = self.body(SILENCE_CLEAR_RULES)
         if data.get("id"):
@@ -414,9 +451,11 @@ class SilencedClearView(SensuView):
 
 
 class StashesView(SensuView):
+    @wire({200: JSON_ARRAY})
     def get(self, request):
         return self.paginated(selectors.stashes_queryset(), payloads.stash_payload)
 
+    @wire({201: PATH_CREATED}, request=body_schema(STASH_RULES))
     def post(self, request):
         data = self.body(STASH_RULES)
         stash = services.stash_create(
@@ -426,15 +465,18 @@ class StashesView(SensuView):
 
 
 class StashView(SensuView):
+    @wire({200: JSON_OBJECT})
     def get(self, request, path: str):
         stash = get_object_or_404(selectors.stashes_queryset(), path=path)
         return Response(stash.content)
 
+    @wire({201: PATH_CREATED}, request=body_schema())
     def post(self, request, path: str):
         content = self.body()
         stash = services.stash_create(path=path, content=content)
         return Response({"path": stash.path}, status=201)
 
+    @wire({204: None})
     def delete(self, request, path: str):
         stash = get_object_or_404(Stash, path=path)
         services.stash_delete(stash=stash)
@@ -454,17 +496,20 @@ def _max_age(request) -> int | None:
 
 
 class AggregatesView(SensuView):
+    @wire({200: JSON_ARRAY})
     def get(self, request):
         return self.paginated([{"name": name} for name in selectors.aggregate_names()])
 
 
 class AggregateView(SensuView):
+    @wire({200: JSON_OBJECT})
     def get(self, request, name: str):
         _aggregate_or_404(name)
         return Response(
             payloads.aggregate_summary(name, max_age=_max_age(request), now=epoch_now())
         )
 
+    @wire({204: None})
     def delete(self, request, name: str):
         if not services.aggregate_delete(name=name):
             raise NotFound(f"No aggregate named {name!r}.")
@@ -472,6 +517,7 @@ class AggregateView(SensuView):
 
 
 class AggregateClientsView(SensuView):
+    @wire({200: JSON_ARRAY})
     def get(self, request, name: str):
         _aggregate_or_404(name)
         clients: dict[str, list[str]] = {}
@@ -481,6 +527,7 @@ class AggregateClientsView(SensuView):
 
 
 class AggregateChecksView(SensuView):
+    @wire({200: JSON_ARRAY})
     def get(self, request, name: str):
         _aggregate_or_404(name)
         checks: dict[str, list[str]] = {}
@@ -492,6 +539,7 @@ class AggregateChecksView(SensuView):
 class AggregateSeverityView(SensuView):
     SEVERITIES = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
 
+    @wire({200: JSON_ARRAY})
     def get(self, request, name: str, severity: str):
         if severity not in self.SEVERITIES:
             raise ValidationError({"severity": ["Must be ok, warning, critical or unknown."]})
@@ -528,6 +576,7 @@ class AggregateSeverityView(SensuView):
 
 
 class InfoView(SensuView):
+    @wire({200: JSON_OBJECT})
     def get(self, request):
         digest = hashlib.sha256(
             json.dumps(payloads.settings_payload(), sort_keys=True, default=str).encode()
@@ -566,6 +615,7 @@ class InfoView(SensuView):
 
 
 class SettingsView(SensuView):
+    @wire({200: JSON_OBJECT})
     def get(self, request):
         # Nothing secret lives in these settings today; `redacted=false` changes nothing but
         # is accepted as Sensu accepts it.
