@@ -37,7 +37,9 @@ def event_payload(event: Event, silences: list[Silence]) -> dict[str, Any]:
     )
     return {
         "id": str(event.uuid),
-        "client": client_payload(event.client),
+        # Redacted as /clients shows it: the event would otherwise show the client's secrets,
+        # and `filter.client.<key>=` guesses would confirm them.
+        "client": client_payload(event.client, redacted=True),
         "check": event.check_data,
         "occurrences": event.occurrences,
         "occurrences_watermark": event.occurrences_watermark,

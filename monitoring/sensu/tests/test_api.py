@@ -639,3 +639,29 @@ def test_keepalive_secrets_are_redacted_in_the_audit_trail_too(writer):
         "thresholds": {"warning": 60},
         "handler": {"secret": "[redacted]"},
     }
+
+
+def test_events_show_the_client_redacted_as_clients_does_and_filters_cannot_probe_secrets(
+    writer,
+):
+    post_json(
+        writer,
+        "/clients",
+        {"name": "vault-3", "address": "10.0.0.7", "password": "hunter2", "team": "ops"},
+    )
+    post_json(
+        writer,
+        "/results",
+        {"source": "vault-3", "name": "check_vault", "output": "down", "status": 2},
+    )
+    call_command("worker", "--once", stdout=io.StringIO())
+
+    for path in ("/events", "/events/vault-3", "/events/vault-3/check_vault"):
+        body = writer.get(path).json()
+        event = body[0] if isinstance(body, list) else body
+        assert event["client"]["password"] == "REDACTED", path
+        assert event["client"]["team"] == "ops", path
+        assert "hunter2" not in json.dumps(body), path
+    # Filters see what the answer shows: the secret cannot be confirmed by guessing it.
+    assert writer.get("/events", {"filter.client.password": "hunter2"}).json() == []
+    assert len(writer.get("/events", {"filter.client.team": "ops"}).json()) == 1
