@@ -654,7 +654,7 @@ def test_events_show_the_client_redacted_as_clients_does_and_filters_cannot_prob
         "/results",
         {"source": "vault-3", "name": "check_vault", "output": "down", "status": 2},
     )
-    call_command("worker", "--once", stdout=io.StringIO())
+    assert accepted_results_drain() == 1
 
     for path in ("/events", "/events/vault-3", "/events/vault-3/check_vault"):
         body = writer.get(path).json()
