@@ -22,7 +22,7 @@ swap is per leaf and keeps the leaf's lookup suffix, so `~`, `^`, `set?` and `no
 parser-defined meaning.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
@@ -372,6 +372,3 @@ def audit_search_values(search_field: SearchField, typed: str) -> Iterable[str]:
         case "organization":
             return _distinct(Organization.objects.all(), "name", typed)
     return []
-
-
-COMPLETION_VALUES: Callable[[SearchField, str], Iterable[str]] = audit_search_values

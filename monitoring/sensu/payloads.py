@@ -52,11 +52,6 @@ def event_payload(event: Event, silences: list[Silence]) -> dict[str, Any]:
     }
 
 
-def event_payloads(events, silences: list[Silence] | None = None) -> list[dict[str, Any]]:
-    silences = selectors.silences_active() if silences is None else silences
-    return [event_payload(e, silences) for e in events]
-
-
 def result_payload(result: CheckResult) -> dict[str, Any]:
     check = {**result.check_data, "history": [entry[0] for entry in result.history]}
     check.pop("total_state_change", None)
