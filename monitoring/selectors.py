@@ -1,6 +1,6 @@
 """Reads: the querysets (and model lists) the API, the admin and the dashboard start from."""
 
-from django.db.models import Case, IntegerField, Max, Q, QuerySet, Value, When
+from django.db.models import Case, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from monitoring.models import (
@@ -52,12 +52,17 @@ def aggregate_members(name: str) -> QuerySet[AggregateMember]:
     return AggregateMember.objects.filter(name=name).select_related("client")
 
 
-def aggregate_results(name: str, *, max_age: int | None = None) -> QuerySet[CheckResult]:
-    members = aggregate_members(name).values_list("client_id", "check_name")
-    condition = Q(pk__in=[])
-    for client_id, check_name in members:
-        condition |= Q(client_id=client_id, check_name=check_name)
-    return CheckResult.objects.filter(condition).select_related("client")
+def aggregate_results(name: str) -> QuerySet[CheckResult]:
+    """
+    The latest result of each (client, check) pair in the aggregate. One correlated EXISTS,
+    not an OR of one condition per member, so an aggregate of thousands of members is still
+    one small query plan. Callers apply `max_age` themselves: a stale result is counted as
+    `stale`, not left out.
+    """
+    member = AggregateMember.objects.filter(
+        name=name, client_id=OuterRef("client_id"), check_name=OuterRef("check_name")
+    )
+    return CheckResult.objects.filter(Exists(member)).select_related("client")
 
 
 def clients_with_worst_status() -> QuerySet[Client]:

@@ -520,6 +520,10 @@ def test_aggregates(writer):
                 "aggregate": "webfarm",
             },
         )
+    # The same client's other check, and the same check on another client, are not members:
+    # an aggregate counts (client, check) pairs, not every result of its clients or checks.
+    post_json(writer, "/results", {"name": "db", "output": "x", "status": 2, "source": "a"})
+    post_json(writer, "/results", {"name": "web", "output": "x", "status": 2, "source": "d"})
     accepted_results_drain()
     assert writer.get("/aggregates").json() == [{"name": "webfarm"}]
     summary = writer.get("/aggregates/webfarm").json()
