@@ -1,7 +1,8 @@
 """
 The audit admin: a read-only changelist (filters, date hierarchy, capped counts), a detail page
-with the old -> new table and Foreman-style "same request / target / user" links, streamed
-CSV and JSON Lines export of the filtered list (itself audited), and chain verification.
+with the old -> new table and Foreman-style "same request / target / user" links, CSV and
+JSON Lines export of the filtered list and chain verification, both run as background jobs
+(audits.jobs) with pages showing their progress.
 """
 
 import copy
@@ -9,24 +10,36 @@ import json
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.templatetags.admin_list import date_hierarchy
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Max, Min
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
 from audits.admin_search import ScopedSearchAdminMixin
-from audits.chain import audit_chain_verify
-from audits.exports import export_csv, export_json_lines
+from audits.background import audit_export_start, audit_verification_start
 from audits.foreman import admin as foreman_admin  # noqa: F401 (hosts, locations, organizations)
-from audits.models import AuditEvent, AuditSource, Crud
+from audits.jobs import export_path, export_target
+from audits.models import (
+    AuditEvent,
+    AuditExport,
+    AuditJobState,
+    AuditSource,
+    AuditVerification,
+    Crud,
+    ExportFormat,
+)
 from audits.paginator import COUNT_CAP, CappedCountPaginator
+from audits.selectors import audit_export_may_download, audit_exports_visible
 from audits.services import audit_event_record
 from audits.templatetags.audit_display import visible_text
 from integration_site.admin_site import ReadOnlyAdminMixin
@@ -38,6 +51,8 @@ FILTER_CHOICES_LIMIT = 50
 # The date hierarchy offers at most this many recent years (plus the first one), so one event
 # an integration dated in 1970 does not add fifty links.
 DATE_HIERARCHY_YEARS = 20
+# The Exports page lists this many of the newest exports.
+EXPORTS_LISTED = 50
 
 
 class LimitedValuesFilter(admin.AllValuesFieldListFilter):
@@ -197,7 +212,18 @@ class AuditEventAdmin(ReadOnlyAdminMixin, ScopedSearchAdminMixin, admin.ModelAdm
                 wrap(self.export_jsonl_view),
                 name="{}_{}_export_jsonl".format(*info),
             ),
+            path("exports/", wrap(self.exports_view), name="{}_{}_exports".format(*info)),
+            path(
+                "exports/<int:export_id>/download/",
+                wrap(self.export_download_view),
+                name="{}_{}_export_download".format(*info),
+            ),
             path("verify/", wrap(self.verify_view), name="{}_{}_verify".format(*info)),
+            path(
+                "verify/<int:verification_id>/",
+                wrap(self.verification_view),
+                name="{}_{}_verification".format(*info),
+            ),
             *super().get_urls(),
         ]
 
@@ -208,30 +234,70 @@ class AuditEventAdmin(ReadOnlyAdminMixin, ScopedSearchAdminMixin, admin.ModelAdm
         }
         return super().changelist_view(request, extra_context)
 
-    def _export(self, request, *, fmt: str, content_type: str, rows):
+    # --- Exports: a background job each (audits.jobs), then a download -------------------
+
+    def _export(self, request, *, fmt: str):
         if not self.has_view_permission(request):
             raise PermissionDenied
-        changelist = self.get_changelist_instance(request)
-        query = changelist.get_query_string()
-        audit_event_record(
-            action="audit.export",
-            crud=Crud.READ,
-            source=AuditSource.SITE,
-            description=f"Exported the audit list as {fmt} ({query or 'no filter'})",
-            metadata={"format": fmt, "query": query},
-        )
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        response = StreamingHttpResponse(rows(changelist.queryset), content_type=content_type)
-        response["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.{fmt}"'
-        return response
+        if request.method != "POST":
+            # It starts work and writes a file: a POST form, so the admin's CSRF check
+            # applies and a link on another site cannot start one.
+            return HttpResponseNotAllowed(["POST"])
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            messages.error(request, "The list's filters are not valid; nothing was exported.")
+            return HttpResponseRedirect(reverse("admin:audits_auditevent_changelist"))
+        export = audit_export_start(user=request.user, fmt=fmt, query=changelist.get_query_string())
+        messages.info(request, f"Export #{export.pk} started; it is listed below.")
+        return HttpResponseRedirect(reverse("admin:audits_auditevent_exports"))
 
     def export_csv_view(self, request):
-        return self._export(request, fmt="csv", content_type="text/csv", rows=export_csv)
+        return self._export(request, fmt=ExportFormat.CSV)
 
     def export_jsonl_view(self, request):
-        return self._export(
-            request, fmt="jsonl", content_type="application/jsonl", rows=export_json_lines
+        return self._export(request, fmt=ExportFormat.JSONL)
+
+    def exports_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        exports = list(audit_exports_visible(request.user)[:EXPORTS_LISTED])
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Audit exports",
+            "exports": exports,
+            "retention_hours": settings.AUDIT_EXPORT_RETENTION_HOURS,
+            "refresh": any(export.is_active for export in exports),
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "admin/audits/auditevent/exports.html", context)
+
+    def export_download_view(self, request, export_id: int):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        export = get_object_or_404(AuditExport, pk=export_id if export_id < 2**63 else 0)
+        if not audit_export_may_download(export, request.user):
+            raise PermissionDenied
+        path = export_path(export)
+        if export.state != AuditJobState.SUCCEEDED or export.purged_at or not path.exists():
+            raise Http404("This export has no file: it has not finished, failed or was purged.")
+        audit_event_record(
+            action="audit.export.download",
+            crud=Crud.READ,
+            source=AuditSource.SITE,
+            target=export_target(export),
+            description=f"Downloaded audit export #{export.pk} ({export.rows_written} rows)",
         )
+        content_type = "text/csv" if export.format == ExportFormat.CSV else "application/jsonl"
+        return FileResponse(
+            path.open("rb"),
+            as_attachment=True,
+            filename=export.download_name,
+            content_type=content_type,
+        )
+
+    # --- Chain verification: a background job, its page polled by a refresh ----------------
 
     def verify_view(self, request):
         if not principal_has_scope(request.user, Scope.AUDIT_VERIFY):
@@ -240,9 +306,24 @@ class AuditEventAdmin(ReadOnlyAdminMixin, ScopedSearchAdminMixin, admin.ModelAdm
             # It links pending events and walks the whole chain: not something a link on
             # another site should be able to start (POST, so the admin's CSRF check applies).
             return HttpResponseNotAllowed(["POST"])
-        result = audit_chain_verify()
-        (messages.success if result.ok else messages.error)(request, result.message)
-        return HttpResponseRedirect(reverse("admin:audits_auditevent_changelist"))
+        job, _ = audit_verification_start(user=request.user)
+        return HttpResponseRedirect(reverse("admin:audits_auditevent_verification", args=[job.pk]))
+
+    def verification_view(self, request, verification_id: int):
+        if not principal_has_scope(request.user, Scope.AUDIT_VERIFY):
+            raise PermissionDenied
+        job = get_object_or_404(
+            AuditVerification, pk=verification_id if verification_id < 2**63 else 0
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Chain verification #{job.pk}",
+            "job": job,
+            "refresh": job.is_active,
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "admin/audits/auditevent/verification.html", context)
 
     # --- Detail page -----------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """
-The Replicated Audit API (`POST /audit/v1/event`), its bulk companion and chain verification.
+The Replicated Audit API (`POST /audit/v1/event`), its bulk companion and chain verification
+(in the request for a short chain, else a background job: audits.jobs).
 Thin views: body parsing and validation here, storage in audits.services.
 """
 
@@ -8,14 +9,18 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audits.chain import audit_chain_verify
+from audits.background import audit_verification_start
+from audits.chain import audit_chain_verify, chain_length_to_verify
 from audits.ingest import EventInvalid, event_validate, printable
+from audits.jobs import verification_as_dict
+from audits.models import AuditVerification
 from audits.services import (
     IdempotencyClaim,
     IdempotencyKeyReused,
@@ -211,12 +216,100 @@ class AuditEventBulkIngestView(APIView):
         return _ingest(request, endpoint="event/bulk", payload=payload, events=events, bulk=True)
 
 
+VERIFICATION_JOB = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "state": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
+        "checked": {"type": "integer", "description": "Events verified so far"},
+        "total_estimate": {"type": "integer", "nullable": True},
+        "requested_by": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "started_at": {"type": "string", "format": "date-time", "nullable": True},
+        "finished_at": {"type": "string", "format": "date-time", "nullable": True},
+        "error": {"type": "string", "nullable": True},
+        "result": {
+            "type": "object",
+            "nullable": True,
+            "description": "The verdict once succeeded: the body GET /audit/v1/verify answers",
+        },
+    },
+    "required": ["id", "state", "checked", "result"],
+}
+VERIFY_RESULT = {
+    "type": "object",
+    "properties": {
+        "ok": {"type": "boolean"},
+        "verified": {"type": "integer"},
+        "message": {"type": "string"},
+        "broken_seq": {"type": "integer", "nullable": True},
+        "broken_id": {"type": "integer", "nullable": True},
+        "pending": {"type": "integer"},
+    },
+    "required": ["ok", "verified", "message"],
+}
+JOB_ACCEPTED = OpenApiResponse(
+    VERIFICATION_JOB,
+    description="A verification job (new, or the one already queued or running); its URL is "
+    "in the Location header",
+)
+
+
+def _verification_accepted(request, job) -> Response:
+    location = reverse("audit-chain-verification", args=[job.pk])
+    response = Response(verification_as_dict(job), status=202)
+    response["Location"] = request.build_absolute_uri(location)
+    return response
+
+
 class AuditChainVerifyView(APIView):
-    """`GET /audit/v1/verify`: walk the hash chain; report the count or the first broken link."""
+    """
+    `/audit/v1/verify`: POST starts a walk of the hash chain in the worker (202 with the job
+    and its Location); GET walks in the request, as it always did, while the chain is at most
+    AUDIT_VERIFY_SYNC_MAX_EVENTS long, and beyond that answers like POST, so no request
+    outlives its statement or worker timeout.
+    """
+
+    required_scopes = {"GET": Scope.AUDIT_VERIFY, "POST": Scope.AUDIT_VERIFY}
+
+    @extend_schema(
+        operation_id="audit_chain_verify",
+        responses={
+            200: OpenApiResponse(VERIFY_RESULT, description="The verdict (`ok`), walked now"),
+            202: JOB_ACCEPTED,
+        },
+    )
+    def get(self, request):
+        if chain_length_to_verify() > settings.AUDIT_VERIFY_SYNC_MAX_EVENTS:
+            job, _ = audit_verification_start(user=request.user)
+            return _verification_accepted(request, job)
+        # 200 either way: the verification ran; `ok` carries its verdict.
+        return Response(audit_chain_verify().as_dict())
+
+    @extend_schema(
+        operation_id="audit_chain_verification_start", request=None, responses={202: JOB_ACCEPTED}
+    )
+    def post(self, request):
+        job, _ = audit_verification_start(user=request.user)
+        return _verification_accepted(request, job)
+
+
+class AuditChainVerificationView(APIView):
+    """`GET /audit/v1/verify/<id>`: a verification job's progress, then its verdict."""
 
     required_scopes = {"GET": Scope.AUDIT_VERIFY}
 
-    @extend_schema(operation_id="audit_chain_verify", responses={200: OpenApiTypes.OBJECT})
-    def get(self, request):
-        # 200 either way: the verification ran; `ok` carries its verdict.
-        return Response(audit_chain_verify().as_dict())
+    @extend_schema(
+        operation_id="audit_chain_verification",
+        responses={200: OpenApiResponse(VERIFICATION_JOB, description="The job")},
+    )
+    def get(self, request, verification_id: int):
+        # Beyond a bigint no row can exist, and PostgreSQL would refuse the comparison.
+        job = (
+            AuditVerification.objects.filter(pk=verification_id).first()
+            if verification_id < 2**63
+            else None
+        )
+        if job is None:
+            raise exceptions.NotFound(f"No chain verification {verification_id}.")
+        return Response(verification_as_dict(job))

@@ -27,7 +27,7 @@ Events reach the chain two ways:
 import hashlib
 import ipaddress
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -378,14 +378,22 @@ def _checkpoint_vouched(checkpoint: AuditCheckpoint) -> bool:
     )
 
 
+# How often a verification reports how far it got (a chunk of the walk's server-side cursor).
+VERIFY_PROGRESS_EVERY = 2000
+
+
 def audit_chain_verify(
-    *, events: Iterable[AuditEvent] | None = None, link_pending: bool = True
+    *,
+    events: Iterable[AuditEvent] | None = None,
+    link_pending: bool = True,
+    progress: Callable[[int], None] | None = None,
 ) -> VerifyResult:
     """
     Link the pending events first (so they are covered), then walk the chain in `seq` order
     and report the first broken link: an edited row (its hash no longer matches its
     content), a deleted row (a gap in seq) or a reordered or inserted row (its prev_hash is
-    not the previous row's hash).
+    not the previous row's hash). `progress`, if given, is called with the number of events
+    verified so far every VERIFY_PROGRESS_EVERY events (the background job shows it).
     """
     if link_pending and events is None:
         chain_link_pending()
@@ -406,7 +414,9 @@ def audit_chain_verify(
     head_before = AuditChainHead.objects.filter(pk=1).first()
     if events is None:
         events = (
-            AuditEvent.objects.filter(seq__isnull=False).order_by("seq").iterator(chunk_size=2000)
+            AuditEvent.objects.filter(seq__isnull=False)
+            .order_by("seq")
+            .iterator(chunk_size=VERIFY_PROGRESS_EVERY)
         )
     verified = 0
     for event in events:
@@ -440,6 +450,8 @@ def audit_chain_verify(
             )
         prev = event.hash
         verified += 1
+        if progress is not None and verified % VERIFY_PROGRESS_EVERY == 0:
+            progress(verified)
     head = AuditChainHead.objects.filter(pk=1).first()
     if head_before and head_before.last_seq > expected_seq:
         return VerifyResult(
@@ -460,6 +472,14 @@ def audit_chain_verify(
             None,
         )
     return VerifyResult(True, verified, f"verified {verified} events", pending=pending_count())
+
+
+def chain_length_to_verify() -> int:
+    """How many events a verification would walk now: linked since the checkpoint, plus
+    pending. Two indexed reads, so a request can decide whether to walk in place."""
+    head = AuditChainHead.objects.filter(pk=1).values_list("last_seq", flat=True).first() or 0
+    _, start_seq, _ = _start()
+    return max(head - start_seq, 0) + pending_count()
 
 
 def database_is_postgresql() -> bool:

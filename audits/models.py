@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -268,3 +269,93 @@ class AuditIdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner} {self.key}"
+
+
+class AuditJobState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+ACTIVE_AUDIT_JOB_STATES = (AuditJobState.QUEUED, AuditJobState.RUNNING)
+
+
+class AuditJob(models.Model):
+    """
+    Work over the whole trail that outlasts a request (audits.jobs): queued by a request,
+    run by the worker on the `audits` queue, its progress read by the page or API that
+    started it. Only the worker that claimed a job (`worker_id`) moves it on, and the reaper
+    fails a job whose worker stopped beating, so none stays running forever.
+    """
+
+    state = models.CharField(
+        max_length=10, choices=AuditJobState.choices, default=AuditJobState.QUEUED
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The actor as the trail names it (a user or an API token), kept if the user goes.
+    requested_by_name = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    progress_at = models.DateTimeField(null=True, blank=True)
+    worker_id = models.CharField(max_length=64, blank=True)
+    worker_host = models.CharField(max_length=255, blank=True)
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    task_result_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-pk"]
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_AUDIT_JOB_STATES
+
+
+class ExportFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    JSONL = "jsonl", "JSON Lines"
+
+
+class AuditExport(AuditJob):
+    """A CSV or JSON Lines file of the audit changelist as filtered, written by the worker."""
+
+    format = models.CharField(max_length=5, choices=ExportFormat.choices)
+    # The changelist's query string (filters, search, ordering): the worker rebuilds the
+    # list from it exactly as the admin showed it.
+    query = models.TextField(blank=True)
+    rows_written = models.BigIntegerField(default=0)
+    rows_estimate = models.BigIntegerField(null=True, blank=True)
+    # The finished file's name inside AUDIT_EXPORT_DIR; empty until it is complete.
+    file_name = models.CharField(max_length=200, blank=True)
+    file_size = models.BigIntegerField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(AuditJob.Meta):
+        verbose_name = "audit export"
+
+    def __str__(self) -> str:
+        return f"Audit export #{self.pk} ({self.format}, {self.state})"
+
+    @property
+    def download_name(self) -> str:
+        return f"audit-events-{self.created_at:%Y%m%dT%H%M%SZ}.{self.format}"
+
+
+class AuditVerification(AuditJob):
+    """One walk of the hash chain (audits.chain.audit_chain_verify), run by the worker."""
+
+    checked = models.BigIntegerField(default=0)
+    total_estimate = models.BigIntegerField(null=True, blank=True)
+    # VerifyResult.as_dict() once it finished; null while queued or running, or if it failed.
+    result = models.JSONField(null=True, blank=True)
+
+    class Meta(AuditJob.Meta):
+        verbose_name = "audit chain verification"
+
+    def __str__(self) -> str:
+        return f"Chain verification #{self.pk} ({self.state})"

@@ -1,12 +1,22 @@
 from django.urls import include, path
 
-from audits.audit_api import AuditChainVerifyView, AuditEventBulkIngestView, AuditEventIngestView
+from audits.audit_api import (
+    AuditChainVerificationView,
+    AuditChainVerifyView,
+    AuditEventBulkIngestView,
+    AuditEventIngestView,
+)
 
 urlpatterns: list = [
     # The Replicated Audit API, its bulk companion and chain verification.
     path("audit/v1/event", AuditEventIngestView.as_view(), name="audit-event-create"),
     path("audit/v1/event/bulk", AuditEventBulkIngestView.as_view(), name="audit-event-bulk"),
     path("audit/v1/verify", AuditChainVerifyView.as_view(), name="audit-chain-verify"),
+    path(
+        "audit/v1/verify/<int:verification_id>",
+        AuditChainVerificationView.as_view(),
+        name="audit-chain-verification",
+    ),
     # Foreman's API v2: /api/audits, /api/hosts, /api/locations, /api/organizations, /apidoc.
     path("", include("audits.foreman.urls")),
 ]

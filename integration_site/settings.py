@@ -303,10 +303,20 @@ MONITORING_RESULTS_DRAIN_SECONDS = env_int("MONITORING_RESULTS_DRAIN_SECONDS", 2
 MONITORING_OUTPUT_MAX_CHARS = env_int("MONITORING_OUTPUT_MAX_CHARS", 65536)
 
 # Foreman-compatible /api/audits (audits/foreman/pagination.py): totals are exact up to this
-# many rows, then a planner estimate; `per_page=all` or a huge per_page returns at most
-# AUDIT_API_MAX_PER_PAGE.
+# many rows, then a planner estimate. Pages are streamed (memory stays flat), so the largest
+# one is a matter of time, not memory: a page holds at most AUDIT_API_MAX_PER_PAGE records,
+# and a fetch-all (`per_page=all`, or above it, as apypie's 2**32) matching more is a 400
+# rather than a silently short list.
 AUDIT_API_EXACT_COUNT_LIMIT = env_int("AUDIT_API_EXACT_COUNT_LIMIT", 10_000)
 AUDIT_API_MAX_PER_PAGE = env_int("AUDIT_API_MAX_PER_PAGE", 100_000)
+# Audit exports (audits/jobs.py) are written by the worker into this directory and purged
+# this many hours after they finish.
+AUDIT_EXPORT_DIR = Path(os.environ.get("AUDIT_EXPORT_DIR", VAR_DIR / "exports"))
+AUDIT_EXPORT_RETENTION_HOURS = env_int("AUDIT_EXPORT_RETENTION_HOURS", 24)
+# `GET /audit/v1/verify` still walks the chain in the request while it holds at most this
+# many events since the retention checkpoint; a longer chain is verified by a background job
+# (202 with its Location), so the request never meets the statement or gunicorn timeout.
+AUDIT_VERIFY_SYNC_MAX_EVENTS = env_int("AUDIT_VERIFY_SYNC_MAX_EVENTS", 200_000)
 
 # --- Identity and provisioning (identity/) -------------------------------
 # How the site's own users appear as a directory in /identity/v1/sources and login bodies.
@@ -370,9 +380,11 @@ SPECTACULAR_SETTINGS = {
 # worker is `manage.py worker` (db_worker plus heartbeat and periodic jobs). Update jobs run
 # hooks that may take minutes: they have a queue of their own, served by a worker of their own
 # (`manage.py worker --queue-name updates`), so results, monitors and the audit chain keep
-# moving meanwhile. A plain `manage.py worker` serves every queue but those in
+# moving meanwhile. Audit exports and chain verifications (audits/jobs.py) walk the whole
+# trail: they have the `audits` queue, served by that same worker of long work
+# (`--queue-name updates,audits`). A plain `manage.py worker` serves every queue but those in
 # WORKER_DEDICATED_QUEUES, unless named in its --queue-name.
-WORKER_DEDICATED_QUEUES = ["updates"]
+WORKER_DEDICATED_QUEUES = ["updates", "audits"]
 TASKS = {
     "default": {
         "BACKEND": "django_tasks_db.DatabaseBackend",

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The run command: install, migrate, create the first admin, load demo data on an empty
 # database, then serve gunicorn and the two task workers (each restarted if it dies) until
-# Ctrl-C or SIGTERM: the main one (results, periodic jobs, every queue but `updates`) and the
-# one for update jobs, whose hooks may run for minutes (`--queue-name updates`).
+# Ctrl-C or SIGTERM: the main one (results, periodic jobs, every queue but `updates` and
+# `audits`) and the one for long work, update hooks and audit exports and verifications,
+# which may run for minutes (`--queue-name updates,audits`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -75,7 +76,7 @@ supervise_worker() {
 pids+=($!)
 supervise_worker &
 pids+=($!)
-supervise_worker --queue-name updates &
+supervise_worker --queue-name updates,audits &
 pids+=($!)
 
 echo "Integration Site is up at http://$HOST:$PORT/admin/ (Ctrl-C stops it)"

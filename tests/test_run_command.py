@@ -154,7 +154,7 @@ def test_run_command_restarts_a_killed_worker_and_keeps_serving(tmp_path):
         commands = sorted(
             Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[2:-1] for pid in first
         )
-        assert commands == [[b"worker"], [b"worker", b"--queue-name", b"updates"]], commands
+        assert commands == [[b"worker"], [b"worker", b"--queue-name", b"updates,audits"]], commands
         for pid in first:
             os.kill(pid, signal.SIGKILL)
         # The API keeps answering while the worker is down and restarted.

@@ -1,13 +1,15 @@
 """
-Foreman's index envelope, {total, subtotal, page, per_page, search, sort, results}, and the
-bounded counts behind its totals.
+Foreman's index envelope, {total, subtotal, page, per_page, search, sort, results}, streamed
+as its rows are read, and the bounded counts behind its totals.
 """
 
 import json
+from collections.abc import Callable, Iterator
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
 from rest_framework import exceptions
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
@@ -16,6 +18,10 @@ DEFAULT_PER_PAGE = 20  # Foreman's Setting[:entries_per_page]
 # will_paginate (Foreman's paginator) refuses an offset beyond a signed 64-bit integer, which
 # is also where PostgreSQL's and SQLite's OFFSET stop: no row can sit further out.
 MAX_ROW_POSITION = 2**63 - 1
+# Rows per fetch from the server-side cursor of a streamed page. A page that may hold more
+# rows is streamed; one that holds fewer is built and rendered whole, as DRF does, which costs
+# less per row and keeps Content-Length.
+STREAM_CHUNK = 1000
 
 
 # --- Counting -----------------------------------------------------------------------------
@@ -47,6 +53,11 @@ def bounded_count(queryset: QuerySet) -> int:
     return max(estimate, limit + 1)
 
 
+def _exceeds(queryset: QuerySet, limit: int) -> bool:
+    """Whether more than `limit` rows match: an exact count of at most limit + 1 rows."""
+    return queryset.order_by()[: limit + 1].count() > limit
+
+
 # --- Pagination ---------------------------------------------------------------------------
 
 
@@ -54,8 +65,15 @@ class ForemanPagination(BasePagination):
     """Foreman's index layout: {total, subtotal, page, per_page, search, sort, results}.
 
     `total` counts the view's scope without `search`; `subtotal` with it. `per_page` is an
-    integer or `all`; a huge integer (apypie and the Ansible modules send 2**32) means
-    everything, up to AUDIT_API_MAX_PER_PAGE.
+    integer or `all`; `all` or a number above AUDIT_API_MAX_PER_PAGE (apypie and the Ansible
+    modules send 2**32) is a fetch-all: every matching record, and a 400 if they are more
+    than AUDIT_API_MAX_PER_PAGE, since those clients read `results` alone and a short list
+    would silently lose records.
+
+    `paginate_queryset` returns the page as a lazy queryset slice. A page that may hold more
+    than STREAM_CHUNK rows (`streams`) is written by `streaming_response` as its rows are
+    read from a server-side cursor, byte for byte what `get_paginated_response` renders from
+    a built list, so memory stays flat on any page.
     """
 
     def paginate_queryset(self, queryset, request, view=None):
@@ -70,31 +88,74 @@ class ForemanPagination(BasePagination):
             self.total = bounded_count(view.unsearched_queryset())
         else:
             self.total = self.subtotal
-        if raw_per_page.lower() == "all":
+        fetch_all = raw_per_page.lower() == "all"
+        if fetch_all:
             self.page, limit = 1, ceiling
             self.per_page = min(self.total, ceiling)
         else:
-            limit = min(_per_page(raw_per_page), ceiling)
+            requested = _per_page(raw_per_page)
+            fetch_all = requested > ceiling
+            limit = min(requested, ceiling)
             self.per_page = limit
         offset = (self.page - 1) * limit
         if offset + limit > MAX_ROW_POSITION:
             raise exceptions.ValidationError(
                 {"page": [f"Page {self.page} of {limit} is past any row position (2^63)."]}
             )
-        return list(queryset[offset : offset + limit])
+        if fetch_all and self.subtotal > ceiling and _exceeds(queryset[offset:], ceiling):
+            raise exceptions.ValidationError(
+                {
+                    "per_page": [
+                        f"More than {ceiling} records match, the most one answer holds "
+                        "(AUDIT_API_MAX_PER_PAGE); narrow the search, or page through them "
+                        f"with per_page of at most {ceiling}."
+                    ]
+                }
+            )
+        # At most this many rows can be on the page (subtotal is exact up to its limit and
+        # never below it beyond): a small page is built as always, a big one streamed.
+        self.page_rows = min(limit, max(self.subtotal - offset, 0))
+        return queryset[offset : offset + limit]
+
+    @property
+    def streams(self) -> bool:
+        return self.page_rows > STREAM_CHUNK
+
+    def _envelope(self, results) -> dict:
+        return {
+            "total": self.total,
+            "subtotal": self.subtotal,
+            "page": self.page,
+            "per_page": self.per_page,
+            "search": self.search,
+            "sort": {"by": self.sort_by, "order": self.sort_order},
+            "results": results,
+        }
 
     def get_paginated_response(self, data):
-        return Response(
-            {
-                "total": self.total,
-                "subtotal": self.subtotal,
-                "page": self.page,
-                "per_page": self.per_page,
-                "search": self.search,
-                "sort": {"by": self.sort_by, "order": self.sort_order},
-                "results": data,
-            }
-        )
+        return Response(self._envelope(data))
+
+    def streaming_response(
+        self, rows: QuerySet, represent: Callable, renderer, media_type: str, context: dict
+    ) -> StreamingHttpResponse:
+        """The envelope written as `rows` are read (a server-side cursor, STREAM_CHUNK rows
+        per fetch), each record rendered on its own by the view's JSON renderer, so the
+        bytes equal `get_paginated_response`'s for the same page."""
+        head = renderer.render(self._envelope([]), media_type, context)
+
+        def body() -> Iterator[bytes]:
+            buffer = [head[:-2]]
+            for number, row in enumerate(rows.iterator(chunk_size=STREAM_CHUNK)):
+                if number:
+                    buffer.append(b",")
+                buffer.append(renderer.render(represent(row), media_type, context))
+                if len(buffer) >= 2 * STREAM_CHUNK:
+                    yield b"".join(buffer)
+                    buffer = []
+            buffer.append(b"]}")
+            yield b"".join(buffer)
+
+        return StreamingHttpResponse(body(), content_type=renderer.media_type)
 
     def get_paginated_response_schema(self, schema):
         return {

@@ -14,6 +14,7 @@ from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, viewsets
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -52,6 +53,24 @@ class ForemanViewSet(ForemanErrorMixin, mixins.ListModelMixin, viewsets.GenericV
     pagination_class = ForemanPagination
     filter_backends = [django_filters.rest_framework.DjangoFilterBackend, ForemanOrderFilter]
     sort_echo = (None, None)
+
+    def list(self, request, *args, **kwargs):
+        """A big page streamed (ForemanPagination.streaming_response), never built in
+        memory, when the answer is compact JSON; a small page, the browsable API and
+        `indent=` get DRF's usual rendering of the same page."""
+        queryset = self.filter_queryset(self.get_queryset())
+        rows = self.paginate_queryset(queryset)
+        renderer, media_type = request.accepted_renderer, request.accepted_media_type
+        context = self.get_renderer_context()
+        if (
+            not self.paginator.streams
+            or not isinstance(renderer, JSONRenderer)
+            or renderer.get_indent(media_type, context)
+        ):
+            return self.get_paginated_response(self.get_serializer(rows, many=True).data)
+        return self.paginator.streaming_response(
+            rows, self.get_serializer().to_representation, renderer, media_type, context
+        )
 
     def unsearched_queryset(self) -> QuerySet:
         """The view's scope (parent, taxonomy context) without `search`: the envelope's total."""

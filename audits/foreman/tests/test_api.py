@@ -238,9 +238,17 @@ def test_paging_per_page_all_and_huge_integer(reader, world, settings):
     assert len(everything["results"]) == count and everything["per_page"] == count
     huge = reader.get("/api/audits", {"per_page": 2 << 31}).json()
     assert len(huge["results"]) == count
+    # Above the cap a fetch-all is refused, never cut short: apypie and the Ansible modules
+    # read `results` alone, so a short list would silently lose records.
     settings.AUDIT_API_MAX_PER_PAGE = 3
-    capped = reader.get("/api/audits", {"per_page": 2 << 31}).json()
-    assert len(capped["results"]) == 3 and capped["per_page"] == 3
+    for per_page in (2 << 31, "all"):
+        refused = reader.get("/api/audits", {"per_page": per_page})
+        assert refused.status_code == 400
+        assert "AUDIT_API_MAX_PER_PAGE" in refused.json()["error"]["message"]
+    paged = reader.get("/api/audits", {"per_page": 3}).json()
+    assert len(paged["results"]) == 3 and paged["per_page"] == 3
+    settings.AUDIT_API_MAX_PER_PAGE = count
+    assert len(reader.get("/api/audits", {"per_page": 2 << 31}).json()["results"]) == count
     assert reader.get("/api/audits", {"page": 0}).json()["page"] == 1
 
 

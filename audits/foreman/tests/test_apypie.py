@@ -54,3 +54,23 @@ def test_apypie_surfaces_foreman_errors(foreman, transactional_db):
         foreman.resource("audits").call("index", {"search": "nope = 1"})
     assert raised.value.response.status_code == 400
     assert raised.value.response.json()["error"]["class"] == "ScopedSearch::QueryNotSupported"
+
+
+def test_apypie_fetch_all_gets_every_record_of_a_streamed_page_or_a_loud_error(
+    foreman, transactional_db, settings, monkeypatch
+):
+    from apypie.foreman import ForemanApiException
+
+    from audits.foreman import pagination
+
+    monkeypatch.setattr(pagination, "STREAM_CHUNK", 100)  # the live server runs in-process
+    Host.objects.bulk_create(Host(name=f"node{n:04}.example.com") for n in range(1500))
+    # ForemanApi.list sends per_page = 2**32 and keeps `results` alone.
+    names = [host["name"] for host in foreman.list("hosts")]
+    assert names == sorted(names) and len(set(names)) == 1500
+    # Above the cap the answer is an error apypie raises, never a silently shorter list.
+    settings.AUDIT_API_MAX_PER_PAGE = 1000
+    with pytest.raises(ForemanApiException) as raised:
+        foreman.list("hosts")
+    assert "400 Client Error" in str(raised.value)
+    assert "AUDIT_API_MAX_PER_PAGE" in str(raised.value)
