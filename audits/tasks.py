@@ -12,3 +12,13 @@ def audit_idempotency_keys_purge() -> int:
     from audits.services import audit_idempotency_keys_purge as purge
 
     return purge()
+
+
+# Registered in AuditsConfig.ready() with AUDIT_ANCHOR_INTERVAL_SECONDS (settings are not read
+# at import time).
+@task()
+def audit_chain_anchor() -> int | None:
+    from audits.anchors import audit_chain_anchor as anchor
+
+    written = anchor()
+    return written.seq if written else None
