@@ -5,7 +5,7 @@ import shutil
 import tempfile
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from integration_site.services import api_token_create
@@ -27,12 +27,34 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(autouse=True)
-def _plain_static_storage(settings):
+def _plain_static_storage(settings, tmp_path):
     # Manifest storage needs collectstatic; tests render templates without it.
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # Each test's own chain anchors: the database is emptied between tests, and anchors of
+    # an earlier test's chain would report this one's as rewound.
+    settings.AUDIT_ANCHOR_PATH = tmp_path / "audit-anchors.jsonl"
+
+
+def _flush_as_replica_superuser(self, sql_list):
+    """
+    PostgreSQL's execute_sql_flush, in `session_replication_role = replica`: the audit
+    tables' triggers let a TRUNCATE through only for a superuser in that mode (migration
+    0012), a deliberate act no site role can perform, so the test runner's flush between
+    transactional tests needs no bypass that production would carry.
+    """
+    with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        for sql in sql_list:
+            cursor.execute(sql)
+
+
+def pytest_configure(config):
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    DatabaseOperations.execute_sql_flush = _flush_as_replica_superuser
 
 
 @pytest.fixture

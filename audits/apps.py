@@ -6,17 +6,34 @@ class AuditsConfig(AppConfig):
     verbose_name = "Audit trail"
 
     def ready(self) -> None:
+        from datetime import timedelta
+
+        from django.conf import settings
+        from django.db.models.signals import post_migrate
+
         from audits import (
+            checks,  # noqa: F401 (the deploy check of the database role)
             signals,  # noqa: F401 (audits sign-ins, Django's User/Group and API tokens)
-            tasks,  # noqa: F401 (registers the idempotency-key purge)
+            tasks,  # registers the idempotency-key purge; the anchor job is registered below
         )
         from audits.chain import audit_worker_tick
         from audits.demo import load_audit_demo
         from audits.foreman.auditing import foreman_auditing_register
         from integration_site.registry import registry
+        from integration_site.schedule import periodic
 
         # The Replicated Audit API, and Foreman's API and its apipie docs.
         registry["api_path_prefixes"].add("/audit/", "/api/", "/apidoc/")
         registry["demo_loaders"]["audit trail"] = load_audit_demo
         registry["worker_tick_hooks"].add(audit_worker_tick)
+        periodic(every=timedelta(seconds=settings.AUDIT_ANCHOR_INTERVAL_SECONDS))(
+            tasks.audit_chain_anchor
+        )
+        post_migrate.connect(_retention_floor_apply, sender=self)
         foreman_auditing_register()
+
+
+def _retention_floor_apply(sender, using, **kwargs) -> None:
+    from audits.services import audit_retention_floor_apply
+
+    audit_retention_floor_apply(using=using)

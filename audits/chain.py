@@ -38,6 +38,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Max
 
+from audits.anchors import Anchor, AnchorFileInvalid, anchors_beyond, anchors_read
 from audits.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditSource
 
 GENESIS_HASH = "0" * 64
@@ -392,12 +393,29 @@ def audit_chain_verify(
     Link the pending events first (so they are covered), then walk the chain in `seq` order
     and report the first broken link: an edited row (its hash no longer matches its
     content), a deleted row (a gap in seq) or a reordered or inserted row (its prev_hash is
-    not the previous row's hash). `progress`, if given, is called with the number of events
-    verified so far every VERIFY_PROGRESS_EVERY events (the background job shows it).
+    not the previous row's hash). A whole-chain walk also holds the chain to its anchors
+    (audits/anchors.py): an anchor file line with a bad signature, an anchored (seq, hash)
+    the table no longer has, or a chain or head behind the last anchor is reported.
+    `progress`, if given, is called with the number of events verified so far every
+    VERIFY_PROGRESS_EVERY events (the background job shows it).
     """
     if link_pending and events is None:
         chain_link_pending()
     checkpoint, expected_seq, prev = _start()
+    anchored: dict[int, Anchor] = {}
+    last_anchor = None
+    if events is None:
+        # Read before the walk: every anchor is of a head committed before it, so the walk
+        # (a later snapshot) must find each anchored (seq, hash) it has not expired.
+        try:
+            anchors = anchors_read()
+        except AnchorFileInvalid as error:
+            return VerifyResult(False, 0, f"Chain anchors cannot be trusted: {error}")
+        last_anchor = max(anchors, key=attrgetter("seq"), default=None)
+        anchored = anchors_beyond(anchors, after_seq=expected_seq)
+        at_checkpoint = next((a for a in anchors if checkpoint and a.seq == checkpoint.seq), None)
+        if at_checkpoint is not None and at_checkpoint.hash != checkpoint.hash:
+            return _anchor_disagrees(at_checkpoint, checkpoint.hash, 0, None)
     if checkpoint is not None and events is None and not _checkpoint_vouched(checkpoint):
         return VerifyResult(
             False,
@@ -448,11 +466,26 @@ def audit_chain_verify(
                 event.seq,
                 event.pk,
             )
+        if anchored and (anchor := anchored.get(event.seq)) and anchor.hash != event.hash:
+            return _anchor_disagrees(anchor, event.hash, verified, event.pk)
         prev = event.hash
         verified += 1
         if progress is not None and verified % VERIFY_PROGRESS_EVERY == 0:
             progress(verified)
     head = AuditChainHead.objects.filter(pk=1).first()
+    if last_anchor is not None and (
+        last_anchor.seq > expected_seq or (head and head.last_seq < last_anchor.seq)
+    ):
+        head_seq = head.last_seq if head else 0
+        return VerifyResult(
+            False,
+            verified,
+            f"Chain rewound or truncated: the anchor of {last_anchor.at} (line "
+            f"{last_anchor.line} of the anchor file) records seq {last_anchor.seq}, but the "
+            f"chain ends at seq {expected_seq} and its head is at seq {head_seq}.",
+            min(expected_seq, head_seq) + 1,
+            None,
+        )
     if head_before and head_before.last_seq > expected_seq:
         return VerifyResult(
             False,
@@ -480,6 +513,18 @@ def chain_length_to_verify() -> int:
     head = AuditChainHead.objects.filter(pk=1).values_list("last_seq", flat=True).first() or 0
     _, start_seq, _ = _start()
     return max(head - start_seq, 0) + pending_count()
+
+
+def _anchor_disagrees(anchor: Anchor, found: str, verified: int, event_id: int | None):
+    return VerifyResult(
+        False,
+        verified,
+        f"Chain rewritten at seq {anchor.seq}: the anchor of {anchor.at} (line {anchor.line} of "
+        f"the anchor file) records hash {anchor.hash[:16]}…, the database has {found[:16]}… "
+        "(the chain was rewound and appended again, or rewritten).",
+        anchor.seq,
+        event_id,
+    )
 
 
 def database_is_postgresql() -> bool:

@@ -13,7 +13,7 @@ from operator import attrgetter
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models.base import ModelState
 from django.utils import timezone
 from psycopg.copy import Copy, FileWriter
@@ -495,12 +495,42 @@ class ExpireResult:
 EXPIRE_BATCH_SIZE = 10_000
 
 
+def audit_retention_floor_days() -> int:
+    """
+    The minimum retention: on PostgreSQL the value the retention function enforces, from the
+    owner-only table `migrate` writes; elsewhere AUDIT_MIN_RETENTION_DAYS.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT min_days FROM audits_retention_floor")
+            return cursor.fetchone()[0]
+    return settings.AUDIT_MIN_RETENTION_DAYS
+
+
+def audit_retention_floor_apply(*, using: str) -> None:
+    """
+    Write AUDIT_MIN_RETENTION_DAYS into the floor table (PostgreSQL). Runs after every
+    `migrate`, which connects as the tables' owner; the site's role cannot write the table.
+    """
+    wrapper = connections[using]
+    if wrapper.vendor != "postgresql":
+        return
+    with wrapper.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('audits_retention_floor') IS NOT NULL")
+        if cursor.fetchone()[0]:
+            cursor.execute(
+                "UPDATE audits_retention_floor SET min_days = %s",
+                [settings.AUDIT_MIN_RETENTION_DAYS],
+            )
+
+
 def audit_events_expire(*, days: int, batch_size: int = EXPIRE_BATCH_SIZE) -> ExpireResult:
     """
     Delete the events received more than `days` days ago: the longest prefix of the chain
-    older than the cutoff, so the rest still links. On PostgreSQL the append-only trigger
-    lets a DELETE through only for seq <= `audits.expire_through_seq`, a setting local to
-    the transaction that sets it.
+    older than the cutoff, so the rest still links. `days` may not be below the minimum
+    retention (`audit_retention_floor_days`). On PostgreSQL each batch's deletion is the
+    SECURITY DEFINER function `audits_expire_through`, the only DELETE the append-only
+    trigger lets through.
 
     The prefix is found once under the head lock, then deleted from its start in batches of
     at most `batch_size` events, each its own transaction under the lock. Each batch writes a
@@ -512,6 +542,9 @@ def audit_events_expire(*, days: int, batch_size: int = EXPIRE_BATCH_SIZE) -> Ex
     """
     if days < 1:
         raise ValueError("days must be at least 1")
+    floor = audit_retention_floor_days()
+    if days < floor:
+        raise ValueError(f"days must be at least the minimum retention of {floor} days")
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     cutoff = timezone.now() - timedelta(days=days)
@@ -553,21 +586,22 @@ def _expire_batch(*, through: int, batch_size: int, cutoff: datetime, days: int)
         if end > start:
             last = AuditEvent.objects.filter(seq=end).values("hash").first()
             if connection.vendor == "postgresql":
+                # The one door the append-only trigger opens (migration 0012): a SECURITY
+                # DEFINER function that deletes the prefix, its taxonomy links with it (ON
+                # DELETE CASCADE), and writes the checkpoint, as the tables' owner. It refuses
+                # events younger than the floor the site's role cannot change.
                 with connection.cursor() as cursor:
-                    cursor.execute(
-                        "SELECT set_config('audits.expire_through_seq', %s, true)", [str(end)]
-                    )
-            expired = AuditEvent.objects.filter(seq__lte=end)
-            # Foreman's audits:expire also drops the taxonomy links first.
-            for relation in (AuditEvent.locations, AuditEvent.organizations):
-                relation.through.objects.filter(auditevent__seq__lte=end).delete()
-            # A raw DELETE: no per-row signals or cascades to collect.
-            removed = expired._raw_delete(expired.db)
-            AuditCheckpoint.objects.create(seq=end, hash=last["hash"], removed_count=removed)
+                    cursor.execute("SELECT audits_expire_through(%s)", [end])
+                    removed = cursor.fetchone()[0]
+            else:
+                expired = AuditEvent.objects.filter(seq__lte=end)
+                # Foreman's audits:expire also drops the taxonomy links first.
+                for relation in (AuditEvent.locations, AuditEvent.organizations):
+                    relation.through.objects.filter(auditevent__seq__lte=end).delete()
+                # A raw DELETE: no per-row signals or cascades to collect.
+                removed = expired._raw_delete(expired.db)
+                AuditCheckpoint.objects.create(seq=end, hash=last["hash"], removed_count=removed)
             start, start_hash = end, last["hash"]
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT set_config('audits.expire_through_seq', '', true)")
         audit_event_record(
             action="audit.expire",
             crud=Crud.DELETE,

@@ -54,3 +54,13 @@ def audit_exports_purge() -> int:
     from audits.jobs import audit_exports_purge as purge
 
     return purge()
+
+
+# Registered in AuditsConfig.ready() with AUDIT_ANCHOR_INTERVAL_SECONDS (settings are not read
+# at import time).
+@task()
+def audit_chain_anchor() -> int | None:
+    from audits.anchors import audit_chain_anchor as anchor
+
+    written = anchor()
+    return written.seq if written else None

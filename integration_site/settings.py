@@ -117,6 +117,12 @@ TEMPLATES = [
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'integration_site.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+# Production gives the site a role that owns nothing (README "Production database roles"):
+# `manage.py migrate` and `manage.py db_roles_grant` then connect with this URL's user,
+# password, host and port (same database) and, with DATABASE_MIGRATE_ROLE, SET ROLE to the
+# NOLOGIN owner first, so every table they create belongs to the owner.
+DATABASE_MIGRATE_URL = os.environ.get("DATABASE_MIGRATE_URL", "")
+DATABASE_MIGRATE_ROLE = os.environ.get("DATABASE_MIGRATE_ROLE", "")
 DATABASE_POOL_CHECK_WINDOW_MS = env_int("DATABASE_POOL_CHECK_WINDOW_MS", 500)
 # The ingest hot paths' INSERTs (integration_site.row_insert) as prepared statements:
 # parsing and planning each was half of PostgreSQL's CPU for it. Off behind a pooler in
@@ -337,6 +343,15 @@ IDENTITY_PROVISIONER_TIMEOUT_SECONDS = env_int("IDENTITY_PROVISIONER_TIMEOUT_SEC
 # is remembered (Stripe and the IETF draft: at least 24 hours).
 AUDIT_BULK_MAX_EVENTS = env_int("AUDIT_BULK_MAX_EVENTS", 1000)
 AUDIT_IDEMPOTENCY_TTL_HOURS = env_int("AUDIT_IDEMPOTENCY_TTL_HOURS", 24)
+# PostgreSQL: no retention run removes events younger than this. `manage.py migrate` (run as
+# the tables' owner) writes it into a table the site's role cannot change, so a site role
+# that calls the retention function itself still cannot empty the recent trail.
+AUDIT_MIN_RETENTION_DAYS = env_int("AUDIT_MIN_RETENTION_DAYS", 7)
+# The chain head (seq, hash, time) is appended, HMAC-signed with a key derived from
+# SECRET_KEY, to this file every AUDIT_ANCHOR_INTERVAL_SECONDS by the worker; verification
+# then reports a chain rewound or truncated behind an anchor (audits/anchors.py).
+AUDIT_ANCHOR_PATH = Path(os.environ.get("AUDIT_ANCHOR_PATH", VAR_DIR / "audit-anchors.jsonl"))
+AUDIT_ANCHOR_INTERVAL_SECONDS = env_int("AUDIT_ANCHOR_INTERVAL_SECONDS", 300)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

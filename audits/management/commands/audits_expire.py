@@ -17,8 +17,11 @@ class Command(BaseCommand):
     def handle(self, *args, days: int, **options):
         if days < 1:
             raise CommandError("--days must be at least 1.")
-        with audit_context():
-            result = audit_events_expire(days=days)
+        try:
+            with audit_context():
+                result = audit_events_expire(days=days)
+        except ValueError as error:  # below the minimum retention
+            raise CommandError(f"--{error}.") from error
         self.stdout.write(
             f"Removed {result.removed} audit events received before "
             f"{result.cutoff:%Y-%m-%d %H:%M:%S} UTC; chain checkpoint at seq {result.through_seq}."

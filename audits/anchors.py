@@ -1,0 +1,131 @@
+"""
+The chain head anchored outside the database. Every AUDIT_ANCHOR_INTERVAL_SECONDS the worker
+appends the head's (seq, hash, time) to AUDIT_ANCHOR_PATH as one JSON line, signed with an
+HMAC-SHA256 whose key is derived from SECRET_KEY (`salted_hmac`): a key the database does not
+hold. Each signature also covers the previous line's, so a line removed from the middle, or
+lines reordered, break the file's own chain.
+
+`audit_chain_verify` reads the file: a line whose signature does not check out is reported,
+and so is an anchored (seq, hash) the event table no longer has (rewritten, or rewound and
+re-appended) or a head behind the last anchor (rewound, truncated). Anchors at or below the
+retention checkpoint are events `audits_expire` removed, and are not looked for.
+
+What it cannot see: whoever can also rewrite this file (root on the same host, or a process
+with the site's SECRET_KEY and write access) can rewind both; ship the file off the host
+(docs/reliability.md, Threat model).
+"""
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.utils.crypto import constant_time_compare, salted_hmac
+
+from audits.models import AuditChainHead
+
+_SALT = "audits.anchors"
+
+
+@dataclass(frozen=True)
+class Anchor:
+    seq: int
+    hash: str
+    at: str  # ISO 8601 UTC, as written
+    sig: str
+    line: int = 0
+
+
+class AnchorFileInvalid(Exception):
+    """A line of the anchor file is malformed or its signature does not check out."""
+
+
+def _signature(*, seq: int, hash: str, at: str, prev_sig: str, secret: str) -> str:
+    value = f"{seq}\n{hash}\n{at}\n{prev_sig}"
+    return salted_hmac(_SALT, value, secret=secret, algorithm="sha256").hexdigest()
+
+
+def _signature_valid(anchor: Anchor, prev_sig: str) -> bool:
+    # SECRET_KEY_FALLBACKS too: lines signed before a key rotation still verify.
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return any(
+        constant_time_compare(
+            _signature(seq=anchor.seq, hash=anchor.hash, at=anchor.at, prev_sig=prev_sig, secret=s),
+            anchor.sig,
+        )
+        for s in secrets
+    )
+
+
+def anchors_read(path: Path | None = None) -> list[Anchor]:
+    """
+    Every anchor in the file, signatures checked in order; [] when there is no file.
+    Raises AnchorFileInvalid naming the first bad line.
+    """
+    path = Path(path or settings.AUDIT_ANCHOR_PATH)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    anchors: list[Anchor] = []
+    prev_sig = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            anchor = Anchor(
+                seq=int(data["seq"]),
+                hash=str(data["hash"]),
+                at=str(data["at"]),
+                sig=str(data["sig"]),
+                line=number,
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise AnchorFileInvalid(
+                f"line {number} of {path} is not an anchor ({error})."
+            ) from error
+        if not _signature_valid(anchor, prev_sig):
+            raise AnchorFileInvalid(
+                f"line {number} of {path} has a bad signature (the anchor file was edited, "
+                "or lines were removed or reordered)."
+            )
+        anchors.append(anchor)
+        prev_sig = anchor.sig
+    return anchors
+
+
+def audit_chain_anchor(*, path: Path | None = None, now: datetime | None = None) -> Anchor | None:
+    """
+    Append the chain head to the anchor file, unless the last anchor already records it (an
+    idle trail adds no lines); returns the anchor written, or None. The line is written with
+    one O_APPEND write and fsynced, so concurrent writers cannot interleave within a line.
+    """
+    path = Path(path or settings.AUDIT_ANCHOR_PATH)
+    head = AuditChainHead.objects.filter(pk=1).values_list("last_seq", "last_hash").first()
+    if head is None or head[0] == 0:
+        return None
+    seq, hash_ = head
+    existing = anchors_read(path)
+    if existing and (existing[-1].seq, existing[-1].hash) == (seq, hash_):
+        return None
+    at = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    prev_sig = existing[-1].sig if existing else ""
+    sig = _signature(seq=seq, hash=hash_, at=at, prev_sig=prev_sig, secret=settings.SECRET_KEY)
+    line = json.dumps({"seq": seq, "hash": hash_, "at": at, "sig": sig}, separators=(",", ":"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, (line + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return Anchor(seq=seq, hash=hash_, at=at, sig=sig, line=len(existing) + 1)
+
+
+def anchors_beyond(anchors: Iterable[Anchor], *, after_seq: int) -> dict[int, Anchor]:
+    """The anchors above `after_seq` (the retention checkpoint), by seq."""
+    return {anchor.seq: anchor for anchor in anchors if anchor.seq > after_seq}
