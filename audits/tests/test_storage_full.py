@@ -49,7 +49,9 @@ def sqlite_pinned_full():
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="fills a SQLite database")
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("headers", [{}, {"HTTP_IDEMPOTENCY_KEY": "full-1"}], ids=["fast", "drf"])
-def test_ingest_into_a_full_sqlite_database_is_a_507_and_stores_nothing(make_token, client, headers):
+def test_ingest_into_a_full_sqlite_database_is_a_507_and_stores_nothing(
+    make_token, client, headers
+):
     _, secret = make_token("audit:write")
 
     def post():
