@@ -35,7 +35,10 @@ def site_start(
     """
     The run command on `port`, its data in `var_dir`, in a process group of its own.
     `preexec_fn` runs in the child before run.sh starts: what it sets (a resource limit)
-    holds for every process of the site.
+    holds for every process of the site. Its output (gunicorn's access log, the workers'
+    logs) goes to `site_output_path(var_dir)`, appended run after run: a pipe nobody reads
+    until the site stops fills after 64 KiB, and then every process that logs (each request,
+    each restart of a worker) blocks on its next write, so the site stalls.
     """
     child_env = {
         key: value
@@ -50,23 +53,35 @@ def site_start(
         DJANGO_SUPERUSER_PASSWORD=SUPERUSER[1],
         **(env or {}),
     )
-    return subprocess.Popen(
-        ["./scripts/run.sh"],
-        cwd=ROOT,
-        env=child_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-        preexec_fn=preexec_fn,
-    )
+    with site_output_path(var_dir).open("a") as output:
+        return subprocess.Popen(
+            ["./scripts/run.sh"],
+            cwd=ROOT,
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=preexec_fn,
+        )
 
 
-def site_wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+def site_output_path(var_dir: Path) -> Path:
+    """Where the run command serving `var_dir` writes its output (every run's, appended)."""
+    return var_dir / "run-output.log"
+
+
+def site_output(var_dir: Path) -> str:
+    return site_output_path(var_dir).read_text(errors="replace")
+
+
+def site_wait_until_up(
+    url: str, proc: subprocess.Popen, var_dir: Path, timeout: float = 180
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"run command exited early:\n{proc.stdout.read()}")
+            raise AssertionError(f"run command exited early:\n{site_output(var_dir)}")
         try:
             if requests.get(url, timeout=10).status_code == 200:
                 return
@@ -76,10 +91,11 @@ def site_wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 180) -
     raise AssertionError(f"run command did not serve {url} in time")
 
 
-def site_stop(proc: subprocess.Popen) -> str:
+def site_stop(proc: subprocess.Popen, var_dir: Path) -> str:
+    """Stop the run command (as Ctrl-C would) and return its output, every run's so far."""
     proc.send_signal(signal.SIGTERM)
-    output, _ = proc.communicate(timeout=60)
-    return output
+    proc.wait(timeout=60)
+    return site_output(var_dir)
 
 
 def site_manage(var_dir: Path, *args: str, env: dict[str, str] | None = None) -> str:

@@ -14,6 +14,7 @@ import requests
 from tests.live_site import (
     ROOT,
     free_port,
+    site_output,
     site_start,
     site_stop,
     site_wait_until_up,
@@ -33,13 +34,19 @@ def test_run_command_serves_console_with_demo_data_and_stops_cleanly(tmp_path):
     base = f"http://127.0.0.1:{port}"
     proc = site_start(tmp_path, port)
     try:
-        site_wait_until_up(f"{base}/admin/login/", proc)
+        site_wait_until_up(f"{base}/admin/login/", proc, tmp_path)
         session = requests.Session()
         login = session.get(f"{base}/admin/login/")
         # Static files are served (whitenoise, hashed names after collectstatic).
         css = re.search(r'href="(/static/admin/css/base\.[0-9a-f]+\.css)"', login.text)
         assert css, "admin CSS is not served under a hashed name"
         assert session.get(base + css.group(1)).status_code == 200
+        # Far more output than a pipe holds (64 KiB; gunicorn logs each request line, here
+        # 3 KB long): the site keeps answering, as nothing it writes may block it, and the
+        # output is all kept.
+        pad = "p" * 3000
+        for _ in range(100):
+            assert session.get(f"{base}{css.group(1)}?{pad}", timeout=10).status_code == 200
         response = session.post(
             f"{base}/admin/login/?next=/admin/",
             data={
@@ -54,9 +61,10 @@ def test_run_command_serves_console_with_demo_data_and_stops_cleanly(tmp_path):
         events = session.get(f"{base}/admin/audits/auditevent/")
         assert "user.login.success" in events.text
     finally:
-        output = site_stop(proc)
+        output = site_stop(proc, tmp_path)
     assert proc.returncode == 0, output
     assert "Stopping" in output
+    assert output.count(pad) == 100
     # Both processes are gone: nothing listens on the port any more.
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0
@@ -70,9 +78,9 @@ def test_run_command_serves_console_with_demo_data_and_stops_cleanly(tmp_path):
     # A second run loses nothing and duplicates nothing.
     proc = site_start(tmp_path, port)
     try:
-        site_wait_until_up(f"{base}/admin/login/", proc)
+        site_wait_until_up(f"{base}/admin/login/", proc, tmp_path)
     finally:
-        site_stop(proc)
+        site_stop(proc, tmp_path)
     assert _count(db, "SELECT count(*) FROM auth_user") == users
     assert _count(db, "SELECT count(*) FROM audits_auditevent WHERE source = 'integration'") == demo
 
@@ -83,7 +91,7 @@ def test_run_command_restarts_a_killed_worker_and_keeps_serving(tmp_path):
     base = f"http://127.0.0.1:{port}"
     proc = site_start(tmp_path, port)
     try:
-        site_wait_until_up(f"{base}/admin/login/", proc)
+        site_wait_until_up(f"{base}/admin/login/", proc, tmp_path)
         # Two workers: the main one, and the one for update jobs (their own queue).
         first = wait_for(
             lambda: len(pids := site_worker_pids(proc)) == 2 and pids, 60, "both task workers"
@@ -135,7 +143,7 @@ def test_run_command_restarts_a_killed_worker_and_keeps_serving(tmp_path):
         )
         assert posted.status_code == 201, posted.text
     finally:
-        output = site_stop(proc)
+        output = site_stop(proc, tmp_path)
     assert proc.returncode == 0, output
     assert "The task worker exited with status 137; restarting it in 1s" in output
 
@@ -145,7 +153,7 @@ def test_run_command_exits_non_zero_when_gunicorn_dies(tmp_path):
     port = free_port()
     proc = site_start(tmp_path, port)
     try:
-        site_wait_until_up(f"http://127.0.0.1:{port}/admin/login/", proc)
+        site_wait_until_up(f"http://127.0.0.1:{port}/admin/login/", proc, tmp_path)
         # gunicorn's master is the run command's own child; its workers are the master's.
         found = subprocess.run(
             ["pgrep", "-P", str(proc.pid), "-f", "bin/gunicorn"],
@@ -155,10 +163,11 @@ def test_run_command_exits_non_zero_when_gunicorn_dies(tmp_path):
         masters = [int(pid) for pid in found.stdout.split()]
         assert len(masters) == 1, found.stdout
         os.kill(masters[0], signal.SIGKILL)
-        output, _ = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        output = site_output(tmp_path)
     finally:
         if proc.poll() is None:
-            site_stop(proc)
+            site_stop(proc, tmp_path)
     # A supervisor set to restart on failure must see one; the worker went down with it.
     assert proc.returncode != 0, output
     assert "exited unexpectedly" in output

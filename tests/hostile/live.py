@@ -82,11 +82,11 @@ def live_site(
     proc = site_start(var_dir, port, env=site_env, preexec_fn=preexec_fn)
     site = LiveSite(f"http://127.0.0.1:{port}", proc, var_dir, site_env, database_url)
     try:
-        site_wait_until_up(f"{site.base}/admin/login/", proc)
+        site_wait_until_up(f"{site.base}/admin/login/", proc, var_dir)
         yield site
     finally:
         try:
-            site.output = site_stop(proc)
+            site.output = site_stop(proc, var_dir)
         finally:
             _group_kill(proc.pid)  # anything the run command left behind
 
