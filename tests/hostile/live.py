@@ -10,6 +10,7 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -270,11 +271,15 @@ class Ledger:
     refused: list[requests.Response] = field(default_factory=list)
     connection_errors: int = 0
     retries: int = 0
+    abandoned: int = 0  # requests sent, then hung up on before the answer
+    replays: int = 0  # answers that replayed a stored result (Idempotent-Replayed)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answered(self, response: requests.Response) -> None:
         with self.lock:
             self.statuses[response.status_code] = self.statuses.get(response.status_code, 0) + 1
+            if response.headers.get("Idempotent-Replayed") == "true":
+                self.replays += 1
             if response.status_code >= 500:
                 self.refused.append(response)
 
@@ -300,6 +305,23 @@ def event_ids(response: requests.Response, *, bulk: bool) -> list[int]:
     return [int(response.headers["X-Audit-Event-Id"])]
 
 
+def request_abandoned(site: LiveSite, path: str, body: str, headers: dict[str, str]) -> None:
+    """
+    POST `body` and hang up before the answer: what a client sees when the worker dies
+    after its commit, the request stored and the answer lost. The site still reads the
+    whole request (it is in the socket's buffer) and handles it.
+    """
+    data = body.encode()
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    host, port = urlsplit(site.base).hostname, urlsplit(site.base).port
+    with socket.create_connection((host, port), timeout=30) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n"
+            f"Content-Length: {len(data)}\r\n{head}\r\n".encode()
+            + data
+        )
+
+
 def ingest_with_retries(
     session: requests.Session,
     site: LiveSite,
@@ -311,11 +333,12 @@ def ingest_with_retries(
     bulk: bool,
     give_up_at: float,
     retryable=(500, 502, 503, 504, 507),
+    abandon_first: bool = False,
 ) -> bool:
     """
     POST the events as a real client does: with an Idempotency-Key, retried with that same
     key after a lost connection or a 5xx until `give_up_at` (time.monotonic()). True once
-    acknowledged.
+    acknowledged. `abandon_first`: the first attempt's answer is lost (`request_abandoned`).
     """
     path = "/audit/v1/event/bulk" if bulk else "/audit/v1/event"
     body = json.dumps({"events": events} if bulk else events[0])
@@ -326,6 +349,10 @@ def ingest_with_retries(
     }
     with ledger.lock:
         ledger.attempted.add(key)
+    if abandon_first:
+        request_abandoned(site, path, body, headers)
+        with ledger.lock:
+            ledger.abandoned += 1
     while True:
         try:
             response = session.post(site.base + path, data=body, headers=headers, timeout=30)

@@ -126,6 +126,9 @@ def test_kill_9_of_gunicorn_workers_during_ingest_loses_and_duplicates_nothing(s
                 events=events,
                 bulk=bulk,
                 give_up_at=time.monotonic() + 30,
+                # A kill rarely lands between a commit and its answer; a lost answer is
+                # also made on purpose, so that the retry's replay is always exercised.
+                abandon_first=i % 5 == 4,
             )
 
     threads, failures = _clients(6, client)
@@ -151,6 +154,8 @@ def test_kill_9_of_gunicorn_workers_during_ingest_loses_and_duplicates_nothing(s
 
     stored = stored_by_key(site, prefix)
     assert_acknowledged_stored_once(ledger, stored)
+    # Retries after lost answers were answered by replays (the abandoned request had stored).
+    assert ledger.replays > 0, f"{ledger.abandoned} answers lost, no retry replayed"
     _no_server_errors(ledger, allowed={503})
     verified = chain_verified(site)
     assert verified.startswith("verified "), verified
@@ -162,6 +167,8 @@ def test_kill_9_of_gunicorn_workers_during_ingest_loses_and_duplicates_nothing(s
         acknowledged_events=ledger.acknowledged_events,
         stored_events=len(stored),
         lost_connections=ledger.connection_errors,
+        answers_lost_on_purpose=ledger.abandoned,
+        replays=ledger.replays,
         retries=ledger.retries,
         statuses=dict(sorted(ledger.statuses.items())),
         chain=verified,
