@@ -18,6 +18,7 @@ class IntegrationSiteConfig(AppConfig):
         from integration_site import (
             checks,  # noqa: F401 (system checks of the platform's settings)
             schema,  # noqa: F401 (registers OpenAPI auth extensions)
+            tasks,  # noqa: F401 (periodic housekeeping: dead workers' task rows)
         )
         from integration_site.db_limits import migrate_limits_lift, migrate_limits_restore
         from integration_site.errors import PLATFORM_API_PATH_PREFIXES

@@ -9,6 +9,7 @@ A view whose peer defined another shape (Foreman's {"error": {"message": ...}}) 
 """
 
 import logging
+import sqlite3
 from typing import Any
 
 from django.conf import settings
@@ -18,7 +19,7 @@ from django.db.utils import InterfaceError, OperationalError
 from django.http import Http404, HttpResponse, JsonResponse
 from psycopg import InterfaceError as PsycopgInterfaceError
 from psycopg import OperationalError as PsycopgOperationalError
-from psycopg.errors import AdminShutdown, CannotConnectNow, CrashShutdown, QueryCanceled
+from psycopg.errors import AdminShutdown, CannotConnectNow, CrashShutdown, DiskFull, QueryCanceled
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -140,13 +141,62 @@ class DatabaseUnavailable(ServiceUnavailable):
     wait = DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS
 
 
+# SQLite's result codes for a write its storage refused: SQLITE_FULL (the disk is full:
+# ENOSPC) and SQLITE_IOERR_WRITE (any other failed write: over quota (EDQUOT), past the
+# file size limit (EFBIG), or a failing disk). Python reports the extended code.
+_SQLITE_STORAGE_REFUSED = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR_WRITE}
+
+# The operator has to free space: no point in retrying at once.
+STORAGE_FULL_RETRY_AFTER_SECONDS = 60
+
+STORAGE_FULL_MESSAGE = (
+    "The database could not write to its storage (disk full, over quota or failing), so "
+    "nothing of this request was stored; retry once space is freed."
+)
+
+
+def storage_full(exc: BaseException) -> bool:
+    """
+    A database error because the database's storage refused the write: SQLite's
+    `_SQLITE_STORAGE_REFUSED`, PostgreSQL's disk_full (53100). The transaction was rolled
+    back, so nothing of the request was stored: a 507, not a 500.
+    """
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    if isinstance(cause, sqlite3.Error):
+        return getattr(cause, "sqlite_errorcode", None) in _SQLITE_STORAGE_REFUSED
+    return isinstance(cause, DiskFull)
+
+
+class StorageFull(exceptions.APIException):
+    status_code = status.HTTP_507_INSUFFICIENT_STORAGE
+    default_detail = STORAGE_FULL_MESSAGE
+    default_code = "insufficient_storage"
+    wait = STORAGE_FULL_RETRY_AFTER_SECONDS
+
+
 def database_error_response(request_is_api: bool, exc: BaseException) -> HttpResponse | None:
     """
-    The 503 for a database that cancelled the query or went away, raised outside DRF: JSON on
-    our APIs, a plain page elsewhere (the admin). None for any other error.
+    The 503 for a database that cancelled the query or went away, or the 507 for one whose
+    storage is full, raised outside DRF: JSON on our APIs, a plain page elsewhere (the
+    admin). None for any other error.
     """
     if query_cancelled(exc):
         return query_cancelled_response(request_is_api, exc)
+    if storage_full(exc):
+        logger.error("Database storage full: %s", exc)
+        headers = {"Retry-After": str(STORAGE_FULL_RETRY_AFTER_SECONDS)}
+        if request_is_api:
+            return error_response(
+                STORAGE_FULL_MESSAGE,
+                status=507,
+                code=StorageFull.default_code,
+                headers=headers,
+            )
+        return HttpResponse(
+            STORAGE_FULL_MESSAGE, status=507, content_type="text/plain", headers=headers
+        )
     if not database_unavailable(exc):
         return None
     logger.warning("Database unavailable: %s", exc)
@@ -217,6 +267,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     elif database_unavailable(exc):
         logger.warning("Database unavailable: %s", exc)
         exc = DatabaseUnavailable()
+    elif storage_full(exc):
+        logger.error("Database storage full: %s", exc)
+        exc = StorageFull()
     if not isinstance(exc, exceptions.APIException):
         # Unexpected: let ApiErrorMiddleware log it and answer a JSON 500.
         return None

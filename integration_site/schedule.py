@@ -17,12 +17,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
-from integration_site.models import ScheduledJob
+from integration_site.models import ScheduledJob, WorkerHeartbeat
 from integration_site.registry import registry
 
 logger = logging.getLogger(__name__)
@@ -112,6 +114,90 @@ def worker_id_current() -> str:
     if _worker_id is None or _worker_id[0] != pid:  # a forked child is another worker
         _worker_id = (pid, f"{socket.gethostname()[:40]}-{pid}-{get_random_string(12)}")
     return _worker_id[1]
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this host (one we may not signal exists too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# What a task row failed by the reaper records as its exception: not an importable class,
+# as no exception was raised; the traceback field says what happened.
+DEAD_WORKER_EXCEPTION = "integration_site.schedule.WorkerDied"
+
+
+def task_results_fail_dead_workers(*, now: datetime | None = None) -> list[str]:
+    """
+    Fail the task rows a dead worker left RUNNING; returns their ids. django-tasks-db marks a
+    row RUNNING when a worker claims it and finished when the task returns; a worker killed
+    in between (kill -9, the OOM killer, a lost host) leaves it RUNNING for ever. The claim
+    query skips such rows, so no work waits on them (a periodic task is enqueued afresh on
+    its schedule, and a drain killed mid-batch rolled its batch back), but the row says the
+    task still runs, and an update job whose task died before claiming the job waits on its
+    row's end (licensing.update_jobs.update_jobs_fail_stale).
+
+    A row's worker is its last worker id. That worker is dead, as update jobs' are judged:
+    no heartbeat row (every `manage.py worker` beats before it claims anything and removes
+    its row only once its tasks are done), a heartbeat older than
+    WORKER_HEARTBEAT_MAX_AGE_SECONDS, or, on this host, a pid that no longer exists. Each
+    row is failed only if it is still RUNNING from the same claim, so a task that finished
+    meanwhile keeps its result.
+    """
+    from django_tasks_db.models import DBTaskResult
+
+    now = now or timezone.now()
+    horizon = now - timedelta(seconds=settings.WORKER_HEARTBEAT_MAX_AGE_SECONDS)
+    hostname = socket.gethostname()[:255]
+    current = worker_id_current()
+    running = list(
+        DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING).only(
+            "id", "task_path", "started_at", "worker_ids"
+        )
+    )
+    if not running:
+        return []
+    heartbeats = {
+        beat.worker_id: beat
+        for beat in WorkerHeartbeat.objects.filter(
+            worker_id__in={row.worker_ids[-1] for row in running if row.worker_ids}
+        )
+    }
+    failed = []
+    for row in running:
+        worker_id = row.worker_ids[-1] if row.worker_ids else ""
+        if worker_id == current:
+            continue
+        beat = heartbeats.get(worker_id)
+        if beat is None:
+            reason = f"Its worker {worker_id or '(none recorded)'} is gone (no heartbeat)."
+        elif beat.last_seen_at < horizon:
+            reason = (
+                f"Its worker {worker_id} stopped reporting at {beat.last_seen_at.isoformat()}, "
+                f"over {settings.WORKER_HEARTBEAT_MAX_AGE_SECONDS}s ago; it is presumed dead."
+            )
+        elif beat.hostname == hostname and not pid_alive(beat.pid):
+            reason = f"Its worker process {beat.pid} on {hostname} ({worker_id}) died."
+        else:
+            continue
+        done = DBTaskResult.objects.filter(
+            pk=row.pk, status=TaskResultStatus.RUNNING, started_at=row.started_at
+        ).update(
+            status=TaskResultStatus.FAILED,
+            finished_at=now,
+            exception_class_path=DEAD_WORKER_EXCEPTION,
+            traceback=f"The task never finished: {reason}",
+            return_value=None,
+        )
+        if done:
+            logger.warning("Failed task %s (%s): %s", row.pk, row.task_path, reason)
+            failed.append(str(row.pk))
+    return failed
 
 
 def run_lease_owner_token() -> str:

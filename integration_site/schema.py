@@ -136,13 +136,14 @@ ERROR_DESCRIPTIONS = {
     429: "Too many failed sign-ins from this user or address: wait Retry-After seconds",
     503: "A database query took longer than DATABASE_STATEMENT_TIMEOUT_MS, or a service "
     "this route needs is down: retry after Retry-After seconds",
+    507: "The database's storage is full: nothing was stored; retry after Retry-After seconds",
 }
 
 
 class SiteSchema(AutoSchema):
     """
     The default schema class: adds to each operation the error statuses the platform can
-    answer on it (its error format, integration_site.errors), so clients see every 4xx/503
+    answer on it (its error format, integration_site.errors), so clients see every 4xx/5xx
     a route can give, not only its success.
     """
 
@@ -180,6 +181,8 @@ class SiteSchema(AutoSchema):
             if self.get_request_serializer() is not None:
                 codes.append(415)
         codes.append(503)
+        if self.method in ("POST", "PUT", "PATCH", "DELETE"):
+            codes.append(507)  # a write the database's full disk refused (errors.storage_full)
         return sorted(codes)
 
 

@@ -25,7 +25,7 @@ from django.utils import timezone
 from audits.context import AuditActor, AuditTarget, actor_for_user, audit_context
 from audits.models import AuditSource, Crud
 from audits.services import audit_event_record
-from integration_site.schedule import worker_id_current
+from integration_site.schedule import pid_alive, worker_id_current
 from licensing.choices import ACTIVE_JOB_STATES, JobState
 from licensing.models import Installation, Release, UpdateJob, UpdateJobLogLine
 
@@ -295,16 +295,6 @@ def _job_fail(
     return True
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def update_jobs_fail_stale(*, now=None) -> list[int]:
     """
     Fail running jobs whose worker died: no heartbeat for UPDATE_JOB_STALE_SECONDS, or, on
@@ -329,7 +319,7 @@ def update_jobs_fail_stale(*, now=None) -> list[int]:
                 job.worker_host == hostname
                 and job.worker_pid
                 and job.worker_id != worker_id_current()
-                and not _pid_alive(job.worker_pid)
+                and not pid_alive(job.worker_pid)
             ):
                 # Host and pid only hint that a worker on this host is gone, to fail its job
                 # sooner than the heartbeat would; the job belongs to its worker_id.

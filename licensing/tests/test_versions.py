@@ -12,9 +12,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from audits.models import AuditEvent
-from integration_site.schedule import worker_id_current
+from integration_site.schedule import task_results_fail_dead_workers, worker_id_current
 from licensing.choices import JobState
 from licensing.models import Installation, License, Release, UpdateJob
 from licensing.services.releases import ManifestError, releases_import
@@ -230,6 +231,24 @@ def test_stale_running_job_is_failed_by_the_reaper(installed_license, releases, 
     assert update_jobs_fail_stale() == [job.pk]
     job.refresh_from_db()
     assert job.state == "failed" and "presumed dead" in job.error
+    assert _current_sequence() == 10
+
+
+def test_a_queued_job_whose_worker_died_before_claiming_it_is_failed(
+    installed_license, releases, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        job = update_apply_request(sequence=12)
+    job.refresh_from_db()
+    # The updates worker claimed the task, then was killed before it claimed the job: the
+    # task row stays RUNNING, the job queued, and neither ever ends by itself.
+    DBTaskResult.objects.get(pk=job.task_result_id).claim("killed-worker")
+    assert update_jobs_fail_stale() == []
+
+    assert task_results_fail_dead_workers() == [job.task_result_id]
+    assert update_jobs_fail_stale() == [job.pk]
+    job.refresh_from_db()
+    assert job.state == "failed" and "ended without running the job" in job.error
     assert _current_sequence() == 10
 
 

@@ -155,6 +155,8 @@ def test_every_operation_declares_its_errors(schema):
                 assert "404" in codes, (method, path)
             if "requestBody" in operation:
                 assert {"413", "415"} <= codes, (method, path)
+            if method in ("post", "put", "patch", "delete"):
+                assert "507" in codes, (method, path)
 
 
 def _declared(schema, method, path, response) -> str | None:
