@@ -12,57 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start(var_dir: Path, port: int) -> subprocess.Popen:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "DJANGO_SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    }
-    env.update(
-        INTEGRATION_SITE_VAR_DIR=str(var_dir),
-        PORT=str(port),
-        WEB_CONCURRENCY="2",
-        DJANGO_SUPERUSER_USERNAME="boss",
-        DJANGO_SUPERUSER_PASSWORD="a-long-demo-password-1",
-    )
-    return subprocess.Popen(
-        ["./scripts/run.sh"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def _wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"run command exited early:\n{proc.stdout.read()}")
-        try:
-            if requests.get(url, timeout=10).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or still booting
-            pass
-        time.sleep(0.5)
-    raise AssertionError("run command did not serve the console in time")
-
-
-def _stop(proc: subprocess.Popen) -> str:
-    proc.send_signal(signal.SIGTERM)
-    output, _ = proc.communicate(timeout=60)
-    return output
+from tests.live_site import ROOT, free_port, site_start, site_stop, site_wait_until_up
 
 
 def _count(db: Path, sql: str) -> int:
@@ -72,11 +22,11 @@ def _count(db: Path, sql: str) -> int:
 
 @pytest.mark.skipif(not (ROOT / ".venv/bin/gunicorn").exists(), reason="needs the project venv")
 def test_run_command_serves_console_with_demo_data_and_stops_cleanly(tmp_path):
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = _start(tmp_path, port)
+    proc = site_start(tmp_path, port)
     try:
-        _wait_until_up(f"{base}/admin/login/", proc)
+        site_wait_until_up(f"{base}/admin/login/", proc)
         session = requests.Session()
         login = session.get(f"{base}/admin/login/")
         # Static files are served (whitenoise, hashed names after collectstatic).
@@ -97,7 +47,7 @@ def test_run_command_serves_console_with_demo_data_and_stops_cleanly(tmp_path):
         events = session.get(f"{base}/admin/audits/auditevent/")
         assert "user.login.success" in events.text
     finally:
-        output = _stop(proc)
+        output = site_stop(proc)
     assert proc.returncode == 0, output
     assert "Stopping" in output
     # Both processes are gone: nothing listens on the port any more.
@@ -111,11 +61,11 @@ def test_run_command_serves_console_with_demo_data_and_stops_cleanly(tmp_path):
     assert demo > 0
 
     # A second run loses nothing and duplicates nothing.
-    proc = _start(tmp_path, port)
+    proc = site_start(tmp_path, port)
     try:
-        _wait_until_up(f"{base}/admin/login/", proc)
+        site_wait_until_up(f"{base}/admin/login/", proc)
     finally:
-        _stop(proc)
+        site_stop(proc)
     assert _count(db, "SELECT count(*) FROM auth_user") == users
     assert _count(db, "SELECT count(*) FROM audits_auditevent WHERE source = 'integration'") == demo
 
@@ -142,11 +92,11 @@ def _wait_for(condition, timeout: float, what: str):
 
 @pytest.mark.skipif(not (ROOT / ".venv/bin/gunicorn").exists(), reason="needs the project venv")
 def test_run_command_restarts_a_killed_worker_and_keeps_serving(tmp_path):
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = _start(tmp_path, port)
+    proc = site_start(tmp_path, port)
     try:
-        _wait_until_up(f"{base}/admin/login/", proc)
+        site_wait_until_up(f"{base}/admin/login/", proc)
         # Two workers: the main one, and the one for update jobs (their own queue).
         first = _wait_for(
             lambda: len(pids := _worker_pids(proc)) == 2 and pids, 60, "both task workers"
@@ -198,17 +148,17 @@ def test_run_command_restarts_a_killed_worker_and_keeps_serving(tmp_path):
         )
         assert posted.status_code == 201, posted.text
     finally:
-        output = _stop(proc)
+        output = site_stop(proc)
     assert proc.returncode == 0, output
     assert "The task worker exited with status 137; restarting it in 1s" in output
 
 
 @pytest.mark.skipif(not (ROOT / ".venv/bin/gunicorn").exists(), reason="needs the project venv")
 def test_run_command_exits_non_zero_when_gunicorn_dies(tmp_path):
-    port = _free_port()
-    proc = _start(tmp_path, port)
+    port = free_port()
+    proc = site_start(tmp_path, port)
     try:
-        _wait_until_up(f"http://127.0.0.1:{port}/admin/login/", proc)
+        site_wait_until_up(f"http://127.0.0.1:{port}/admin/login/", proc)
         # gunicorn's master is the run command's own child; its workers are the master's.
         found = subprocess.run(
             ["pgrep", "-P", str(proc.pid), "-f", "bin/gunicorn"],
@@ -221,7 +171,7 @@ def test_run_command_exits_non_zero_when_gunicorn_dies(tmp_path):
         output, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
-            _stop(proc)
+            site_stop(proc)
     # A supervisor set to restart on failure must see one; the worker went down with it.
     assert proc.returncode != 0, output
     assert "exited unexpectedly" in output
