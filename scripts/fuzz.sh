@@ -69,6 +69,7 @@ status=0
     --request-timeout 70 \
     --suppress-health-check all \
     --no-color \
+    --generation-database "$report_dir/examples" \
     --report junit,ndjson --report-dir "$report_dir" || status=$?
 # A 5xx leaves a traceback in the site's log; keep the interesting part.
 grep -E "Internal Server Error|Traceback|Error:" "$log" | sort | uniq -c | sort -rn | head -20 >&2 || true

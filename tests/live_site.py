@@ -53,22 +53,33 @@ def site_start(
         DJANGO_SUPERUSER_PASSWORD=SUPERUSER[1],
         **(env or {}),
     )
-    return subprocess.Popen(
-        ["./scripts/run.sh"],
-        cwd=ROOT,
-        env=child_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    # Into a file, not a pipe: gunicorn logs every request, and a pipe nobody drains would
+    # fill and stall the whole site on its next log line.
+    log_path = var_dir / "run.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            ["./scripts/run.sh"],
+            cwd=ROOT,
+            env=child_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    proc.log_path = log_path
+    return proc
+
+
+def site_output(proc: subprocess.Popen) -> str:
+    """What the run command printed so far."""
+    return proc.log_path.read_text()
 
 
 def site_wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"run command exited early:\n{proc.stdout.read()}")
+            raise AssertionError(f"run command exited early:\n{site_output(proc)}")
         try:
             if requests.get(url, timeout=10).status_code == 200:
                 return
@@ -78,10 +89,23 @@ def site_wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 180) -
     raise AssertionError(f"run command did not serve {url} in time")
 
 
+def health_wait_until_up(url: str, headers: dict[str, str], timeout: float = 60) -> None:
+    """Until /health passes (204): the task worker of the default queue has checked in."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, headers=headers, timeout=10).status_code == 204:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not pass in time")
+
+
 def site_stop(proc: subprocess.Popen) -> str:
     proc.send_signal(signal.SIGTERM)
-    output, _ = proc.communicate(timeout=60)
-    return output
+    proc.wait(timeout=60)
+    return site_output(proc)
 
 
 def site_manage(var_dir: Path, *args: str) -> str:
@@ -91,14 +115,16 @@ def site_manage(var_dir: Path, *args: str) -> str:
         INTEGRATION_SITE_VAR_DIR=str(var_dir),
         DJANGO_SECRET_KEY=(var_dir / "secret_key").read_text().strip(),
     )
-    return subprocess.run(
+    done = subprocess.run(
         [str(ROOT / ".venv/bin/python"), "manage.py", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
 
 
 def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.live_site import ROOT, free_port, site_start, site_stop, site_wait_until_up
+from tests.live_site import (
+    ROOT,
+    free_port,
+    site_output,
+    site_start,
+    site_stop,
+    site_wait_until_up,
+)
 
 
 def _count(db: Path, sql: str) -> int:
@@ -168,7 +175,8 @@ def test_run_command_exits_non_zero_when_gunicorn_dies(tmp_path):
         masters = [int(pid) for pid in found.stdout.split()]
         assert len(masters) == 1, found.stdout
         os.kill(masters[0], signal.SIGKILL)
-        output, _ = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        output = site_output(proc)
     finally:
         if proc.poll() is None:
             site_stop(proc)
