@@ -12,8 +12,11 @@ from rest_framework.exceptions import ParseError, ValidationError
 
 from integration_site.parsers import json_parse
 
-NAME_PATTERN = re.compile(r"\A[\w.-]+\Z")
-SUBSCRIPTION_PATTERN = re.compile(r"\A[\w.\-:]+\Z")
+# Sensu's patterns (`[\w.-]+`, `[\w.\-:]+`), where Ruby's \w is ASCII letters, digits and "_".
+# Spelled out: Python's \w would also admit every Unicode letter, and the OpenAPI schema (an
+# ECMA-262 regex, whose \w is ASCII) would then describe something else than we accept.
+NAME_PATTERN = re.compile(r"\A[A-Za-z0-9_.-]+\Z")
+SUBSCRIPTION_PATTERN = re.compile(r"\A[A-Za-z0-9_.\-:]+\Z")
 
 TYPE_NAMES = {
     str: "a string",
