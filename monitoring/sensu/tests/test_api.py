@@ -693,7 +693,22 @@ def test_name_patterns_accept_exactly_ascii_word_characters_dots_and_dashes(valu
     )
 
 
-def test_the_schema_states_the_name_patterns_the_server_checks():
+def test_the_schema_states_the_name_patterns_and_ranges_the_server_checks():
+    # Found by the long schemathesis run: requests valid by the schema were refused.
     schema = SchemaGenerator().get_schema(request=None, public=True)
-    body = schema["paths"]["/clients"]["post"]["requestBody"]["content"]["application/json"]
-    assert body["schema"]["properties"]["name"]["pattern"] == "^[A-Za-z0-9_.-]+$"
+
+    def body(path: str) -> dict:
+        post = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        return post["schema"]["properties"]
+
+    assert body("/clients")["name"]["pattern"] == "^[A-Za-z0-9_.-]+$"
+    assert body("/silenced")["subscription"]["pattern"] == "^[A-Za-z0-9_.\\-:]+$"
+    assert body("/results")["ttl"]["minimum"] == 1
+    assert body("/results")["status"]["minimum"] == 0
+
+
+@pytest.mark.parametrize("field, value", [("ttl", 0), ("ttl", -5), ("status", -1)])
+def test_post_results_below_the_ranges_is_400_naming_the_field(writer, field, value):
+    response = post_json(writer, "/results", {"name": "x", "output": "x", field: value})
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
