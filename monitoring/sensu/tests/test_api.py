@@ -446,6 +446,17 @@ def test_checks_and_request(writer):
     assert writer.get("/results").json() == []
 
 
+def test_a_silence_whose_id_outgrows_a_name_is_stored_and_audited(writer):
+    # Found by the bounded schemathesis run on PostgreSQL: "0:" + 255 characters overflowed
+    # the audit trail's 255-character target name, a 500.
+    check = "c" * 255
+    response = post_json(writer, "/silenced", {"subscription": "0", "check": check})
+    assert response.status_code == 201
+    assert writer.get(f"/silenced/ids/0:{check}").status_code == 200
+    audited = AuditEvent.objects.filter(target_type="Silence").latest("id")
+    assert audited.target_name == f"0:{check}"[:255]
+
+
 def test_silenced_endpoints(writer):
     response = post_json(
         writer,
