@@ -34,7 +34,7 @@ from django.db import models, router, transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 
 from audits.context import AuditTarget
-from audits.models import AuditSource, Crud
+from audits.models import AuditEvent, AuditSource, Crud
 from audits.services import REDACTED, audit_event_record
 
 # Field-name words that mark a secret, matched as whole words of the name (snake_case,
@@ -175,10 +175,14 @@ def _redact(registration, instance, changes: dict[str, Any], *, update: bool) ->
     return redacted
 
 
+# A model's label can outgrow the trail's column (a silence's id joins two 255-character
+# names): the trail keeps its start rather than refusing the save that it audits.
+_TARGET_NAME_MAX = AuditEvent._meta.get_field("target_name").max_length
+
+
 def _target(registration, instance) -> AuditTarget:
-    return AuditTarget(
-        type=registration.type_name, id=str(instance.pk), name=str(registration.name_of(instance))
-    )
+    name = str(registration.name_of(instance))[:_TARGET_NAME_MAX]
+    return AuditTarget(type=registration.type_name, id=str(instance.pk), name=name)
 
 
 def _record(registration, instance, *, action: str, crud: str, changes: dict[str, Any]):

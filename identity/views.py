@@ -21,6 +21,7 @@ from identity.services import (
     directory_user_find,
 )
 from integration_site.errors import ServiceUnavailable, SignInLockedOut
+from integration_site.fields import StrictCharField
 from integration_site.parsers import JSONParser
 from integration_site.permissions import principal_has_scope
 from integration_site.scopes import Scope
@@ -54,11 +55,11 @@ def _validate_username(value: str) -> str:
 
 
 class CredentialsSerializer(serializers.Serializer):
-    username = serializers.CharField(
+    username = StrictCharField(
         max_length=USERNAME_MAX_LENGTH, trim_whitespace=False, validators=[_validate_username]
     )
     # Blank is a bad credential (401), not a malformed request.
-    password = serializers.CharField(max_length=1024, trim_whitespace=False, allow_blank=True)
+    password = StrictCharField(max_length=1024, trim_whitespace=False, allow_blank=True)
     # Our extension (Replicated has no such field): the address of the person signing in,
     # stated by an application that holds identity:forward. The lockout's per-address cap
     # applies to it; without it, failures count per username only.

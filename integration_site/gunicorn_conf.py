@@ -3,6 +3,11 @@
 import multiprocessing
 import os
 
+# Loopback unless HOST says otherwise: in production nginx sits in front (docs/deploy/nginx.conf)
+# and reads each request whole, so no client ever talks to a sync worker directly. A flag
+# (`--bind`) overrides this, as for every setting here.
+bind = [f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"]
+
 # (2 x cores) + 1 is gunicorn's documented starting point.
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 threads = int(os.environ.get("GUNICORN_THREADS", 1))

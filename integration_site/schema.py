@@ -89,6 +89,11 @@ def body_schema(rules: dict[str, Any] | None = None) -> dict[str, Any]:
         )
         if rule.max_length is not None and "string" in kinds:
             prop["maxLength"] = rule.max_length
+        if rule.pattern is not None:
+            # ECMA-262, the schema's regex dialect, spells Python's \A and \Z as ^ and $.
+            prop["pattern"] = (
+                "^" + rule.pattern.pattern.removeprefix(r"\A").removesuffix(r"\Z") + "$"
+            )
         if rule.minimum is not None:
             prop["minimum"] = rule.minimum
         if rule.maximum is not None:

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from integration_site.errors import Conflict
+from integration_site.fields import StrictCharField
 from integration_site.schema import ERROR_BODY, JSON_ARRAY
 from integration_site.scopes import Scope
 from licensing import selectors
@@ -264,7 +265,7 @@ class VersionJobView(ReplicatedJSONView):
 
 
 class StartupStatusSerializer(serializers.Serializer):
-    message = serializers.CharField(allow_blank=True, max_length=10_000, trim_whitespace=False)
+    message = StrictCharField(allow_blank=True, max_length=10_000, trim_whitespace=False)
     severity = serializers.ChoiceField(choices=Severity.values, required=False)
 
 

@@ -34,7 +34,7 @@ def test_run_command_serves_console_with_demo_data_and_stops_cleanly(tmp_path):
     base = f"http://127.0.0.1:{port}"
     proc = site_start(tmp_path, port)
     try:
-        site_wait_until_up(f"{base}/admin/login/", proc, tmp_path)
+        site_wait_until_up(f"{base}/admin/login/", proc)
         session = requests.Session()
         login = session.get(f"{base}/admin/login/")
         # Static files are served (whitenoise, hashed names after collectstatic).
@@ -61,7 +61,7 @@ def test_run_command_serves_console_with_demo_data_and_stops_cleanly(tmp_path):
         events = session.get(f"{base}/admin/audits/auditevent/")
         assert "user.login.success" in events.text
     finally:
-        output = site_stop(proc, tmp_path)
+        output = site_stop(proc)
     assert proc.returncode == 0, output
     assert "Stopping" in output
     assert output.count(pad) == 100
@@ -78,9 +78,9 @@ def test_run_command_serves_console_with_demo_data_and_stops_cleanly(tmp_path):
     # A second run loses nothing and duplicates nothing.
     proc = site_start(tmp_path, port)
     try:
-        site_wait_until_up(f"{base}/admin/login/", proc, tmp_path)
+        site_wait_until_up(f"{base}/admin/login/", proc)
     finally:
-        site_stop(proc, tmp_path)
+        site_stop(proc)
     assert _count(db, "SELECT count(*) FROM auth_user") == users
     assert _count(db, "SELECT count(*) FROM audits_auditevent WHERE source = 'integration'") == demo
 
@@ -91,7 +91,7 @@ def test_run_command_restarts_a_killed_worker_and_keeps_serving(tmp_path):
     base = f"http://127.0.0.1:{port}"
     proc = site_start(tmp_path, port)
     try:
-        site_wait_until_up(f"{base}/admin/login/", proc, tmp_path)
+        site_wait_until_up(f"{base}/admin/login/", proc)
         # Two workers: the main one, and the one for update jobs (their own queue).
         first = wait_for(
             lambda: len(pids := site_worker_pids(proc)) == 2 and pids, 60, "both task workers"
@@ -143,7 +143,7 @@ def test_run_command_restarts_a_killed_worker_and_keeps_serving(tmp_path):
         )
         assert posted.status_code == 201, posted.text
     finally:
-        output = site_stop(proc, tmp_path)
+        output = site_stop(proc)
     assert proc.returncode == 0, output
     assert "The task worker exited with status 137; restarting it in 1s" in output
 
@@ -153,7 +153,7 @@ def test_run_command_exits_non_zero_when_gunicorn_dies(tmp_path):
     port = free_port()
     proc = site_start(tmp_path, port)
     try:
-        site_wait_until_up(f"http://127.0.0.1:{port}/admin/login/", proc, tmp_path)
+        site_wait_until_up(f"http://127.0.0.1:{port}/admin/login/", proc)
         # gunicorn's master is the run command's own child; its workers are the master's.
         found = subprocess.run(
             ["pgrep", "-P", str(proc.pid), "-f", "bin/gunicorn"],
@@ -164,10 +164,10 @@ def test_run_command_exits_non_zero_when_gunicorn_dies(tmp_path):
         assert len(masters) == 1, found.stdout
         os.kill(masters[0], signal.SIGKILL)
         proc.wait(timeout=60)
-        output = site_output(tmp_path)
+        output = site_output(proc)
     finally:
         if proc.poll() is None:
-            site_stop(proc, tmp_path)
+            site_stop(proc)
     # A supervisor set to restart on failure must see one; the worker went down with it.
     assert proc.returncode != 0, output
     assert "exited unexpectedly" in output

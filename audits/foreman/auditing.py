@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from audits.auditing import audit_register
+from audits.foreman.ids import is_decimal_id
 from audits.models import (
     HOST_TYPE,
     LOCATION_TYPE,
@@ -42,13 +43,13 @@ def foreman_auditing_register() -> None:
 
 def _ids_in_change(value: Any) -> set[int]:
     values = value if isinstance(value, list) else [value]
-    return {int(v) for v in values if isinstance(v, int) or (isinstance(v, str) and v.isdigit())}
+    return {int(v) for v in values if isinstance(v, int) or is_decimal_id(v)}
 
 
 def _taxonomy_ids(event: AuditEvent, hosts: dict[str, Host]) -> tuple[set[int], set[int]]:
-    if event.target_type == LOCATION_TYPE and event.target_id.isdigit():
+    if event.target_type == LOCATION_TYPE and is_decimal_id(event.target_id):
         return {int(event.target_id)}, set()
-    if event.target_type == ORGANIZATION_TYPE and event.target_id.isdigit():
+    if event.target_type == ORGANIZATION_TYPE and is_decimal_id(event.target_id):
         return set(), {int(event.target_id)}
     changes = event.audited_changes if isinstance(event.audited_changes, dict) else {}
     locations = _ids_in_change(changes.get("location_id"))
@@ -71,7 +72,9 @@ def audit_taxonomies_link(events: Iterable[AuditEvent]) -> None:
     if not relevant:
         return
     host_ids = [e.target_id for e in relevant if e.target_type == HOST_TYPE]
-    hosts = {str(h.pk): h for h in Host.objects.filter(pk__in=[i for i in host_ids if i.isdigit()])}
+    hosts = {
+        str(h.pk): h for h in Host.objects.filter(pk__in=[i for i in host_ids if is_decimal_id(i)])
+    }
     location_rows, organization_rows = [], []
     for event in relevant:
         locations, organizations = _taxonomy_ids(event, hosts)

@@ -5,6 +5,7 @@ Foreman's hosts: the fields `/api/hosts?search=` knows, and which audits are a h
 
 from django.db.models import Q
 
+from audits.foreman.ids import is_decimal_id
 from audits.models import HOST_TYPE, Host
 from audits.search.schema import FieldKind, SearchField, SearchSchema
 
@@ -26,7 +27,7 @@ HOST_SEARCH_SCHEMA = SearchSchema(
 def host_audits_q(host_id: str) -> Q:
     """Audits whose auditable is the host (Foreman's parent scope), by id or by name. A name
     no current host has still finds a destroyed host's audits by their recorded name."""
-    if str(host_id).isdigit():
+    if is_decimal_id(str(host_id)):
         return Q(target_type=HOST_TYPE, target_id=str(host_id))
     host = Host.objects.filter(name=host_id).first()
     if host is not None:

@@ -14,6 +14,8 @@ from rest_framework import exceptions
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
+from audits.foreman.ids import is_decimal_id
+
 DEFAULT_PER_PAGE = 20  # Foreman's Setting[:entries_per_page]
 # will_paginate (Foreman's paginator) refuses an offset beyond a signed 64-bit integer, which
 # is also where PostgreSQL's and SQLite's OFFSET stop: no row can sit further out.
@@ -202,8 +204,8 @@ def _per_page(raw: str) -> int:
 
 
 def _digits(raw: str) -> int | None:
-    """ASCII digits as an int, or None. str.isdigit() alone admits "²", which int() refuses,
-    and int() refuses more than 4300 digits; a number that long is past any row anyway."""
-    if not (raw.isascii() and raw.isdigit()):
+    """ASCII digits as an int, or None. int() refuses more than 4300 digits; a number that
+    long is past any row anyway."""
+    if not is_decimal_id(raw):
         return None
     return int(raw) if len(raw) <= 20 else MAX_ROW_POSITION + 1

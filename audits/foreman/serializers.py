@@ -7,6 +7,7 @@ from datetime import UTC
 
 from rest_framework import serializers
 
+from audits.foreman.ids import is_decimal_id
 from audits.models import AuditEvent, Host, Location, Organization
 
 
@@ -14,7 +15,7 @@ def _int_or_text(value: str):
     """Foreman ids are integers; ours may be any string an integration sent."""
     if not value:
         return None
-    return int(value) if value.isdigit() and len(value) < 19 else value
+    return int(value) if is_decimal_id(value) and len(value) < 19 else value
 
 
 def foreman_time(value) -> str | None:

@@ -27,6 +27,7 @@ from audits.foreman.filters import (
     simple_order_by,
 )
 from audits.foreman.hosts import HOST_SEARCH_SCHEMA, host_audits_q
+from audits.foreman.ids import is_decimal_id
 from audits.foreman.pagination import ForemanPagination
 from audits.foreman.serializers import (
     AuditSerializer,
@@ -126,7 +127,7 @@ class AuditViewSet(mixins.RetrieveModelMixin, ForemanViewSet):
 
     def get_object(self):
         pk = self.kwargs["pk"]
-        event = self.get_queryset().filter(pk=pk).first() if str(pk).isdigit() else None
+        event = self.get_queryset().filter(pk=pk).first() if is_decimal_id(str(pk)) else None
         if event is None:
             raise exceptions.NotFound(f"Resource audit not found by id '{pk}'")
         return event
@@ -142,7 +143,7 @@ class _FriendlyIdMixin:
 
     def get_object(self):
         key = self.kwargs["pk"]
-        lookup = {"pk": key} if str(key).isdigit() else {"name": key}
+        lookup = {"pk": key} if is_decimal_id(str(key)) else {"name": key}
         found = self.get_queryset().filter(**lookup).first()
         if found is None:
             label = self.queryset.model._meta.verbose_name

@@ -73,6 +73,16 @@ def test_login_unknown_user_and_blank_password_are_401(identity_client, alice):
         assert response.status_code == 401, username
 
 
+@pytest.mark.parametrize(
+    "body", [{"username": 0, "password": "x"}, {"username": "alice", "password": 12345}]
+)
+def test_login_with_a_non_string_credential_is_400(identity_client, alice, body):
+    # DRF's CharField would have turned the number into text and tried it as a password.
+    response = identity_client.post("/identity/v1/login", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"]
+
+
 def test_login_missing_fields_is_400(identity_client):
     response = identity_client.post("/identity/v1/login", {"username": "alice"}, format="json")
     assert response.status_code == 400

@@ -4,8 +4,9 @@ from django.urls import re_path
 
 from monitoring.sensu import views
 
-NAME = r"[\w.-]+"
-SILENCE_ID = r"[\w.\-:*]+"
+# Ruby's \w is ASCII; Python's is Unicode, so the classes are spelled out (as in validation.py).
+NAME = r"[A-Za-z0-9_.-]+"
+SILENCE_ID = r"[A-Za-z0-9_.\-:*]+"
 
 urlpatterns = [
     # /incidents is Sensu's alias of /events; one route each keeps the OpenAPI paths exact.

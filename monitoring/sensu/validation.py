@@ -12,8 +12,11 @@ from rest_framework.exceptions import ParseError, ValidationError
 
 from integration_site.parsers import json_parse
 
-NAME_PATTERN = re.compile(r"\A[\w.-]+\Z")
-SUBSCRIPTION_PATTERN = re.compile(r"\A[\w.\-:]+\Z")
+# Sensu's patterns (`[\w.-]+`, `[\w.\-:]+`), where Ruby's \w is ASCII letters, digits and "_".
+# Spelled out: Python's \w would also admit every Unicode letter, and the OpenAPI schema (an
+# ECMA-262 regex, whose \w is ASCII) would then describe something else than we accept.
+NAME_PATTERN = re.compile(r"\A[A-Za-z0-9_.-]+\Z")
+SUBSCRIPTION_PATTERN = re.compile(r"\A[A-Za-z0-9_.\-:]+\Z")
 
 TYPE_NAMES = {
     str: "a string",
@@ -122,14 +125,15 @@ CLIENT_RULES = {
 RESULT_RULES = {
     "name": Rule((str,), nil_ok=False, pattern=NAME_PATTERN, max_length=NAME_MAX),
     "output": Rule((str,), nil_ok=False),
-    "status": Rule((int,), maximum=INT32_MAX),  # below 0: result_checks says so
+    "status": Rule((int,), minimum=0, maximum=INT32_MAX),
     "executed": EPOCH,
     "issued": EPOCH,
     "interval": COUNT,
     "source": Rule((str,), pattern=NAME_PATTERN, max_length=NAME_MAX),
     "handler": NAME,
     "handlers": NAMES,
-    "ttl": Rule((int,), maximum=INT32_MAX),  # 0 or below: result_checks says so
+    # A positive ttl, as a rule rather than a check after it, so the schema states it too.
+    "ttl": Rule((int,), minimum=1, maximum=INT32_MAX),
     "ttl_status": COUNT,
     "low_flap_threshold": COUNT,
     "high_flap_threshold": COUNT,
@@ -173,11 +177,3 @@ STASH_RULES = {
     "content": Rule((dict,), nil_ok=False),
     "expire": COUNT,
 }
-
-
-def result_checks(data: dict[str, Any]) -> None:
-    """The rules read_data cannot say: a positive ttl."""
-    if data.get("ttl") is not None and data["ttl"] <= 0:
-        raise ValidationError({"ttl": ["Must be an integer greater than 0."]})
-    if data.get("status") is not None and data["status"] < 0:
-        raise ValidationError({"status": ["Must be a non-negative integer."]})

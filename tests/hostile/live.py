@@ -83,11 +83,11 @@ def live_site(
     proc = site_start(var_dir, port, env=site_env, preexec_fn=preexec_fn)
     site = LiveSite(f"http://127.0.0.1:{port}", proc, var_dir, site_env, database_url)
     try:
-        site_wait_until_up(f"{site.base}/admin/login/", proc, var_dir)
+        site_wait_until_up(f"{site.base}/admin/login/", proc)
         yield site
     finally:
         try:
-            site.output = site_stop(proc, var_dir)
+            site.output = site_stop(proc)
         finally:
             _group_kill(proc.pid)  # anything the run command left behind
 

@@ -5,8 +5,12 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from audits.context import AuditActor, AuditTarget, audit_context
+from audits.foreman.ids import is_decimal_id
 from audits.models import ActorType, AuditEvent, AuditSource, Host, Location, Organization
 from audits.search.fields import AUDIT_SEARCH_SCHEMA, FOREMAN_FIELD_NAMES, audit_search
 from audits.services import audit_event_record
@@ -357,3 +361,57 @@ def test_browsable_api_renders(admin_client_api, world):
     response = admin_client_api.get("/api/audits", HTTP_ACCEPT="text/html")
     assert response.status_code == 200
     assert b"Audit" in response.content
+
+
+# Found by the long schemathesis run (scripts/fuzz.sh): str.isdigit() admitted "²", and int()
+# then raised a 500. Superscript two, and Arabic-Indic one (U+0661), which int() reads as 1.
+UNICODE_DIGITS = ["\u00b2", "\u0661"]
+
+
+@pytest.mark.parametrize("digit", UNICODE_DIGITS)
+@pytest.mark.parametrize(
+    "path", ["/api/locations/{}", "/api/organizations/{}", "/api/hosts/{}", "/api/audits/{}"]
+)
+def test_a_unicode_digit_id_is_not_found_never_a_server_error(reader, world, path, digit):
+    response = reader.get(path.format(digit))
+    assert response.status_code == 404, response.content
+    assert "message" in response.json()
+
+
+@pytest.mark.parametrize("digit", UNICODE_DIGITS)
+def test_a_unicode_digit_host_id_lists_that_host_names_audits(reader, world, digit):
+    response = reader.get(f"/api/hosts/{digit}/audits")
+    assert response.status_code == 200
+    assert response.json()["subtotal"] == 0
+
+
+@pytest.mark.parametrize("digit", UNICODE_DIGITS)
+def test_an_event_on_a_unicode_digit_taxonomy_id_is_stored_and_listed(reader, world, digit):
+    # The taxonomy hook runs as the event is stored: int() on the id raised there before.
+    audit_event_record(
+        action="update",
+        source=AuditSource.INTEGRATION,
+        target=AuditTarget(type="Location", id=digit, name="odd"),
+        audited_changes={"location_ids": [digit, "1"]},
+    )
+    listed = reader.get("/api/audits", {"per_page": 100}).json()
+    odd = [row for row in listed["results"] if row["auditable_name"] == "odd"]
+    assert [row["auditable_id"] for row in odd] == [digit]
+
+
+@given(st.text(alphabet=st.characters(categories=["Nd", "No", "Lu"]) | st.sampled_from("0123")))
+def test_is_decimal_id_is_true_exactly_for_ascii_digits_which_int_always_reads(value):
+    ascii_digits = bool(value) and all(char in "0123456789" for char in value)
+    assert is_decimal_id(value) == ascii_digits
+    if ascii_digits:
+        assert int(value) >= 0
+
+
+@hypothesis_settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(key=st.text(min_size=1, max_size=30).filter(lambda k: "/" not in k and "\x00" not in k))
+def test_any_friendly_id_is_found_or_not_found_never_a_server_error(reader, key):
+    for prefix in ("/api/locations/", "/api/organizations/", "/api/hosts/", "/api/audits/"):
+        response = reader.get(prefix + key)
+        assert response.status_code in (200, 404), (prefix, key, response.status_code)

@@ -2,17 +2,22 @@
 
 import io
 import json
+import string
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
+from hypothesis import given
+from hypothesis import strategies as st
 
 from audits.models import AuditEvent
 from integration_site.models import WorkerHeartbeat
 from integration_site.services import api_token_revoke
 from monitoring.engine import accepted_results_drain
 from monitoring.models import AcceptedResult, CheckDefinition, Client, Event, Silence
+from monitoring.sensu.validation import NAME_PATTERN, SUBSCRIPTION_PATTERN
 from monitoring.services import silence_create
 from monitoring.tests.fixtures import make_event
 
@@ -384,6 +389,9 @@ def test_post_clients_registers_keepalive_client(writer):
     [
         {"address": "x"},
         {"name": "bad name", "address": "x"},
+        # Sensu's \w (Ruby's) is ASCII: no other letters, unlike Python's \w.
+        {"name": "caf\u00e9", "address": "x"},
+        {"name": "", "address": "x"},
         {"name": "ok"},
         {"name": "ok", "address": "x", "subscriptions": "web"},
         {"name": "ok", "address": "x", "keepalives": "yes"},
@@ -436,6 +444,17 @@ def test_checks_and_request(writer):
     make_event(check="disk", status=2)
     assert writer.delete("/checks/disk").status_code == 202
     assert writer.get("/results").json() == []
+
+
+def test_a_silence_whose_id_outgrows_a_name_is_stored_and_audited(writer):
+    # Found by the bounded schemathesis run on PostgreSQL: "0:" + 255 characters overflowed
+    # the audit trail's 255-character target name, a 500.
+    check = "c" * 255
+    response = post_json(writer, "/silenced", {"subscription": "0", "check": check})
+    assert response.status_code == 201
+    assert writer.get(f"/silenced/ids/0:{check}").status_code == 200
+    audited = AuditEvent.objects.filter(target_type="Silence").latest("id")
+    assert audited.target_name == f"0:{check}"[:255]
 
 
 def test_silenced_endpoints(writer):
@@ -669,3 +688,42 @@ def test_events_show_the_client_redacted_as_clients_does_and_filters_cannot_prob
     # Filters see what the answer shows: the secret cannot be confirmed by guessing it.
     assert writer.get("/events", {"filter.client.password": "hunter2"}).json() == []
     assert len(writer.get("/events", {"filter.client.team": "ops"}).json()) == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/events/caf\u00e9", "/results/caf\u00e9", "/clients/caf\u00e9", "/silenced/checks/caf\u00e9"],
+)
+def test_a_name_outside_sensus_ascii_pattern_is_no_route(writer, path):
+    # Sensu's routes match [\w.-]+ with Ruby's ASCII \w: anything else is no route at all.
+    assert writer.get(path).status_code == 404
+
+
+@given(st.text(max_size=20))
+def test_name_patterns_accept_exactly_ascii_word_characters_dots_and_dashes(value):
+    name_chars = set(string.ascii_letters + string.digits + "_.-")
+    assert bool(NAME_PATTERN.match(value)) == (bool(value) and set(value) <= name_chars)
+    assert bool(SUBSCRIPTION_PATTERN.match(value)) == (
+        bool(value) and set(value) <= name_chars | {":"}
+    )
+
+
+def test_the_schema_states_the_name_patterns_and_ranges_the_server_checks():
+    # Found by the long schemathesis run: requests valid by the schema were refused.
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    def body(path: str) -> dict:
+        post = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        return post["schema"]["properties"]
+
+    assert body("/clients")["name"]["pattern"] == "^[A-Za-z0-9_.-]+$"
+    assert body("/silenced")["subscription"]["pattern"] == "^[A-Za-z0-9_.\\-:]+$"
+    assert body("/results")["ttl"]["minimum"] == 1
+    assert body("/results")["status"]["minimum"] == 0
+
+
+@pytest.mark.parametrize("field, value", [("ttl", 0), ("ttl", -5), ("status", -1)])
+def test_post_results_below_the_ranges_is_400_naming_the_field(writer, field, value):
+    response = post_json(writer, "/results", {"name": "x", "output": "x", field: value})
+    assert response.status_code == 400
+    assert field in response.json()["errors"]

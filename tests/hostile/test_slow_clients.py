@@ -1,0 +1,200 @@
+"""
+Slow clients (slowloris) against a live site started as `make run` starts it, two gunicorn sync
+workers (WEB_CONCURRENCY=2): ten connections that send their headers one byte at a time hold
+every worker when they reach gunicorn directly, and none when the deployment's nginx
+(docs/deploy/nginx.conf, rendered with only its ports and certificate changed) sits in front.
+Outcomes only: a request is answered, or it is not within the client's patience. The
+latencies are printed; bench/hostile_load.py records them.
+"""
+
+import os
+import subprocess
+import time
+
+import pytest
+import requests
+import urllib3
+
+from tests.hostile.attacks import SlowHeaders, describe, plain_connector, tls_connector
+from tests.live_site import (
+    NGINX,
+    ROOT,
+    free_port,
+    nginx_render,
+    nginx_start,
+    nginx_stop,
+    site_manage,
+    site_start,
+    site_stop,
+    site_wait_until_up,
+)
+
+WEB_CONCURRENCY = 2
+SLOW_CONNECTIONS = 10
+# How long a normal client waits for an answer before it gives up.
+PATIENCE_SECONDS = 10
+
+pytestmark = [
+    pytest.mark.skipif(not (ROOT / ".venv/bin/gunicorn").exists(), reason="needs the project venv"),
+    pytest.mark.skipif(
+        NGINX is None, reason="needs Debian's nginx (.ci/run installs it: apt-get install nginx)"
+    ),
+]
+
+
+def _probe(url: str, count: int) -> tuple[list[int | None], list[float]]:
+    """`count` normal requests, one after another: their statuses (None: not answered)."""
+    statuses, latencies = [], []
+    for _ in range(count):
+        started = time.perf_counter()
+        try:
+            response = requests.get(url, timeout=PATIENCE_SECONDS, verify=False)
+        except requests.RequestException:  # gave up waiting, or the connection failed
+            statuses.append(None)
+            continue
+        statuses.append(response.status_code)
+        latencies.append((time.perf_counter() - started) * 1000)
+        time.sleep(0.2)
+    return statuses, latencies
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The run command on a free port, and nginx from docs/deploy/nginx.conf in front of it."""
+    gunicorn_port, https_port, http_port = free_port(), free_port(), free_port()
+    tmp_path = tmp_path_factory.mktemp("slow-clients")
+    var_dir, nginx_dir = tmp_path / "var", tmp_path / "nginx"
+    var_dir.mkdir()
+    nginx_dir.mkdir()
+    # As the deployment runs it (README, Running in production): one proxy hop.
+    proc = site_start(
+        var_dir, gunicorn_port, web_concurrency=WEB_CONCURRENCY, env={"TRUSTED_PROXY_COUNT": "1"}
+    )
+    nginx = None
+    try:
+        site_wait_until_up(f"http://127.0.0.1:{gunicorn_port}/admin/login/", proc)
+        main_conf = nginx_render(
+            nginx_dir, https_port=https_port, http_port=http_port, upstream_port=gunicorn_port
+        )
+        nginx = nginx_start(nginx_dir, main_conf, https_port)
+        yield {
+            "gunicorn": gunicorn_port,
+            "https": https_port,
+            "http": http_port,
+            "var_dir": var_dir,
+        }
+    finally:
+        if nginx is not None:
+            nginx_stop(nginx)
+        site_stop(proc)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_self_signed_warnings():
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+
+def test_slow_header_clients_hold_every_sync_worker_directly_but_none_behind_nginx(site):
+    assert SLOW_CONNECTIONS > WEB_CONCURRENCY
+    proxied = f"https://127.0.0.1:{site['https']}/admin/login/"
+    direct = f"http://127.0.0.1:{site['gunicorn']}/admin/login/"
+
+    # Behind nginx: every normal request is answered while ten clients trickle headers.
+    attack = SlowHeaders(tls_connector(site["https"]), SLOW_CONNECTIONS)
+    try:
+        statuses, latencies = _probe(proxied, 20)
+        # nginx's client_header_timeout (10 s) cuts every one of them; gunicorn never saw them.
+        deadline = time.monotonic() + 30
+        while attack.closed_by_server < SLOW_CONNECTIONS and time.monotonic() < deadline:
+            time.sleep(0.5)
+        closed_by_proxy = attack.closed_by_server
+    finally:
+        attack.close()
+    print(f"\nthrough nginx, {SLOW_CONNECTIONS} slow clients: {describe(latencies)}")
+    assert statuses == [200] * 20
+    assert closed_by_proxy == SLOW_CONNECTIONS
+
+    # Straight at gunicorn: the same attack takes both workers, and a normal request waits
+    # behind the slow ones in the listen queue until its client gives up.
+    attack = SlowHeaders(plain_connector(site["gunicorn"]), SLOW_CONNECTIONS)
+    try:
+        time.sleep(1)  # both workers have accepted a slow connection
+        blocked, _ = _probe(direct, 2)
+    finally:
+        attack.close()
+    print(f"straight at gunicorn: {blocked.count(None)} of 2 requests not answered")
+    assert blocked == [None, None]
+
+    # Once the slow clients are gone, gunicorn answers again (the contrast was the attack).
+    recovered, _ = _probe(direct, 3)
+    assert recovered == [200, 200, 200]
+
+
+def test_behind_nginx_the_site_sees_the_real_client_and_oversized_bodies_get_its_json_413(
+    site,
+):
+    base = f"https://127.0.0.1:{site['https']}"
+    # A forged X-Forwarded-For does not survive the proxy: nginx overwrites it with the peer
+    # it saw, the one hop TRUSTED_PROXY_COUNT=1 believes. The sign-in ledger shows the
+    # address the site took for the client.
+    refused = requests.get(
+        f"{base}/api/audits",
+        auth=("nobody-here", "wrong"),
+        headers={"X-Forwarded-For": "203.0.113.9"},
+        timeout=PATIENCE_SECONDS,
+        verify=False,
+    )
+    assert refused.status_code == 401
+    recorded = site_manage(
+        site["var_dir"],
+        "shell",
+        "--no-imports",
+        "-c",
+        "from integration_site.models import LoginFailure; "
+        "print(sorted(LoginFailure.objects.values_list('remote_address', flat=True)))",
+    )
+    assert recorded.strip() == "['127.0.0.1']"
+
+    # Over client_max_body_size (= API_MAX_BODY_BYTES), nginx answers in the site's format.
+    too_large = requests.post(
+        f"{base}/audit/v1/event",
+        data=b"x" * (5 * 1024 * 1024 + 1),
+        headers={"Content-Type": "application/json"},
+        timeout=PATIENCE_SECONDS,
+        verify=False,
+    )
+    assert too_large.status_code == 413
+    assert too_large.headers["Content-Type"] == "application/json"
+    assert too_large.json()["code"] == "payload_too_large"
+
+    # The plain port only redirects to TLS.
+    redirect = requests.get(
+        f"http://127.0.0.1:{site['http']}/admin/", timeout=PATIENCE_SECONDS, allow_redirects=False
+    )
+    assert redirect.status_code == 301
+    assert redirect.headers["Location"].startswith("https://")
+
+
+def test_gunicorn_binds_loopback_unless_host_says_otherwise():
+    def bind(**env: str) -> str:
+        environment = {k: v for k, v in os.environ.items() if k not in {"HOST", "PORT"}}
+        printed = subprocess.run(
+            [
+                str(ROOT / ".venv/bin/gunicorn"),
+                "--config",
+                "integration_site/gunicorn_conf.py",
+                "--print-config",
+                "integration_site.wsgi:application",
+            ],
+            cwd=ROOT,
+            env={**environment, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return next(line for line in printed.splitlines() if line.startswith("bind ")).split("=")[1]
+
+    # gunicorn's own default with PORT set is every interface (0.0.0.0:$PORT).
+    assert bind(PORT="9000").strip() == "['127.0.0.1:9000']"
+    assert bind().strip() == "['127.0.0.1:8000']"
+    assert bind(HOST="0.0.0.0", PORT="9000").strip() == "['0.0.0.0:9000']"
