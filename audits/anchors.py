@@ -60,6 +60,27 @@ def _signature_valid(anchor: Anchor, prev_sig: str) -> bool:
     )
 
 
+def _anchor_parse(line: str, *, number: int, path: Path) -> Anchor:
+    try:
+        data = json.loads(line)
+        return Anchor(
+            seq=int(data["seq"]),
+            hash=str(data["hash"]),
+            at=str(data["at"]),
+            sig=str(data["sig"]),
+            line=number,
+        )
+    except (ValueError, KeyError, TypeError) as error:
+        raise AnchorFileInvalid(f"line {number} of {path} is not an anchor ({error}).") from error
+
+
+def _bad_signature(number: int, path: Path) -> AnchorFileInvalid:
+    return AnchorFileInvalid(
+        f"line {number} of {path} has a bad signature (the anchor file was edited, "
+        "or lines were removed or reordered)."
+    )
+
+
 def anchors_read(path: Path | None = None) -> list[Anchor]:
     """
     Every anchor in the file, signatures checked in order; [] when there is no file.
@@ -75,27 +96,47 @@ def anchors_read(path: Path | None = None) -> list[Anchor]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            data = json.loads(line)
-            anchor = Anchor(
-                seq=int(data["seq"]),
-                hash=str(data["hash"]),
-                at=str(data["at"]),
-                sig=str(data["sig"]),
-                line=number,
-            )
-        except (ValueError, KeyError, TypeError) as error:
-            raise AnchorFileInvalid(
-                f"line {number} of {path} is not an anchor ({error})."
-            ) from error
+        anchor = _anchor_parse(line, number=number, path=path)
         if not _signature_valid(anchor, prev_sig):
-            raise AnchorFileInvalid(
-                f"line {number} of {path} has a bad signature (the anchor file was edited, "
-                "or lines were removed or reordered)."
-            )
+            raise _bad_signature(number, path)
         anchors.append(anchor)
         prev_sig = anchor.sig
     return anchors
+
+
+# Far more than two lines (each about 200 bytes), read from the end of the file.
+_TAIL_BYTES = 8192
+
+
+def anchor_last(path: Path | None = None) -> Anchor | None:
+    """
+    The file's last anchor, its signature checked against the line before it; None when
+    there is no file or it is empty. Reads only the file's tail: the worker appends every
+    AUDIT_ANCHOR_INTERVAL_SECONDS for years, and the whole file is checked by verification,
+    not on every append. Its `line` is counted from the end (-1 is the last line).
+    """
+    path = Path(path or settings.AUDIT_ANCHOR_PATH)
+    try:
+        with path.open("rb") as file:
+            size = file.seek(0, os.SEEK_END)
+            file.seek(max(size - _TAIL_BYTES, 0))
+            tail = file.read()
+    except FileNotFoundError:
+        return None
+    lines = [line for line in tail.decode("utf-8", errors="replace").splitlines() if line.strip()]
+    if size > _TAIL_BYTES:
+        lines = lines[1:]  # the first may be cut mid-line
+    if not lines:
+        return None
+    last = _anchor_parse(lines[-1], number=-1, path=path)
+    prev_sig = ""
+    if len(lines) > 1:
+        prev_sig = _anchor_parse(lines[-2], number=-2, path=path).sig
+    elif size > _TAIL_BYTES:
+        raise AnchorFileInvalid(f"the last line of {path} is longer than any anchor.")
+    if not _signature_valid(last, prev_sig):
+        raise _bad_signature(-1, path)
+    return last
 
 
 def audit_chain_anchor(*, path: Path | None = None, now: datetime | None = None) -> Anchor | None:
@@ -109,11 +150,11 @@ def audit_chain_anchor(*, path: Path | None = None, now: datetime | None = None)
     if head is None or head[0] == 0:
         return None
     seq, hash_ = head
-    existing = anchors_read(path)
-    if existing and (existing[-1].seq, existing[-1].hash) == (seq, hash_):
+    last = anchor_last(path)
+    if last is not None and (last.seq, last.hash) == (seq, hash_):
         return None
     at = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    prev_sig = existing[-1].sig if existing else ""
+    prev_sig = last.sig if last is not None else ""
     sig = _signature(seq=seq, hash=hash_, at=at, prev_sig=prev_sig, secret=settings.SECRET_KEY)
     line = json.dumps({"seq": seq, "hash": hash_, "at": at, "sig": sig}, separators=(",", ":"))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +164,7 @@ def audit_chain_anchor(*, path: Path | None = None, now: datetime | None = None)
         os.fsync(fd)
     finally:
         os.close(fd)
-    return Anchor(seq=seq, hash=hash_, at=at, sig=sig, line=len(existing) + 1)
+    return Anchor(seq=seq, hash=hash_, at=at, sig=sig, line=-1)
 
 
 def anchors_beyond(anchors: Iterable[Anchor], *, after_seq: int) -> dict[int, Anchor]:

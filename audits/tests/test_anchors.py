@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audits.anchors import anchors_read, audit_chain_anchor
+from audits.anchors import _TAIL_BYTES, AnchorFileInvalid, anchors_read, audit_chain_anchor
 from audits.chain import GENESIS_HASH, audit_chain_verify
 from audits.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from audits.services import audit_event_record, audit_events_expire
@@ -77,6 +77,40 @@ def test_anchor_appends_the_head_once_per_move():
     assert [json.loads(line)["seq"] for line in lines] == [events[-1].seq, events[-1].seq + 1]
     assert [a.seq for a in anchors_read()] == [events[-1].seq, events[-1].seq + 1]
     assert audit_chain_verify().ok
+
+
+def test_anchoring_reads_only_the_tail_and_the_whole_file_still_verifies():
+    # Enough lines that the file outgrows the tail an append reads.
+    for _ in range(_TAIL_BYTES // 150 + 10):
+        record(1)
+        assert audit_chain_anchor() is not None
+    path = settings.AUDIT_ANCHOR_PATH
+    assert path.stat().st_size > _TAIL_BYTES
+    anchors = anchors_read()
+    first = anchors[0].seq
+    assert [a.seq for a in anchors] == list(range(first, first + len(anchors)))
+    assert audit_chain_verify().ok
+    # An edit far behind the tail: appending goes on (it reads only the tail), and
+    # verification, which reads the whole file, reports the edited line.
+    lines = path.read_text().splitlines()
+    edited = json.loads(lines[0]) | {"hash": "e" * 64}
+    path.write_text("\n".join([json.dumps(edited), *lines[1:]]) + "\n")
+    record(1)
+    assert audit_chain_anchor() is not None
+    result = audit_chain_verify()
+    assert not result.ok
+    assert "line 1 of" in result.message
+    path.write_text("\n".join(lines) + "\n")
+    record(1)
+    assert audit_chain_anchor() is not None
+    # A forged last line is refused by the next append as by verification.
+    lines = path.read_text().splitlines()
+    forged = json.loads(lines[-1]) | {"hash": "f" * 64}
+    path.write_text("\n".join([*lines[:-1], json.dumps(forged)]) + "\n")
+    record(1)
+    with pytest.raises(AnchorFileInvalid, match="bad signature"):
+        audit_chain_anchor()
+    assert len(path.read_text().splitlines()) == len(lines)
 
 
 def test_a_rewind_and_truncate_is_reported_through_the_anchors():
