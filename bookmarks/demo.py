@@ -6,7 +6,9 @@ from bookmarks.services import bookmark_create
 DEMO_BOOKMARKS = [
     ("Failed logins", "action ~ login.failure"),
     ("Changes made on this site", "source = site"),
-    ("Failures in the last day", 'is_failure = true and time > "1 day ago"'),
+    # Hours, not "1 day ago": in scoped_search a day value is a whole calendar day, so
+    # `time > "1 day ago"` means "since midnight" and missed last night's failures.
+    ("Failures in the last 24 hours", 'is_failure = true and time > "24 hours ago"'),
 ]
 
 
