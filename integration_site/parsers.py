@@ -1,5 +1,5 @@
 """
-The platform's one JSON parser: DRF's `JSONParser` for views that read `request.data` (set in
+The platform's one JSON parser (and its YAML reader, `yaml_parse`): DRF's `JSONParser` for views that read `request.data` (set in
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"]) and `json_parse` for views that read the body by
 hand (the Sensu routes, the Replicated Audit API).
 
@@ -16,6 +16,7 @@ import math
 import re
 from typing import Any
 
+import yaml
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError, ValidationError
 
@@ -59,6 +60,34 @@ def json_parse(body: bytes | str, *, values_checked_by_caller: bool = False) -> 
     if not values_checked_by_caller:
         _check_values(data)
     return data
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """
+    SafeLoader without aliases. An alias is a reference, so a few levels of them (the
+    "billion laughs") load in microseconds and then expand to billions of nodes when the
+    document is serialised, signed or stored: a license file or a release manifest never
+    needs one.
+    """
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not accepted", self.peek_event().start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def yaml_parse(text: str) -> Any:
+    """
+    A YAML document from text we did not write (uploaded licenses, release manifests), or
+    yaml.YAMLError naming the problem: no aliases, and nesting that would exhaust the
+    composer's recursion is an error, not a crash.
+    """
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)
+    except RecursionError:
+        raise yaml.YAMLError("The YAML document is nested too deeply.") from None
 
 
 def _check_values(data: Any) -> None:

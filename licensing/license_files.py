@@ -34,6 +34,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from integration_site.parsers import yaml_parse
 from licensing.choices import ExpirationPolicy, FieldType, LicenseType
 from licensing.validators import field_value_error
 
@@ -205,9 +206,9 @@ def parse_document(data: bytes | str) -> dict[str, Any]:
         raise LicenseFileError("The license file is empty.")
     try:
         document = json.loads(data)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # YAML then says what is wrong
         try:
-            document = yaml.safe_load(data)
+            document = yaml_parse(data)
         except yaml.YAMLError as exc:
             raise LicenseFileError(
                 f"The license file is neither valid JSON nor valid YAML: {exc}".splitlines()[0]

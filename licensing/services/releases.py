@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from integration_site.parsers import yaml_parse
 from licensing.models import Release
 
 
@@ -22,9 +23,9 @@ def _manifest_items(data: bytes | str) -> tuple[list[dict[str, Any]], str]:
         data = data.decode("utf-8")
     try:
         document = json.loads(data)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # YAML then says what is wrong
         try:
-            document = yaml.safe_load(data)
+            document = yaml_parse(data)
         except yaml.YAMLError as exc:
             raise ManifestError(f"The manifest is neither JSON nor YAML: {exc}") from exc
     channel = "Stable"

@@ -209,3 +209,26 @@ def test_license_that_never_expires_installs_with_no_expiration(sign, license_pa
     license = license_install(data=sign(license_payload))
     assert license.expiration_time is None
     assert not license.is_expired(now=timezone.now() + timedelta(days=10_000))
+
+
+BILLION_LAUGHS = """
+a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+license: [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+key_id: x
+signature: y
+"""
+
+
+def test_yaml_aliases_are_refused_before_anything_expands_them():
+    # Nine levels of these expand to 9**9 strings once serialised; three are enough to show
+    # that none is accepted.
+    with pytest.raises(LicenseFileError, match="aliases"):
+        license_install(data=BILLION_LAUGHS.encode())
+    assert not License.objects.exists()
+
+
+def test_yaml_nested_past_the_parsers_recursion_is_a_clear_error():
+    with pytest.raises(LicenseFileError, match="nested too deeply"):
+        license_install(data=("[" * 20000).encode())

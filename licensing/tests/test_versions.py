@@ -448,6 +448,8 @@ def test_releases_import_from_json_manifest():
         ("releases: [{sequence: 1, version: '1', release_date: 'soon'}]", "release_date"),
         ("releases: [{sequence: 1, version: a}, {sequence: 1, version: b}]", "more than once"),
         ("{bad yaml", "neither JSON nor YAML"),
+        ("a: &a {sequence: 1, version: '1'}\nreleases: [*a, *a]", "aliases"),
+        ("[" * 20000, "nested too deeply"),
     ],
 )
 def test_bad_manifests_import_nothing(manifest, message):

@@ -3,6 +3,7 @@ from pathlib import Path
 import yaml
 from django.core.management.base import BaseCommand, CommandError
 
+from integration_site.parsers import yaml_parse
 from licensing.license_files import (
     demo_vendor_key_paths,
     generate_keypair,
@@ -54,7 +55,7 @@ class Command(BaseCommand):
         except (OSError, ValueError) as exc:
             raise CommandError(f"Cannot read the private key {key_path}: {exc}") from exc
         try:
-            document = yaml.safe_load(Path(payload).read_text())
+            document = yaml_parse(Path(payload).read_text())
         except (OSError, yaml.YAMLError) as exc:
             raise CommandError(f"Cannot read {payload}: {exc}") from exc
         if isinstance(document, dict) and isinstance(document.get("license"), dict):
