@@ -41,7 +41,7 @@ from audits.models import (
     ExportFormat,
 )
 from integration_site.models import WorkerHeartbeat
-from integration_site.schedule import worker_id_current
+from integration_site.schedule import pid_alive, worker_id_current
 
 EXPORT_WRITERS: dict[str, Callable[[QuerySet], Iterator[str]]] = {
     ExportFormat.CSV: export_csv,
@@ -218,16 +218,6 @@ def audit_verification_execute(*, verification_id: int) -> str:
 # --- Periodic: the reaper and the purge ---------------------------------------------------
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _stale_reason(job: AuditJob, *, now, hostname: str) -> str:
     if job.state == AuditJobState.RUNNING:
         # The worker's own heartbeat, beaten by a thread of its own: a job may spend minutes
@@ -244,7 +234,7 @@ def _stale_reason(job: AuditJob, *, now, hostname: str) -> str:
             job.worker_host == hostname
             and job.worker_pid
             and job.worker_id != worker_id_current()
-            and not _pid_alive(job.worker_pid)
+            and not pid_alive(job.worker_pid)
         ):
             return f"The worker process {job.worker_pid} on {hostname} died mid-job."
         return ""
