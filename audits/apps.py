@@ -19,18 +19,29 @@ class AuditsConfig(AppConfig):
         from audits.chain import audit_worker_tick
         from audits.demo import load_audit_demo
         from audits.foreman.auditing import foreman_auditing_register
+        from audits.tenancy import token_tenancy_check
         from integration_site.registry import registry
         from integration_site.schedule import periodic
 
         # The Replicated Audit API, and Foreman's API and its apipie docs.
-        registry["api_path_prefixes"].add("/audit/", "/api/", "/apidoc/")
+        registry["api_path_prefixes"].add(
+            "/audit/", "/api/", "/apidoc/", "/publisher/", "/viewer/", "/enterprise/"
+        )
         registry["demo_loaders"]["audit trail"] = load_audit_demo
         registry["worker_tick_hooks"].add(audit_worker_tick)
+        registry["token_tenancy_checks"].add(token_tenancy_check)
         periodic(every=timedelta(seconds=settings.AUDIT_ANCHOR_INTERVAL_SECONDS))(
             tasks.audit_chain_anchor
         )
         post_migrate.connect(_retention_floor_apply, sender=self)
+        post_migrate.connect(_default_tenancy_ensure, sender=self)
         foreman_auditing_register()
+
+
+def _default_tenancy_ensure(sender, using, **kwargs) -> None:
+    from audits.tenancy import default_tenancy_ensure
+
+    default_tenancy_ensure(using=using)
 
 
 def _retention_floor_apply(sender, using, **kwargs) -> None:

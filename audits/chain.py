@@ -39,7 +39,14 @@ from django.db import connection, transaction
 from django.db.models import Max
 
 from audits.anchors import Anchor, AnchorFileInvalid, anchors_beyond, anchors_read
-from audits.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditSource
+from audits.models import (
+    DEFAULT_ENVIRONMENT_ID,
+    DEFAULT_PROJECT_ID,
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditSource,
+)
 
 GENESIS_HASH = "0" * 64
 PENDING_BATCH = 5000
@@ -92,8 +99,11 @@ _JSON_INDEXES = tuple(
 )
 # Hashed only when non-empty: added after the chain's first release, so leaving them out
 # when empty keeps every earlier event's canonical form, and hash, unchanged.
-OPTIONAL_HASHED_FIELDS = ("actor_fields", "target_fields")
+OPTIONAL_HASHED_FIELDS = ("actor_fields", "target_fields", "retraced_id", "receipt_hash")
 _get_optional = attrgetter(*OPTIONAL_HASHED_FIELDS)
+# Hashed only when not the default tenancy, which every event stored before tenancy existed
+# belongs to: moving an event to another project or environment breaks the chain.
+TENANCY_HASHED_FIELDS = {"project": DEFAULT_PROJECT_ID, "environment": DEFAULT_ENVIRONMENT_ID}
 # One encoder, built once: no whitespace, UTF-8 kept (json.dumps would build it per call).
 # orjson is not used: its float and big-integer output differs from json's (1e+16 vs 1e16),
 # and the canonical form must not change with the library.
@@ -171,12 +181,18 @@ def canonical(event: AuditEvent) -> str:
             values[index] = _canonical_json(values[index])
     document = dict(zip(_CANONICAL_ORDER, values, strict=True))
     optional = _get_optional(event)
-    if any(optional):  # rare: the presorted order no longer holds, sort them all
+    tenancy = {
+        name: value
+        for name, default in TENANCY_HASHED_FIELDS.items()
+        if (value := getattr(event, name)) != default
+    }
+    if any(optional) or tenancy:  # rare: the presorted order no longer holds, sort them all
         document.update(
             (k, _canonical_json(v))
             for k, v in zip(OPTIONAL_HASHED_FIELDS, optional, strict=True)
             if v
         )
+        document.update(tenancy)
         return _SORTING_ENCODER.encode(document)
     return _ENCODER.encode(document)
 

@@ -24,6 +24,51 @@ class ActorType(models.TextChoices):
     SYSTEM = "System", "System"
 
 
+# The tenancy every install starts with (Retraced's project -> environment -> group): events
+# posted through the Replicated Audit API and the site's own events belong here.
+DEFAULT_PROJECT_ID = "default"
+DEFAULT_ENVIRONMENT_ID = "production"
+TENANCY_ID_MAX = 64
+
+
+class Project(models.Model):
+    """
+    A Retraced project: the vendor application whose events these are. The id is what
+    clients put in their paths (`/publisher/v1/project/<id>/event`), so it never changes.
+    """
+
+    id = models.SlugField(primary_key=True, max_length=TENANCY_ID_MAX)
+    name = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name or self.id
+
+
+class Environment(models.Model):
+    """
+    One of a project's environments (production, staging): events, API tokens and viewer
+    tokens each belong to one. `slug` is the id events and tokens carry, unique in its project.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="environments")
+    slug = models.SlugField(max_length=TENANCY_ID_MAX)
+    name = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["project_id", "slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "slug"], name="audit_environment_slug_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}/{self.slug}"
+
+
 class AuditEvent(models.Model):
     """
     One row per event, from every source, never updated or deleted (PostgreSQL triggers
@@ -63,6 +108,10 @@ class AuditEvent(models.Model):
     associated_id = models.CharField(max_length=255, blank=True)
     associated_name = models.CharField(max_length=255, blank=True)
 
+    # Tenancy: the project and environment (ids, not foreign keys: an event outlives neither,
+    # and ingest stays one INSERT) and Retraced's group, the vendor's customer.
+    project = models.CharField(max_length=TENANCY_ID_MAX, default=DEFAULT_PROJECT_ID)
+    environment = models.CharField(max_length=TENANCY_ID_MAX, default=DEFAULT_ENVIRONMENT_ID)
     group_id = models.CharField(max_length=255, blank=True)
     group_name = models.CharField(max_length=255, blank=True)
 
@@ -88,6 +137,11 @@ class AuditEvent(models.Model):
 
     prev_hash = models.CharField(max_length=64, null=True, editable=False)
     hash = models.CharField(max_length=64, null=True, editable=False)
+    # Events posted through Retraced's publisher API: its 32-hex id and the receipt hash the
+    # client checked (retraced-js computeHash over that id), kept so the receipt can be shown
+    # again. Empty for every other event; the chain covers both when set.
+    retraced_id = models.CharField(max_length=32, blank=True, editable=False)
+    receipt_hash = models.CharField(max_length=64, blank=True, editable=False)
 
     # Foreman's taxable_taxonomies: copied from what the event audits when it is recorded
     # (audits/foreman/auditing.py), so a host that moves later does not rewrite its history.
@@ -117,6 +171,11 @@ class AuditEvent(models.Model):
             models.Index(fields=["target_type", "target_id", "-version"], name="audit_target_idx"),
             models.Index(fields=["-created_at", "-id"], name="audit_created_desc_idx"),
             models.Index(fields=["actor_type", "actor_id"], name="audit_actor_idx"),
+            # Retraced's scope: every viewer and enterprise search is one group's, newest first.
+            models.Index(
+                fields=["project", "environment", "group_id", "-created_at", "-id"],
+                name="audit_tenant_group_idx",
+            ),
             # The pending events the linker picks up, in id order; tiny (rows leave it fast).
             models.Index(
                 fields=["id"], name="audit_pending_idx", condition=models.Q(seq__isnull=True)

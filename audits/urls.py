@@ -17,6 +17,8 @@ urlpatterns: list = [
         AuditChainVerificationView.as_view(),
         name="audit-chain-verification",
     ),
+    # Retraced's publisher, viewer and enterprise APIs.
+    path("", include("audits.retraced.urls")),
     # Foreman's API v2: /api/audits, /api/hosts, /api/locations, /api/organizations, /apidoc.
     path("", include("audits.foreman.urls")),
 ]

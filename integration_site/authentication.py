@@ -1,5 +1,6 @@
 """
-API authentication: bearer tokens (`Authorization: Bearer <t>` or `Token <t>`), HTTP Basic
+API authentication: bearer tokens (`Authorization: Bearer <t>`, `Token <t>`, and Retraced's
+`Token token=<t>` and `token=<t>`), HTTP Basic
 with a user's password (Foreman clients use it), and the admin session.
 """
 
@@ -83,6 +84,9 @@ def bearer_secret(request) -> str | None:
     request carries no such header, so other authentication classes may try.
     """
     parts = authentication.get_authorization_header(request).split()
+    if len(parts) == 1 and parts[0].startswith(b"token="):
+        # Retraced's clients also send a bare `Authorization: token=<key>`.
+        parts = [b"token", parts[0]]
     if not parts or parts[0].lower() not in TOKEN_KEYWORDS:
         return None
     if len(parts) != 2:

@@ -23,6 +23,16 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=12, editable=False)
     digest = models.CharField(max_length=64, unique=True, editable=False)
     scopes = models.JSONField(default=list, help_text="Scopes this token may use.")
+    # The tenancy the token acts in (Retraced's project and environment, defined by the audits
+    # app; the platform only carries the ids): a key used on another project's path is refused.
+    project = models.CharField(
+        max_length=64, default="default", help_text="The project this token belongs to."
+    )
+    environment = models.CharField(
+        max_length=64,
+        default="production",
+        help_text="The project's environment this token belongs to.",
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

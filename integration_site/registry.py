@@ -10,7 +10,9 @@ it offers:
 - `periodic_jobs`: name -> `PeriodicTask`, enqueued by the worker (`schedule.periodic`);
 - `worker_tick_hooks`: `fn()` run on every worker loop (`schedule.run_worker_tick_hooks`);
 - `apidoc_resources`: name -> `build() -> dict`, a resource in the apipie document;
-- `search_box_addons`: `addon(request, *, controller, query) -> html` after a search box.
+- `search_box_addons`: `addon(request, *, controller, query) -> html` after a search box;
+- `token_tenancy_checks`: `check(project, environment)` raising ValidationError when an API
+  token may not be given that tenancy (the audits app knows which projects exist).
 
 Stores keep registration order, and registering the same thing twice is a no-op, so a
 `ready()` that runs again (tests reload apps) adds nothing.
@@ -68,4 +70,5 @@ registry = Registry(
     worker_tick_hooks=Contributions[Callable[[], None]](),
     apidoc_resources=dict[str, Callable[[], dict]](),
     search_box_addons=Contributions[Callable[..., str]](),
+    token_tenancy_checks=Contributions[Callable[[str, str], None]](),
 )

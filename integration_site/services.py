@@ -7,6 +7,7 @@ from django.utils import timezone
 from integration_site.authentication import forget_cached_token
 from integration_site.models import ApiToken, api_token_digest
 from integration_site.permissions import principal_has_scope
+from integration_site.registry import registry
 from integration_site.scopes import Scope
 
 TOKEN_PREFIX = "ist_"
@@ -42,6 +43,8 @@ def api_token_create(
     expires_at: datetime | None = None,
     user=None,
     created_by=None,
+    project: str = "default",
+    environment: str = "production",
 ) -> tuple[ApiToken, str]:
     """
     Create a token and return it with its secret, which is never stored or shown again.
@@ -62,8 +65,12 @@ def api_token_create(
         scopes=_validate_scopes(scopes),
         expires_at=expires_at,
         user=user,
+        project=project,
+        environment=environment,
     )
     token.full_clean()
+    for check in registry["token_tenancy_checks"]:
+        check(project, environment)
     token.save()
     return token, secret
 

@@ -14,7 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audits.chain import HASHED_FIELDS, OPTIONAL_HASHED_FIELDS, canonical, chain_hash
+from audits.chain import (
+    HASHED_FIELDS,
+    OPTIONAL_HASHED_FIELDS,
+    TENANCY_HASHED_FIELDS,
+    canonical,
+    chain_hash,
+)
 from audits.services import audit_event_build
 
 _text = st.text(max_size=30)
@@ -32,6 +38,13 @@ def _by_definition(event) -> str:
     document = {name: getattr(event, name) for name in HASHED_FIELDS}
     document.update(
         {name: getattr(event, name) for name in OPTIONAL_HASHED_FIELDS if getattr(event, name)}
+    )
+    document.update(
+        {
+            name: getattr(event, name)
+            for name, default in TENANCY_HASHED_FIELDS.items()
+            if getattr(event, name) != default
+        }
     )
     for name in ("created_at", "received_at"):
         document[name] = document[name].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -140,3 +153,23 @@ def test_float_canonical_form_matches_its_decimal_value(number):
     text = _event_with_json(number).split('"v":', 1)[1].split("}", 1)[0]
     assert "e+" not in text and text != "-0.0"
     assert decimal.Decimal(text) == decimal.Decimal(repr(number))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    project=st.sampled_from(["default", "acme"]),
+    environment=st.sampled_from(["production", "staging"]),
+    retraced_id=st.sampled_from(["", "0f" * 16]),
+    receipt=st.sampled_from(["", "ab" * 32]),
+)
+def test_tenancy_and_receipt_are_hashed_only_when_not_the_default(
+    project, environment, retraced_id, receipt
+):
+    event = audit_event_build(action="a", request_uuid="r-1")
+    event.project, event.environment = project, environment
+    event.retraced_id, event.receipt_hash = retraced_id, receipt
+    text = canonical(event)
+    assert text == _by_definition(event)
+    assert ('"project":' in text) == (project != "default")
+    assert ('"environment":' in text) == (environment != "production")
+    assert ('"receipt_hash":' in text) == bool(receipt)
