@@ -5,7 +5,10 @@ widget calls from the vendor's own pages, Retraced's wide-open CORS.
 """
 
 from django.http import HttpResponse
+from rest_framework import exceptions
 from rest_framework.views import APIView
+
+from audits.models import DEFAULT_ENVIRONMENT_ID, DEFAULT_PROJECT_ID
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -50,3 +53,32 @@ class RetracedAPIView(APIView):
             for name, value in CORS_HEADERS.items():
                 response[name] = value
         return response
+
+
+class PublisherAPIView(RetracedAPIView):
+    """
+    A publisher route under `/publisher/v1/project/<project_id>/`. An API token acts only in
+    its own project (Retraced answers 401 for a key used on another project's path); a user
+    (HTTP Basic, the admin session) holding the scope acts in any project.
+    """
+
+    def check_permissions(self, request):
+        super().check_permissions(request)
+        project_id = self.kwargs.get("project_id")
+        token_project = publisher_token_project(request)
+        if project_id is not None and token_project is not None and token_project != project_id:
+            raise exceptions.AuthenticationFailed(
+                f"This API token belongs to project {token_project!r}, not {project_id!r}."
+            )
+
+    def tenancy(self, request) -> tuple[str, str]:
+        """The (project, environment) this request acts in: the token's, else the path's."""
+        token = getattr(request.user, "token", None)
+        if token is not None:
+            return token.project, token.environment
+        return self.kwargs.get("project_id") or DEFAULT_PROJECT_ID, DEFAULT_ENVIRONMENT_ID
+
+
+def publisher_token_project(request) -> str | None:
+    token = getattr(request.user, "token", None)
+    return None if token is None else token.project
