@@ -24,6 +24,7 @@ from audits.retraced.viewer_services import (
     enterprise_active_search_delete,
     enterprise_saved_search_create,
 )
+from integration_site.fields import StrictCharField
 
 ID_MAX = 255
 # Actions or actor ids one saved search may name.
@@ -61,15 +62,15 @@ class IsoTimeField(serializers.Field):
 
 
 class SavedSearchBody(serializers.Serializer):
-    name = serializers.CharField(max_length=ID_MAX)
+    name = StrictCharField(max_length=ID_MAX)
     actions = serializers.ListField(
-        child=serializers.CharField(max_length=ID_MAX),
+        child=StrictCharField(max_length=ID_MAX),
         required=False,
         default=list,
         max_length=SAVED_SEARCH_TERMS_MAX,
     )
     actor_ids = serializers.ListField(
-        child=serializers.CharField(max_length=ID_MAX),
+        child=StrictCharField(max_length=ID_MAX),
         required=False,
         default=list,
         max_length=SAVED_SEARCH_TERMS_MAX,
@@ -78,7 +79,7 @@ class SavedSearchBody(serializers.Serializer):
 
 
 class ActiveSearchBody(serializers.Serializer):
-    saved_search_id = serializers.CharField(max_length=ID_MAX)
+    saved_search_id = StrictCharField(max_length=ID_MAX)
 
 
 ID_BODY = {

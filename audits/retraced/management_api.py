@@ -22,6 +22,7 @@ from audits.retraced.viewer_services import (
     viewer_token_create,
 )
 from audits.tenancy import environment_get
+from integration_site.fields import StrictCharField
 from integration_site.scopes import Scope
 
 ID_MAX = 255
@@ -42,13 +43,13 @@ class PublisherManagementView(PublisherAPIView):
 
 
 class ViewerTokenQuery(serializers.Serializer):
-    group_id = serializers.CharField(required=False, max_length=ID_MAX)
+    group_id = StrictCharField(required=False, max_length=ID_MAX)
     # Retraced's older name for the group.
-    team_id = serializers.CharField(required=False, max_length=ID_MAX)
-    actor_id = serializers.CharField(required=False, max_length=ID_MAX, default="")
+    team_id = StrictCharField(required=False, max_length=ID_MAX)
+    actor_id = StrictCharField(required=False, max_length=ID_MAX, default="")
     is_admin = serializers.ChoiceField(choices=["true", "false"], required=False, default="false")
-    target_id = serializers.CharField(required=False, max_length=ID_MAX, default="")
-    view_log_action = serializers.CharField(required=False, max_length=ID_MAX, default="")
+    target_id = StrictCharField(required=False, max_length=ID_MAX, default="")
+    view_log_action = StrictCharField(required=False, max_length=ID_MAX, default="")
 
     def validate(self, attrs):
         attrs["group_id"] = attrs.get("group_id") or attrs.get("team_id")
@@ -94,8 +95,8 @@ class ViewerTokenView(PublisherManagementView):
 
 
 class EnterpriseTokenBody(serializers.Serializer):
-    display_name = serializers.CharField(max_length=ID_MAX)
-    view_log_action = serializers.CharField(max_length=ID_MAX, required=False, default="")
+    display_name = StrictCharField(max_length=ID_MAX)
+    view_log_action = StrictCharField(max_length=ID_MAX, required=False, default="")
 
 
 ENTERPRISE_TOKEN = {

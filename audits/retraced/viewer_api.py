@@ -37,6 +37,7 @@ from audits.retraced.viewer_services import (
     viewer_session_create,
 )
 from integration_site.client_ip import client_ip
+from integration_site.fields import StrictCharField
 
 NAME_MAX = 255
 SEARCH_QUERY_MAX = 2000
@@ -70,7 +71,7 @@ class ViewerAPIView(RetracedAPIView):
 
 
 class ViewerSessionBody(serializers.Serializer):
-    token = serializers.CharField(max_length=NAME_MAX)
+    token = StrictCharField(max_length=NAME_MAX)
 
 
 SESSION_BODY = {
@@ -147,7 +148,7 @@ def eitapi_token_body(token: RetracedEnterpriseToken) -> dict:
 
 
 class EitapiTokenBody(serializers.Serializer):
-    displayName = serializers.CharField(max_length=NAME_MAX)  # Retraced's key
+    displayName = StrictCharField(max_length=NAME_MAX)  # Retraced's key
 
 
 class EitapiTokensView(ViewerAPIView):
@@ -281,7 +282,7 @@ class ExportBody(serializers.Serializer):
     """Retraced's query descriptor, version 1."""
 
     version = serializers.ChoiceField(choices=[1])
-    searchQuery = serializers.CharField(  # Retraced's camelCase keys
+    searchQuery = StrictCharField(  # Retraced's camelCase keys
         max_length=SEARCH_QUERY_MAX, allow_blank=True, required=False, default=""
     )
     showCreate = serializers.BooleanField(required=False, default=True)
@@ -293,12 +294,12 @@ class ExportBody(serializers.Serializer):
 
 
 class ExportCreateBody(serializers.Serializer):
-    name = serializers.CharField(max_length=NAME_MAX)
+    name = StrictCharField(max_length=NAME_MAX)
     exportBody = ExportBody()  # Retraced's key
 
 
 class ExportUpdateBody(serializers.Serializer):
-    name = serializers.CharField(max_length=NAME_MAX, required=False)
+    name = StrictCharField(max_length=NAME_MAX, required=False)
     exportBody = ExportBody()
 
 
