@@ -5,7 +5,8 @@ persistent cursors: a saved search, an active search over it, pages pulled oldes
 """
 
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
@@ -47,6 +48,7 @@ class EnterpriseAPIView(RetracedAPIView):
         return active
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class IsoTimeField(serializers.Field):
     def to_internal_value(self, data):
         try:

@@ -8,7 +8,7 @@ The searching routes (GraphQL, the CSV download) are in audits.retraced.search_a
 from datetime import datetime
 
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 
@@ -257,6 +257,7 @@ class EitapiTokenView(ViewerAPIView):
 # --- Saved exports -----------------------------------------------------------------------
 
 
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string", "format": "date-time"}]})
 class ExportTimeField(serializers.Field):
     """logs-viewer's startTime/endTime: milliseconds since the epoch, or an ISO 8601 string."""
 
