@@ -166,6 +166,7 @@ def test_a_user_may_publish_to_an_existing_project_only(admin_client_api, acme):
     [
         ({"crud": None}, "crud"),
         ({"crud": "x"}, "crud"),
+        ({"crud": ["c"]}, "crud"),
         ({"actor": None}, "actor"),
         ({"actor": {}}, "actor"),
         ({"actor": {"name": "no id"}}, "actor.id"),
