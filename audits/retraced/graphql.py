@@ -186,13 +186,13 @@ class Page:
 def search(_root, info: GraphQLResolveInfo, **args) -> dict:
     """Query.search: one page of the scope's events that `query` selects."""
     scope: SearchScope = info.context
-    page = _page(args)
+    page = page_from_args(args)
     try:
         events = retraced_events_search(scope, args.get("query") or "")
     except QueryError as error:
         raise SearchError(error.message) from error
     total = events.count() if _selects(info, "totalCount") else None
-    window = _window(events, page)
+    window = page_window(events, page)
     rows = list(window[: page.size + 1])
     more = len(rows) > page.size
     rows = rows[: page.size]
@@ -209,7 +209,7 @@ def search(_root, info: GraphQLResolveInfo, **args) -> dict:
 SCHEMA.query_type.fields["search"].resolve = search
 
 
-def _page(args: dict) -> Page:
+def page_from_args(args: dict) -> Page:
     first, last = args.get("first"), args.get("last")
     # Retraced tests these as JavaScript truthiness: 0 and "" mean "not given" (retraced-js's
     # first page sends `before: ""`).
@@ -226,7 +226,7 @@ def _page(args: dict) -> Page:
     return Page(size, bool(last), cursor_decode(cursor) if cursor else None)
 
 
-def _window(events: QuerySet[AuditEvent], page: Page) -> QuerySet[AuditEvent]:
+def page_window(events: QuerySet[AuditEvent], page: Page) -> QuerySet[AuditEvent]:
     """The events after the cursor in the page's order: canonical time, then id."""
     if page.newest_first:
         events = events.order_by("-created_at", "-id")
