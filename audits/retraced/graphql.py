@@ -20,11 +20,12 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import DateTimeField, F, Func, Q, QuerySet
 from graphql import (
     ExecutionResult,
     GraphQLError,
@@ -36,10 +37,15 @@ from graphql import (
     specified_rules,
     validate,
 )
-from graphql.language import FieldNode, SelectionSetNode
+from graphql.language import DocumentNode, FieldNode, SelectionSetNode
 
 from audits.models import AuditEvent
-from audits.retraced.search import SearchScope, retraced_events_search
+from audits.retraced.search import (
+    RetracedQuery,
+    SearchScope,
+    retraced_events_search,
+    retraced_query_parse,
+)
 from audits.search.errors import QueryError
 
 __all__ = [
@@ -52,6 +58,9 @@ __all__ = [
 
 SCHEMA = build_schema((Path(__file__).with_name("schema.graphql")).read_text())
 DEFAULT_PAGE_SIZE = 20
+# searchPaginated's OFFSET reads every skipped row: 500 pages of 20 is as deep as a person
+# pages; a client walking everything pages with `search` and cursors instead.
+MAX_PAGE_OFFSET = 10_000
 MAX_DOCUMENT_CHARS = 20_000  # logs-viewer's query is about 1 KB
 MAX_TOKENS = 2_000
 # Selection sets nested in one operation or fragment; the schema's deepest path
@@ -141,12 +150,9 @@ def graphql_execute(
         return _errors("`variables` must be a JSON object.")
     if operation_name is not None and not isinstance(operation_name, str):
         return _errors("`operationName` must be a string.")
-    try:
-        document = parse(query, max_tokens=MAX_TOKENS)
-    except GraphQLError as error:
-        return {"errors": [error.formatted]}, 400
-    if errors := validate(SCHEMA, document, VALIDATION_RULES):
-        return {"errors": [error.formatted for error in errors]}, 400
+    document, errors = _document(query)
+    if errors:
+        return {"errors": errors}, 400
     result = execute_sync(
         SCHEMA,
         document,
@@ -155,6 +161,19 @@ def graphql_execute(
         operation_name=operation_name,
     )
     return _result_body(result)
+
+
+@lru_cache(maxsize=64)
+def _document(query: str) -> tuple[DocumentNode | None, list[dict]]:
+    """The parsed and validated document, or its errors. Cached: clients send the same few
+    documents again and again (retraced-js's and the logs viewer's, with new variables), and
+    validating one costs about as much as executing it."""
+    try:
+        document = parse(query, max_tokens=MAX_TOKENS)
+    except GraphQLError as error:
+        return None, [error.formatted]
+    errors = validate(SCHEMA, document, VALIDATION_RULES)
+    return document, [error.formatted for error in errors]
 
 
 def _errors(message: str) -> tuple[dict, int]:
@@ -181,21 +200,20 @@ class Page:
     size: int
     newest_first: bool
     cursor: tuple[datetime, int] | None
+    inclusive: bool = False  # searchPaginated's start cursor is its first row
 
 
 def search(_root, info: GraphQLResolveInfo, **args) -> dict:
     """Query.search: one page of the scope's events that `query` selects."""
     scope: SearchScope = info.context
     page = page_from_args(args)
-    try:
-        events = retraced_events_search(scope, args.get("query") or "")
-    except QueryError as error:
-        raise SearchError(error.message) from error
+    query = _query(args)
+    events = retraced_events_search(scope, query)
     total = events.count() if _selects(info, "totalCount") else None
-    window = page_window(events, page)
-    rows = list(window[: page.size + 1])
-    more = len(rows) > page.size
-    rows = rows[: page.size]
+    window = page_window(events, page, sort_matches=query.names_received)
+    ids = list(window.values_list("id", flat=True)[: page.size + 1])
+    more = len(ids) > page.size
+    rows = _rows(ids[: page.size])
     return {
         "totalCount": total,
         "pageInfo": {
@@ -206,7 +224,61 @@ def search(_root, info: GraphQLResolveInfo, **args) -> dict:
     }
 
 
+def search_paginated(_root, info: GraphQLResolveInfo, **args) -> dict:
+    """
+    Query.searchPaginated (Retraced 2024, the viewer's paginated table): `pageLimit` events
+    from `pageOffset`, newest first unless `sortOrder: asc`. Its cursors carry the count, and
+    a `startCursor` (the first page's first cursor) pins both the start and `totalCount`, so
+    events arriving meanwhile do not shift the pages.
+    """
+    scope: SearchScope = info.context
+    offset, limit = args.get("pageOffset") or 0, args.get("pageLimit") or DEFAULT_PAGE_SIZE
+    if not 0 <= offset <= MAX_PAGE_OFFSET:
+        raise SearchError(f"Argument 'pageOffset' must be between 0 and {MAX_PAGE_OFFSET}.")
+    maximum = settings.RETRACED_GRAPHQL_MAX_PAGE_SIZE
+    if not 1 <= limit <= maximum:
+        raise SearchError(f"Argument 'pageLimit' must be between 1 and {maximum} (got {limit}).")
+    newest_first = (args.get("sortOrder") or "desc") == "desc"
+    query = _query(args)
+    events = retraced_events_search(scope, query)
+    start = args.get("startCursor")
+    if start:
+        at, pk, total = cursor_decode(start, with_count=True)
+        page = Page(limit, newest_first, (at, pk), inclusive=True)
+    else:
+        total, page = events.count(), Page(limit, newest_first, None)
+    window = page_window(events, page, sort_matches=query.names_received)
+    ids = list(window.values_list("id", flat=True)[offset : offset + limit])
+    # Retraced's rule: never more edges than the pinned count leaves.
+    rows = _rows(ids[: max(0, total - offset)])
+    return {
+        "totalCount": total,
+        "edges": [
+            {"cursor": cursor_encode(event, count=total), "node": event_node(event)}
+            for event in rows
+        ],
+    }
+
+
 SCHEMA.query_type.fields["search"].resolve = search
+SCHEMA.query_type.fields["searchPaginated"].resolve = search_paginated
+
+
+def _query(args: dict) -> RetracedQuery:
+    try:
+        return retraced_query_parse(args.get("query") or "")
+    except QueryError as error:
+        raise SearchError(error.message) from error
+
+
+def _rows(ids: list[int]) -> list[AuditEvent]:
+    """
+    The page's rows, fetched by id after the ids were found: the search itself reads only
+    (time, id) pairs, which the indexes hold (an index-only scan, even when a wide match is
+    sorted), and only the page's rows are read whole.
+    """
+    by_id = AuditEvent.objects.in_bulk(ids)
+    return [by_id[pk] for pk in ids]
 
 
 def page_from_args(args: dict) -> Page:
@@ -226,18 +298,41 @@ def page_from_args(args: dict) -> Page:
     return Page(size, bool(last), cursor_decode(cursor) if cursor else None)
 
 
-def page_window(events: QuerySet[AuditEvent], page: Page) -> QuerySet[AuditEvent]:
-    """The events after the cursor in the page's order: canonical time, then id."""
+class SortedAfterFiltering(Func):
+    """
+    `created_at + interval '0 seconds'` on PostgreSQL: the same order, but no index provides
+    it, so the planner must find the matches first and sort them. For a `received:` range it
+    otherwise walks the (created_at, id) index from the newest event, filtering, expecting the
+    range's rows to be spread evenly; they sit together (received follows created), so a range
+    200 days back read 430,000 rows for a page of 20 (docs/benchmarks.md).
+    """
+
+    template = "(%(expressions)s + interval '0 seconds')"
+    output_field = DateTimeField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return compiler.compile(self.source_expressions[0])
+
+
+def page_window(
+    events: QuerySet[AuditEvent], page: Page, *, sort_matches: bool = False
+) -> QuerySet[AuditEvent]:
+    """The events from the cursor on in the page's order: canonical time, then id.
+    `sort_matches` sorts the matches rather than walking the time index (see
+    SortedAfterFiltering): for a filter the time index cannot narrow."""
+    time = SortedAfterFiltering("created_at") if sort_matches else F("created_at")
     if page.newest_first:
-        events = events.order_by("-created_at", "-id")
+        events = events.order_by(time.desc(), F("id").desc())
     else:
-        events = events.order_by("created_at", "id")
+        events = events.order_by(time.asc(), F("id").asc())
     if page.cursor is None:
         return events
     at, pk = page.cursor
+    after = {"id__lte" if page.inclusive else "id__lt": pk}
     if page.newest_first:
-        return events.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=pk))
-    return events.filter(Q(created_at__gt=at) | Q(created_at=at, id__gt=pk))
+        return events.filter(Q(created_at__lt=at) | Q(created_at=at, **after))
+    after = {"id__gte" if page.inclusive else "id__gt": pk}
+    return events.filter(Q(created_at__gt=at) | Q(created_at=at, **after))
 
 
 def _selects(info: GraphQLResolveInfo, name: str) -> bool:
@@ -255,30 +350,39 @@ def _selects(info: GraphQLResolveInfo, name: str) -> bool:
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CURSOR = re.compile(r"(-?[0-9]{1,15})(?:\.([0-9]{1,3}))?,([0-9]{1,19})")
+CURSOR_COUNTED = re.compile(CURSOR.pattern + r",([0-9]{1,19})")
 
 
-def cursor_encode(event: AuditEvent) -> str:
+def cursor_encode(event: AuditEvent, *, count: int | None = None) -> str:
+    """`<ms>,<id>` (search), or `<ms>,<id>,<count>` (searchPaginated), in base64."""
     micros = (event.created_at - EPOCH) // timedelta(microseconds=1)
     millis, fraction = divmod(micros, 1000)
     time = f"{millis}.{fraction:03d}" if fraction else str(millis)
-    return base64.b64encode(f"{time},{event.pk}".encode()).decode()
+    text = f"{time},{event.pk}" if count is None else f"{time},{event.pk},{count}"
+    return base64.b64encode(text.encode()).decode()
 
 
-def cursor_decode(cursor: str) -> tuple[datetime, int]:
+@overload
+def cursor_decode(cursor: str) -> tuple[datetime, int]: ...
+@overload
+def cursor_decode(cursor: str, *, with_count: Literal[True]) -> tuple[datetime, int, int]: ...
+
+
+def cursor_decode(cursor: str, *, with_count: bool = False):
     try:
         text = base64.b64decode(cursor.encode("ascii"), validate=True).decode("ascii")
     except (UnicodeError, binascii.Error):
         raise SearchError("Invalid cursor") from None
-    match = CURSOR.fullmatch(text)
+    match = (CURSOR_COUNTED if with_count else CURSOR).fullmatch(text)
     if match is None:
         raise SearchError("Invalid cursor")
-    millis, fraction, pk = match.groups()
+    millis, fraction, pk, *count = match.groups()
     micros = int((fraction or "0").ljust(3, "0"))
     try:
         at = EPOCH + timedelta(milliseconds=int(millis), microseconds=micros)
     except OverflowError:
         raise SearchError("Invalid cursor") from None
-    return at, int(pk)
+    return (at, int(pk), int(count[0])) if with_count else (at, int(pk))
 
 
 # --- Event nodes -------------------------------------------------------------------------

@@ -66,21 +66,11 @@ KEYWORDS = (
     "fields.<key>",
 )
 FIELDS_PREFIX = "fields."
-# Where a free-text term may appear: Retraced searches the whole event document; these are
-# its text-bearing columns (on PostgreSQL, action, description and the names have trigram
-# indexes, migration 0006).
-FREE_TEXT_COLUMNS = (
-    "action",
-    "description",
-    "actor_id",
-    "actor_name",
-    "target_id",
-    "target_name",
-    "target_type",
-    "group_id",
-    "group_name",
-    "external_id",
-)
+# Where a free-text term may appear. Retraced searches the whole event document; these are
+# the columns PostgreSQL's trigram indexes cover (migration 0006), so a term is a BitmapOr of
+# index scans: with the ids and group names too, every free-text search read the whole
+# table (2.3 s on 1M events, docs/benchmarks.md). Ids have their keywords.
+FREE_TEXT_COLUMNS = ("action", "description", "actor_name", "target_name")
 
 
 @dataclass(frozen=True)
@@ -114,6 +104,10 @@ class RetracedQuery:
     @property
     def names_crud(self) -> bool:
         return any(term.keyword == "crud" for term in self.terms)
+
+    @property
+    def names_received(self) -> bool:
+        return any(term.keyword == "received" and not term.exclude for term in self.terms)
 
 
 def retraced_query_parse(text: str) -> RetracedQuery:
@@ -308,12 +302,12 @@ def _instant(keyword: str, value: str) -> datetime | None:
     return span.start
 
 
-def retraced_events_search(scope: SearchScope, text: str) -> QuerySet[AuditEvent]:
+def retraced_events_search(scope: SearchScope, text: str | RetracedQuery) -> QuerySet[AuditEvent]:
     """
-    The events of `scope` that Retraced's query `text` selects, unordered. The scope is
-    applied whatever the query says: a query can narrow it, never widen it.
+    The events of `scope` that Retraced's query (text, or already parsed) selects, unordered.
+    The scope is applied whatever the query says: a query can narrow it, never widen it.
     """
-    query = retraced_query_parse(text)
+    query = retraced_query_parse(text) if isinstance(text, str) else text
     events = AuditEvent.objects.filter(project=scope.project, environment=scope.environment)
     if scope.group_id is not None:
         events = events.filter(group_id=scope.group_id)

@@ -308,7 +308,7 @@ def test_site_events_without_a_retraced_id_render(db):
 
 
 def test_total_count_is_not_computed_unless_asked(acme_events, django_assert_num_queries):
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):  # the page's ids, then its rows
         page = search("{ search(first: 2) { pageInfo { hasNextPage } edges { cursor } } }")
     assert page["pageInfo"]["hasNextPage"] is True
 
@@ -424,3 +424,68 @@ def test_publisher_graphql_pages_over_http(db):
         cursor = search_result["edges"][-1]["cursor"]
     expected = [(BASE_TIME + timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M:%SZ") for m in range(5)]
     assert seen == expected[::-1]
+
+
+# --- searchPaginated -----------------------------------------------------------------------
+
+PAGINATED = """query ($query: String, $offset: Int, $limit: Int, $start: String, $order: sortOrder) {
+  searchPaginated(
+    query: $query, pageOffset: $offset, pageLimit: $limit, startCursor: $start, sortOrder: $order
+  ) { totalCount edges { cursor node { id } } }
+}"""
+
+
+def paginated(**variables) -> dict:
+    body, status = run(PAGINATED, **variables)
+    assert status == 200, body
+    return body["data"]["searchPaginated"]
+
+
+def test_search_paginated_pages_by_offset_pinned_by_the_start_cursor(acme_events):
+    first = paginated(limit=3)
+    assert first["totalCount"] == 7
+    newest = ids(reversed(acme_events))
+    assert [edge["node"]["id"] for edge in first["edges"]] == newest[:3]
+    start = first["edges"][0]["cursor"]
+    assert base64.b64decode(start).decode().endswith(",7")
+    # A newer event arrives: the pinned pages do not move and the count stays.
+    retraced_event(action="doc.edit", group_id="acme", created_at=BASE_TIME + timedelta(days=1))
+    pages = [paginated(limit=3, offset=offset, start=start) for offset in (0, 3, 6)]
+    assert [page["totalCount"] for page in pages] == [7, 7, 7]
+    assert [edge["node"]["id"] for page in pages for edge in page["edges"]] == newest
+    assert paginated(limit=3, offset=9, start=start)["edges"] == []
+    assert paginated(limit=3)["totalCount"] == 8
+
+
+def test_search_paginated_ascending(acme_events):
+    page = paginated(limit=10, order="asc", query="action:doc.edit")
+    assert [edge["node"]["id"] for edge in page["edges"]] == ids(acme_events)
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"offset": -1}, "'pageOffset' must be between 0 and 10000"),
+        ({"offset": 10_001}, "'pageOffset' must be between 0 and 10000"),
+        ({"limit": 501}, "'pageLimit' must be between 1 and 500"),
+        ({"start": base64.b64encode(b"1,2").decode()}, "Invalid cursor"),
+        ({"query": 'description:"x'}, "Unterminated quote"),
+    ],
+)
+def test_search_paginated_bad_arguments(db, variables, message):
+    body, status = run(PAGINATED, **variables)
+    assert status == 400
+    assert message in body["errors"][0]["message"]
+
+
+def test_received_range_pages_are_sorted_after_filtering(db):
+    """`received:` sorts the range's matches (SortedAfterFiltering), in the same order."""
+    events = events_over_time(5, group_id="acme", external_id="ranged")
+    received = "received:2000-01-01,2100-01-01"
+    forward = search(FORWARD_QUERY, query=received, first=2)
+    assert [edge["node"]["id"] for edge in forward["edges"]] == ids(events[:2])
+    after = forward["edges"][-1]["cursor"]
+    rest = search(FORWARD_QUERY, query=received, first=10, after=after)
+    assert [edge["node"]["id"] for edge in rest["edges"]] == ids(events[2:])
+    backward = search(RETRACED_JS_QUERY, query=received, last=2)
+    assert [edge["node"]["id"] for edge in backward["edges"]] == ids(events[::-1][:2])

@@ -176,7 +176,8 @@ def events(db):
         ("jane nowhere", set()),
         ('"annual plan"', {"logout"}),
         ("location:office", {"login"}),  # no geo data: location is free text, as in Retraced
-        ("document", {"login", "delete"}),
+        ("document", {"delete"}),  # in the action; a target type has its keyword
+        ("doc-1", set()),  # ids too
         ("action:user.* crud:r", {"login"}),
     ],
 )
