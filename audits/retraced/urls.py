@@ -5,6 +5,7 @@ own deployments put them under `/auditlog`; see docs/api-compat.md).
 
 from django.urls import path
 
+from audits.retraced.graphql_views import PublisherGraphQLView
 from audits.retraced.publisher import PublisherEventBulkView, PublisherEventView
 
 urlpatterns: list = [
@@ -18,4 +19,10 @@ urlpatterns: list = [
         PublisherEventBulkView.as_view(),
         name="retraced-publisher-event-bulk",
     ),
+    path(
+        "publisher/v1/project/<str:project_id>/graphql",
+        PublisherGraphQLView.as_view(),
+        name="retraced-publisher-project-graphql",
+    ),
+    path("publisher/v1/graphql", PublisherGraphQLView.as_view(), name="retraced-publisher-graphql"),
 ]
