@@ -350,6 +350,7 @@ def _selects(info: GraphQLResolveInfo, name: str) -> bool:
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CURSOR = re.compile(r"(-?[0-9]{1,15})(?:\.([0-9]{1,3}))?,([0-9]{1,19})")
+MAX_ROW_ID = 2**63 - 1  # the id column is a signed 64-bit integer
 CURSOR_COUNTED = re.compile(CURSOR.pattern + r",([0-9]{1,19})")
 
 
@@ -377,6 +378,8 @@ def cursor_decode(cursor: str, *, with_count: bool = False):
     if match is None:
         raise SearchError("Invalid cursor")
     millis, fraction, pk, *count = match.groups()
+    if int(pk) > MAX_ROW_ID:
+        raise SearchError("Invalid cursor")
     micros = int((fraction or "0").ljust(3, "0"))
     try:
         at = EPOCH + timedelta(milliseconds=int(millis), microseconds=micros)

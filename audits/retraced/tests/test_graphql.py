@@ -135,7 +135,14 @@ def test_cursor_is_retraced_shaped_and_exact_below_a_millisecond(db):
 
 @pytest.mark.parametrize(
     "cursor",
-    ["%%%", base64.b64encode(b"abc,1").decode(), base64.b64encode(b"1510872807013,f378").decode()],
+    [
+        "%%%",
+        base64.b64encode(b"abc,1").decode(),
+        base64.b64encode(b"1510872807013,f378").decode(),
+        base64.b64encode(b"1510872807013,9999999999999999999").decode(),
+        base64.b64encode(b"999999999999999,1").decode(),
+        base64.b64encode(b"\xff\xfe").decode(),
+    ],
 )
 def test_bad_cursor_is_a_400_with_errors(db, cursor):
     body, status = run(FORWARD_QUERY, after=cursor)
