@@ -6,8 +6,19 @@ own deployments put them under `/auditlog`; see docs/api-compat.md).
 from django.urls import path
 
 from audits.retraced.graphql_views import PublisherGraphQLView
+from audits.retraced.publisher import PublisherEventBulkView, PublisherEventView
 
 urlpatterns: list = [
+    path(
+        "publisher/v1/project/<str:project_id>/event",
+        PublisherEventView.as_view(),
+        name="retraced-publisher-event",
+    ),
+    path(
+        "publisher/v1/project/<str:project_id>/event/bulk",
+        PublisherEventBulkView.as_view(),
+        name="retraced-publisher-event-bulk",
+    ),
     path(
         "publisher/v1/project/<str:project_id>/graphql",
         PublisherGraphQLView.as_view(),
