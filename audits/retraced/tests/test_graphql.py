@@ -496,3 +496,47 @@ def test_received_range_pages_are_sorted_after_filtering(db):
     assert [edge["node"]["id"] for edge in rest["edges"]] == ids(events[2:])
     backward = search(RETRACED_JS_QUERY, query=received, last=2)
     assert [edge["node"]["id"] for edge in backward["edges"]] == ids(events[::-1][:2])
+
+
+def test_an_event_posted_by_a_retraced_client_comes_back_as_it_was_sent(db):
+    """The publisher's event, then the GraphQL search retraced-js runs: the same id, and the
+    fields the client sent."""
+    _, secret = api_token_create(name="rw", scopes=["audit:write", "audit:read"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"token={secret}")
+    sent = {
+        "action": "document.share",
+        "crud": "u",
+        "group": {"id": "acme-corp", "name": "Acme Corp"},
+        "actor": {"id": "user-1", "name": "Ada", "fields": {"dept": "ops"}},
+        "target": {"id": "doc:7", "name": "Plan", "type": "document"},
+        "source_ip": "192.0.2.7",
+        "created": "2026-01-31T12:00:00.250Z",
+        "fields": {"permission": "edit"},
+        "metadata": {"trace": "abc"},
+        "external_id": "ext-9",
+        "component": "web",
+        "version": "0a1b2c",
+    }
+    created = client.post("/publisher/v1/project/default/event", sent, format="json")
+    assert created.status_code == 201, created.content
+    response = client.post(
+        "/publisher/v1/project/default/graphql",
+        {
+            "query": RETRACED_JS_QUERY,
+            "variables": {"query": "actor.id:user-1 fields.permission:edit", "last": 5},
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    (edge,) = response.json()["data"]["search"]["edges"]
+    node = edge["node"]
+    assert node["id"] == created.json()["id"]
+    assert node["group"] == {"id": "acme-corp", "name": "Acme Corp"}
+    assert node["actor"]["fields"] == [{"key": "dept", "value": "ops"}]
+    assert node["target"]["type"] == "document"
+    assert node["created"] == node["canonical_time"] == "2026-01-31T12:00:00Z"
+    assert node["fields"] == [{"key": "permission", "value": "edit"}]
+    assert node["metadata"] == [{"key": "trace", "value": "abc"}]
+    assert (node["external_id"], node["component"], node["version"]) == ("ext-9", "web", "0a1b2c")
+    assert base64.b64decode(edge["cursor"]).decode().startswith("1769860800250,")
