@@ -540,3 +540,91 @@ def test_an_event_posted_by_a_retraced_client_comes_back_as_it_was_sent(db):
     assert node["metadata"] == [{"key": "trace", "value": "abc"}]
     assert (node["external_id"], node["component"], node["version"]) == ("ext-9", "web", "0a1b2c")
     assert base64.b64decode(edge["cursor"]).decode().startswith("1769860800250,")
+
+
+# --- counts --------------------------------------------------------------------------------
+
+COUNTS = """query ($type: String, $start: String, $end: String, $crud: String, $first: Int,
+  $after: String) {
+  counts(type: $type, startTime: $start, endTime: $end, crud: $crud, first: $first,
+    after: $after) {
+    totalCount pageInfo { hasNextPage }
+    edges { count cursor node { ... on Action { action } ... on Group { id name } } }
+  }
+}"""
+
+
+@pytest.fixture
+def counted(db):
+    for action, group, crud, count in [
+        ("doc.view", "acme", "r", 3),
+        ("doc.edit", "acme", "u", 2),
+        ("doc.edit", "globex", "u", 1),
+        ("doc.delete", "", "d", 1),
+    ]:
+        events_over_time(
+            count,
+            action=action,
+            group_id=group,
+            group_name=group.title(),
+            crud=crud,
+            project="counted",  # apart from the site's own events in the default project
+        )
+
+
+EVERYONE = SearchScope("counted", "production")
+
+
+def counts_of(scope=SCOPE, **variables) -> dict:
+    body, status = run(COUNTS, scope, **variables)
+    assert status == 200, body
+    return body["data"]["counts"]
+
+
+def test_counts_by_action_most_first_and_paged(counted):
+    result = counts_of(EVERYONE, type="action", first=2)
+    assert result["totalCount"] == 3
+    assert [(edge["node"]["action"], edge["count"]) for edge in result["edges"]] == [
+        ("doc.edit", 3),  # a tie: by name
+        ("doc.view", 3),
+    ]
+    assert result["pageInfo"]["hasNextPage"] is True
+    rest = counts_of(EVERYONE, type="action", first=50, after=result["edges"][-1]["cursor"])
+    assert [(edge["node"]["action"], edge["count"]) for edge in rest["edges"]] == [
+        ("doc.delete", 1)
+    ]
+    assert rest["pageInfo"]["hasNextPage"] is False
+
+
+def test_counts_by_group_within_the_scope_and_crud(counted):
+    by_group = counts_of(EVERYONE, type="group", crud="cud")
+    assert by_group["totalCount"] == 2
+    assert [(edge["node"], edge["count"]) for edge in by_group["edges"]] == [
+        ({"id": "acme", "name": "Acme"}, 2),
+        ({"id": "globex", "name": "Globex"}, 1),
+    ]
+    viewer = counts_of(SearchScope("counted", "production", "acme"), type="action")
+    assert {(edge["node"]["action"], edge["count"]) for edge in viewer["edges"]} == {
+        ("doc.view", 3),
+        ("doc.edit", 2),
+    }
+    # From 30 s on: acme's views at 1 and 2 minutes and its edit at 1 minute; globex's none.
+    later = (BASE_TIME + timedelta(seconds=30)).isoformat()
+    late = counts_of(EVERYONE, type="group", start=later)["edges"]
+    assert [(edge["node"]["id"], edge["count"]) for edge in late] == [("acme", 3)]
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"type": "actor"}, "Invalid type"),
+        ({"type": "action", "crud": "cx"}, "Invalid crud"),
+        ({"type": "action", "start": "soon"}, "Invalid startTime"),
+        ({"type": "action", "after": "eA=="}, "Invalid cursor"),
+        ({"type": "action", "first": 501}, "Argument 'first' must be between 0 and 500"),
+    ],
+)
+def test_counts_bad_arguments(db, variables, message):
+    body, status = run(COUNTS, **variables)
+    assert status == 400
+    assert body["errors"][0]["message"] == message or message in body["errors"][0]["message"]
