@@ -36,9 +36,11 @@ from audits.models import (
     AuditEvent,
     AuditSource,
     Crud,
+    Environment,
     Host,
     Location,
     Organization,
+    Project,
 )
 from audits.search.compiler import parse as parse_query
 from audits.search.errors import QueryError
@@ -142,6 +144,9 @@ def _fields() -> list[SearchField]:
         SearchField("target_id", "target_id", _S),
         SearchField("associated", "associated_name", _S),
         SearchField("associated_type", "associated_type", _S),
+        # Retraced's tenancy: project -> environment -> group (the vendor's customer).
+        SearchField("project", "project", _S),
+        SearchField("environment", "environment", _S),
         SearchField("group", "group_name", _S),
         SearchField("group_id", "group_id", _S),
         SearchField("name", "name", _S, default=True),
@@ -371,4 +376,9 @@ def audit_search_values(search_field: SearchField, typed: str) -> Iterable[str]:
             return _distinct(Location.objects.all(), "name", typed)
         case "organization":
             return _distinct(Organization.objects.all(), "name", typed)
+        # Retraced's tenancy: from its own small tables, not a scan of the events.
+        case "project":
+            return _distinct(Project.objects.all(), "id", typed)
+        case "environment":
+            return _distinct(Environment.objects.all(), "slug", typed)
     return []
