@@ -515,6 +515,11 @@ class RetracedEnterpriseToken(models.Model):
     def __str__(self) -> str:
         return f"{self.display_name} ({self.id[:7]}…)"
 
+    @property
+    def access_actor_id(self) -> str:
+        """The actor its uses are recorded as: Retraced's `enterprise:<first 7 characters>`."""
+        return f"enterprise:{self.id[:7]}"
+
 
 class RetracedSavedExport(models.Model):
     """A viewer's saved CSV export: Retraced's query descriptor (`body`), re-run when rendered."""

@@ -7,6 +7,7 @@ from django.db.models import Q, QuerySet
 
 from audits.models import (
     AuditEvent,
+    Crud,
     RetracedEnterpriseActiveSearch,
     RetracedEnterpriseSavedSearch,
     RetracedEnterpriseToken,
@@ -95,18 +96,24 @@ def active_search_of_token(
 
 
 def active_search_page(
-    *, active: RetracedEnterpriseActiveSearch, page_size: int, resume: bool
+    *,
+    active: RetracedEnterpriseActiveSearch,
+    token: RetracedEnterpriseToken,
+    page_size: int,
+    resume: bool,
 ) -> list[AuditEvent]:
     """
     The next page of an active search, oldest first, from just after the last event sent
     (`resume`) or from the saved search's start. Keyed on (created_at, id), which the
     tenant index serves, so events sharing a millisecond are neither skipped nor repeated
-    (Retraced resumes at the last event's time + 1 ms, and skips them).
+    (Retraced resumes at the last event's time + 1 ms, and skips them). The token's own
+    recorded reads are left out: each pull records one, and a cursor that returned them
+    would never run dry.
     """
     saved = active.saved_search
     events = AuditEvent.objects.filter(
         project=active.project, environment=active.environment, group_id=active.group_id
-    )
+    ).exclude(actor_id=token.access_actor_id, crud=Crud.READ)
     if saved.actions:
         events = events.filter(action__in=saved.actions)
     if saved.actor_ids:

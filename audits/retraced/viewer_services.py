@@ -186,7 +186,7 @@ def enterprise_access_record(token: RetracedEnterpriseToken, *, description: str
         group_id=token.group_id,
         action=token.view_log_action,
         crud="r",
-        actor_id=f"enterprise:{token.id[:7]}",
+        actor_id=token.access_actor_id,
         actor_name=token.display_name,
         description=description,
     )

@@ -5,16 +5,18 @@ for them (viewer tokens, enterprise tokens, session revocation).
 
 from django.urls import path
 
-from audits.retraced.enterprise_api import (
-    ActiveSearchCreateView,
-    ActiveSearchView,
-    SavedSearchCreateView,
-)
+from audits.retraced.enterprise_api import ActiveSearchCreateView, SavedSearchCreateView
 from audits.retraced.management_api import (
     EnterpriseTokensView,
     EnterpriseTokenView,
     ViewerSessionsRevokeView,
     ViewerTokenView,
+)
+from audits.retraced.search_api import (
+    ActiveSearchPageView,
+    EnterpriseGraphQLView,
+    SavedExportRenderView,
+    ViewerGraphQLView,
 )
 from audits.retraced.viewer_api import (
     EitapiTokenCreateView,
@@ -50,6 +52,7 @@ urlpatterns = [
     ),
     # The viewer API (a viewer session).
     path("viewer/v1/viewersession", ViewerSessionView.as_view(), name="retraced-viewersession"),
+    path("viewer/v1/graphql", ViewerGraphQLView.as_view(), name="retraced-viewer-graphql"),
     path(f"{VIEWER}/eitapi_tokens", EitapiTokensView.as_view(), name="retraced-eitapi-tokens"),
     path(f"{VIEWER}/eitapi_token", EitapiTokenCreateView.as_view(), name="retraced-eitapi-create"),
     path(
@@ -60,7 +63,15 @@ urlpatterns = [
     path(f"{VIEWER}/exports", ExportsView.as_view(), name="retraced-exports"),
     path(f"{VIEWER}/export", ExportCreateView.as_view(), name="retraced-export-create"),
     path(f"{VIEWER}/export/<str:export_id>", ExportView.as_view(), name="retraced-export"),
+    path(
+        f"{VIEWER}/export/<str:export_id>/rendered",
+        SavedExportRenderView.as_view(),
+        name="retraced-export-rendered",
+    ),
     # The Enterprise IT API (an enterprise token).
+    path(
+        "enterprise/v1/graphql", EnterpriseGraphQLView.as_view(), name="retraced-enterprise-graphql"
+    ),
     path(
         "enterprise/v1/search/saved",
         SavedSearchCreateView.as_view(),
@@ -73,7 +84,7 @@ urlpatterns = [
     ),
     path(
         "enterprise/v1/search/active/<str:active_search_id>",
-        ActiveSearchView.as_view(),
+        ActiveSearchPageView.as_view(),
         name="retraced-enterprise-active-search",
     ),
 ]
