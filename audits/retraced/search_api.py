@@ -16,11 +16,12 @@ from rest_framework.response import Response
 from audits.retraced.authentication import ViewerSession
 from audits.retraced.csv_export import csv_lines, export_filename, saved_export_events
 from audits.retraced.enterprise_api import ActiveSearchView, EnterpriseAPIView
-from audits.retraced.graphql import event_node, graphql_execute
+from audits.retraced.graphql import event_node
 from audits.retraced.graphql_views import (
     GET_PARAMETERS,
     GRAPHQL_REQUEST,
     GRAPHQL_RESPONSES,
+    GraphQLRequestMixin,
 )
 from audits.retraced.search import SearchScope
 from audits.retraced.viewer_api import ViewerAPIView
@@ -36,48 +37,8 @@ from audits.retraced.viewer_services import (
     viewer_access_record,
 )
 from audits.search.errors import QueryError
-from integration_site.parsers import json_parse
 
 TRUNCATED_HEADER = "X-Retraced-Export-Truncated"
-
-
-class GraphQLRoute:
-    """GET (query string) and POST (JSON body) GraphQL requests, run in `graphql_scope`."""
-
-    def graphql_scope(self, request) -> SearchScope:
-        raise NotImplementedError
-
-    def graphql_ran(self, request, status: int) -> None:
-        """Called once the query ran (status 200 or 400), to record the reading."""
-
-    def get(self, request):
-        params = request.query_params
-        variables = params.get("variables")
-        return self._execute(
-            request,
-            query=params.get("query"),
-            variables=json_parse(variables) if variables else None,
-            operation_name=params.get("operationName"),
-        )
-
-    def post(self, request):
-        body = request.data
-        if not isinstance(body, dict):
-            raise exceptions.ParseError("The body must be a JSON object with `query`.")
-        return self._execute(
-            request,
-            query=body.get("query"),
-            variables=body.get("variables"),
-            operation_name=body.get("operationName"),
-        )
-
-    def _execute(self, request, *, query, variables, operation_name) -> Response:
-        scope = self.graphql_scope(request)
-        body, status = graphql_execute(
-            query=query, variables=variables, operation_name=operation_name, scope=scope
-        )
-        self.graphql_ran(request, status)
-        return Response(body, status=status)
 
 
 SKIP_VIEW_LOG_EVENT = OpenApiParameter(
@@ -92,7 +53,7 @@ VIEWER_DESCRIPTION = (
 )
 
 
-class ViewerGraphQLView(GraphQLRoute, ViewerAPIView):
+class ViewerGraphQLView(GraphQLRequestMixin, ViewerAPIView):
     """`POST|GET /viewer/v1/graphql[?skipViewLogEvent=true]`: what the widget searches with."""
 
     def graphql_scope(self, request) -> SearchScope:
@@ -223,7 +184,7 @@ ENTERPRISE_DESCRIPTION = (
 )
 
 
-class EnterpriseGraphQLView(GraphQLRoute, EnterpriseAPIView):
+class EnterpriseGraphQLView(GraphQLRequestMixin, EnterpriseAPIView):
     """`POST|GET /enterprise/v1/graphql`: a SIEM's search of its own group."""
 
     def graphql_scope(self, request) -> SearchScope:
