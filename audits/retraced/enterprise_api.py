@@ -4,9 +4,7 @@ token, reads its own group's events, through GraphQL (audits.retraced.search_api
 persistent cursors: a saved search, an active search over it, pages pulled oldest first.
 """
 
-from django.utils.dateparse import parse_datetime
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
@@ -16,6 +14,7 @@ from audits.retraced.authentication import (
     IsEnterpriseToken,
 )
 from audits.retraced.base import RetracedAPIView
+from audits.retraced.fields import IsoTimeField
 from audits.retraced.viewer_selectors import (
     active_search_of_token,
     saved_search_of_token,
@@ -46,21 +45,6 @@ class EnterpriseAPIView(RetracedAPIView):
         if active is None:
             raise exceptions.NotFound(f"Active search not found (id={active_search_id})")
         return active
-
-
-@extend_schema_field(OpenApiTypes.DATETIME)
-class IsoTimeField(serializers.Field):
-    def to_internal_value(self, data):
-        try:
-            parsed = parse_datetime(data) if isinstance(data, str) else None
-        except ValueError:
-            parsed = None
-        if parsed is None or parsed.tzinfo is None:
-            raise serializers.ValidationError("Expected an ISO 8601 time with its offset.")
-        return parsed
-
-    def to_representation(self, value):
-        return value.isoformat()
 
 
 class SavedSearchBody(serializers.Serializer):

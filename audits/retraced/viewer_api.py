@@ -5,10 +5,7 @@ exports. A session reaches its own group only; a path naming another project is 
 The searching routes (GraphQL, the CSV download) are in audits.retraced.search_api.
 """
 
-from datetime import datetime
-
-from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 
@@ -19,6 +16,7 @@ from audits.retraced.authentication import (
     ViewerSessionAuthentication,
 )
 from audits.retraced.base import RetracedAPIView
+from audits.retraced.fields import ExportTimeField
 from audits.retraced.viewer_selectors import (
     GROUP_LIST_MAX,
     enterprise_token_of_group,
@@ -255,28 +253,6 @@ class EitapiTokenView(ViewerAPIView):
 
 
 # --- Saved exports -----------------------------------------------------------------------
-
-
-@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string", "format": "date-time"}]})
-class ExportTimeField(serializers.Field):
-    """logs-viewer's startTime/endTime: milliseconds since the epoch, or an ISO 8601 string."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int | float | str):
-            raise serializers.ValidationError("Expected milliseconds or an ISO 8601 time.")
-        if isinstance(data, str):
-            try:
-                parsed: datetime | None = parse_datetime(data)
-            except ValueError:
-                parsed = None
-            if parsed is None:
-                raise serializers.ValidationError("Not an ISO 8601 time.")
-        elif not 0 <= data < 32503680000000:  # before the year 3000, as Retraced caps it
-            raise serializers.ValidationError("Milliseconds out of range.")
-        return data
-
-    def to_representation(self, value):
-        return value
 
 
 class ExportBody(serializers.Serializer):

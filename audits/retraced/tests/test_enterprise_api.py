@@ -108,6 +108,7 @@ def test_saved_search_is_stored_in_the_tokens_group(enterprise_client):
         {"name": "x", "actions": [1]},
         {"name": "x", "start": "yesterday"},
         {"name": "x", "start": "2026-01-01T00:00:00"},  # no offset: whose midnight?
+        {"name": "x", "start": "0001-01-01T00:00:00+05:00"},  # before year 1 in UTC
         {"name": "x", "actor_ids": ["a"] * 101},
     ],
 )
