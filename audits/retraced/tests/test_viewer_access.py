@@ -380,6 +380,9 @@ def test_publisher_enterprise_token_crud(publisher):
     assert publisher.get(other).json() == []
     _retraced_error(publisher.get(f"{other}/{body['id']}"), 404)
     _retraced_error(publisher.delete(f"{other}/{body['id']}"), 404)
+    _retraced_error(
+        publisher.put(f"{other}/{body['id']}", {"display_name": "x"}, format="json"), 404
+    )
 
     one = publisher.get(f"{base}/{body['id']}")
     assert one.status_code == 200 and one.json()["id"] == body["id"]
