@@ -140,7 +140,8 @@ def retraced_access_record(
     """
     Record a viewer's or enterprise client's action in the group's own log, as Retraced
     does (`audit.log.view`, `eitapi_token.create`, ...): in the token's project and
-    environment, so the customer sees it in its own trail.
+    environment, so the customer sees it in its own trail. Committed with the request,
+    linked into the chain by the worker.
     """
     event = audit_event_build(
         action=action,
@@ -153,7 +154,9 @@ def retraced_access_record(
         fields=fields,
     )
     event.project, event.environment = project, environment
-    return audit_events_append([event])[0]
+    # Stored pending, as single-event ingest does: a widget's every search records one, and
+    # it must not queue on the chain lock behind ingest (the worker links it within a second).
+    return audit_events_append([event], link=False)[0]
 
 
 def viewer_access_record(
