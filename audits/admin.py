@@ -30,6 +30,8 @@ from audits.background import audit_export_start, audit_verification_start
 from audits.foreman import admin as foreman_admin  # noqa: F401 (hosts, locations, organizations)
 from audits.jobs import export_path, export_target
 from audits.models import (
+    DEFAULT_ENVIRONMENT_ID,
+    DEFAULT_PROJECT_ID,
     AuditEvent,
     AuditExport,
     AuditJobState,
@@ -39,6 +41,7 @@ from audits.models import (
     ExportFormat,
 )
 from audits.paginator import COUNT_CAP, CappedCountPaginator
+from audits.retraced.admin import group_log_url, group_log_urls
 from audits.selectors import audit_export_may_download, audit_exports_visible
 from audits.services import audit_event_record
 from audits.templatetags.audit_display import visible_text
@@ -224,6 +227,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, ScopedSearchAdminMixin, admin.ModelAdm
                 wrap(self.verification_view),
                 name="{}_{}_verification".format(*info),
             ),
+            *group_log_urls(self),  # "View as customer": a group's log in Retraced's widget
             *super().get_urls(),
         ]
 
@@ -231,6 +235,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, ScopedSearchAdminMixin, admin.ModelAdm
         extra_context = {
             **(extra_context or {}),
             "can_verify": principal_has_scope(request.user, Scope.AUDIT_VERIFY),
+            "group_log_url": _group_log_url_of_filter(request.GET),
         }
         return super().changelist_view(request, extra_context)
 
@@ -461,6 +466,20 @@ def _change_rows(event: AuditEvent) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _group_log_url_of_filter(params) -> str | None:
+    """The list filtered to one Retraced group opens that group's log ("View as customer")."""
+    group_ids = params.getlist("group_id") or params.getlist("group_id__exact")
+    if len(group_ids) != 1 or not group_ids[0]:
+        return None
+    return group_log_url(
+        project=params.get("project") or params.get("project__exact") or DEFAULT_PROJECT_ID,
+        environment=(
+            params.get("environment") or params.get("environment__exact") or DEFAULT_ENVIRONMENT_ID
+        ),
+        group_id=group_ids[0],
+    )
+
+
 def _filter_links(event: AuditEvent) -> list[tuple[str, str]]:
     """Foreman's clickable filters: the same request, the same target, the same user."""
     changelist = reverse("admin:audits_auditevent_changelist")
@@ -476,4 +495,9 @@ def _filter_links(event: AuditEvent) -> list[tuple[str, str]]:
         links.append(
             ("Same user", f"{changelist}?{urlencode({'actor_name__exact': event.actor_name})}")
         )
+    if event.group_id:
+        tenancy = {"project": event.project, "environment": event.environment}
+        query = urlencode({**tenancy, "group_id": event.group_id})
+        links.append(("Same group", f"{changelist}?{query}"))
+        links.append(("View as customer", group_log_url(**tenancy, group_id=event.group_id)))
     return links

@@ -19,7 +19,9 @@ CLIENT_PACKAGE = ROOT / "node_modules" / "@retracedhq" / "retraced" / "package.j
 NODE = shutil.which("node")
 
 
-@pytest.mark.skipif(NODE is None, reason="node (Node 20+) is not installed; apt-get install nodejs npm")
+@pytest.mark.skipif(
+    NODE is None, reason="node (Node 20+) is not installed; apt-get install nodejs npm"
+)
 def test_official_node_client_against_the_live_site(live_server, transactional_db):
     if not CLIENT_PACKAGE.exists():
         pytest.fail("node_modules is not installed: run scripts/build_js.sh (npm ci)")

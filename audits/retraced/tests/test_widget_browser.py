@@ -1,0 +1,88 @@
+"""
+In Chromium: the console's "View as customer" page runs Retraced's logs-viewer widget (the npm
+bundle scripts/build_js.sh builds) against the site's /viewer/v1, as a vendor's page would.
+"""
+
+import csv
+import io
+
+import pytest
+
+from audits.context import AuditActor, AuditTarget
+from audits.models import AuditSource, Crud
+from audits.services import audit_event_record
+
+pytestmark = pytest.mark.browser
+
+WIDGET = "#retraced-logs-viewer"
+
+
+def record(group_id: str, group_name: str, action: str, target_name: str, crud=Crud.CREATE):
+    audit_event_record(
+        action=action,
+        source=AuditSource.INTEGRATION,
+        crud=crud,
+        actor=AuditActor(type="User", id="alice@acme.example", name="Alice"),
+        target=AuditTarget(type="document", id=target_name.lower(), name=target_name),
+        group_id=group_id,
+        group_name=group_name,
+        description=f"{action} on {target_name}",
+    )
+
+
+def widget_text(page) -> str:
+    return page.inner_text(WIDGET)
+
+
+def test_view_as_customer_lists_searches_and_exports_one_groups_log(admin_page, live_server):
+    record("acme", "Acme Corp", "document.create", "Quarterly report")
+    record("acme", "Acme Corp", "invoice.paid", "Invoice 42", crud=Crud.UPDATE)
+    record("acme", "Acme Corp", "document.delete", "Old draft", crud=Crud.DELETE)
+    record("globex", "Globex", "document.create", "Globex secret plan")
+    page = admin_page
+
+    # From the admin: the Groups page, then "View as customer" on acme's row.
+    page.goto(f"{live_server.url}/admin/audits/auditevent/groups/")
+    page.click("table.retraced-groups tr:has-text('acme') >> text=View as customer")
+    page.wait_for_selector(f"{WIDGET} [data-testid=headerTitle]")
+
+    # The widget lists the group's events (and never another group's).
+    page.wait_for_selector(f"{WIDGET} >> text=Quarterly report", timeout=20_000)
+    listed = widget_text(page)
+    assert "Invoice 42" in listed
+    assert "Old draft" in listed
+    assert "Globex secret plan" not in listed
+
+    # A search narrows them.
+    page.fill(f"{WIDGET} [data-testid=search-events]", "action:invoice.paid")
+    page.click(f"{WIDGET} [data-testid=search-button]")
+    page.wait_for_selector(f"{WIDGET} >> text=Quarterly report", state="detached")
+    narrowed = widget_text(page)
+    assert "Invoice 42" in narrowed
+    assert "Old draft" not in narrowed
+
+    # Searching for the other group's event finds nothing.
+    page.fill(f"{WIDGET} [data-testid=search-events]", "Globex")
+    page.click(f"{WIDGET} [data-testid=search-button]")
+    page.wait_for_selector(f"{WIDGET} >> text=Invoice 42", state="detached")
+    assert "Globex secret plan" not in widget_text(page)
+
+    # Back to everything, then a CSV export of the current search downloads.
+    page.fill(f"{WIDGET} [data-testid=search-events]", "")
+    page.click(f"{WIDGET} [data-testid=search-button]")
+    page.wait_for_selector(f"{WIDGET} >> text=Quarterly report")
+    page.click(f"{WIDGET} [data-testid=export-events]")
+    page.click(".ReactModal__Content >> button:has-text('Export')")
+    page.fill(".ReactModal__Content input[placeholder='Release 1.0.0']", "acme all")
+    with page.expect_download() as download_info:
+        page.click(".ReactModal__Content >> text=Name & Save")
+    download = download_info.value
+    assert download.suggested_filename.endswith(".csv")
+    rows = list(csv.DictReader(io.StringIO(open(download.path(), encoding="utf-8").read())))
+    exported = {row.get("action") for row in rows}
+    assert {"document.create", "invoice.paid", "document.delete"} <= exported
+    assert not any("Globex" in ",".join(row.values()) for row in rows)
+
+    # Viewing was recorded in the trail, as the console's staff member.
+    page.goto(f"{live_server.url}/admin/audits/auditevent/?group_id=acme")
+    assert "audit.log.view" in page.inner_text("#result_list")
