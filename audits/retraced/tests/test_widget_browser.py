@@ -5,6 +5,7 @@ bundle scripts/build_js.sh builds) against the site's /viewer/v1, as a vendor's 
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 
@@ -78,7 +79,7 @@ def test_view_as_customer_lists_searches_and_exports_one_groups_log(admin_page, 
         page.click(".ReactModal__Content >> text=Name & Save")
     download = download_info.value
     assert download.suggested_filename.endswith(".csv")
-    rows = list(csv.DictReader(io.StringIO(open(download.path(), encoding="utf-8").read())))
+    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
     exported = {row.get("action") for row in rows}
     assert {"document.create", "invoice.paid", "document.delete"} <= exported
     assert not any("Globex" in ",".join(row.values()) for row in rows)
