@@ -6,7 +6,9 @@ from html import unescape
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from audits.context import AuditActor, AuditTarget
@@ -84,6 +86,18 @@ def test_groups_page_looks_only_at_the_newest_events(staff_client, monkeypatch):
     response = staff_client.get(GROUPS_URL)
 
     assert [group["group_id"] for group in response.context["groups"]] == ["new-group"]
+
+
+@pytest.mark.django_db
+def test_groups_page_reads_the_trail_through_one_bounded_scan(staff_client):
+    record("acme")
+    with CaptureQueriesContext(connection) as captured:
+        assert staff_client.get(GROUPS_URL).status_code == 200
+    grouped = [q["sql"] for q in captured.captured_queries if "GROUP BY" in q["sql"].upper()]
+    assert len(grouped) == 1
+    # The GROUP BY runs over the newest GROUPS_SCANNED rows only, and lists at most 100.
+    assert f"LIMIT {widget_admin.GROUPS_SCANNED}" in grouped[0].upper()
+    assert grouped[0].upper().rstrip().endswith(f"LIMIT {widget_admin.GROUPS_LISTED}")
 
 
 @pytest.mark.django_db
