@@ -43,7 +43,7 @@ def test_official_node_client_against_the_live_site(live_server, transactional_d
         "RETRACED_PROJECT_ID": "default",
     }
     result = subprocess.run(
-        [NODE, "--test", "--test-reporter=spec", str(CLIENT_TEST)],
+        [NODE, "--test", "--test-reporter=tap", str(CLIENT_TEST)],
         cwd=ROOT,
         env=env,
         capture_output=True,
