@@ -38,7 +38,9 @@ from audits.models import (
     AuditSource,
     AuditVerification,
     Crud,
+    Environment,
     ExportFormat,
+    Project,
 )
 from audits.paginator import COUNT_CAP, CappedCountPaginator
 from audits.retraced.admin import group_log_url, group_log_urls
@@ -46,6 +48,7 @@ from audits.selectors import audit_export_may_download, audit_exports_visible
 from audits.services import audit_event_record
 from audits.templatetags.audit_display import visible_text
 from integration_site.admin_site import ReadOnlyAdminMixin
+from integration_site.models import ApiToken
 from integration_site.permissions import principal_has_scope
 from integration_site.scopes import Scope
 
@@ -82,6 +85,37 @@ class UserFilter(LimitedValuesFilter):
 
 class TargetTypeFilter(LimitedValuesFilter):
     title_override = "target type"
+
+
+class ProjectFilter(admin.SimpleListFilter):
+    """Retraced's project: the choices are the Project rows (a few), not a scan of events."""
+
+    title = "project"
+    parameter_name = "project"
+
+    def lookups(self, request, model_admin):
+        return [(p.pk, p.name or p.pk) for p in Project.objects.all()[:FILTER_CHOICES_LIMIT]]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(project=self.value()) if self.value() else queryset
+
+
+class EnvironmentFilter(admin.SimpleListFilter):
+    """The environment, by slug; with a project chosen, that project's environments only."""
+
+    title = "environment"
+    parameter_name = "environment"
+
+    def lookups(self, request, model_admin):
+        environments = Environment.objects.all()
+        project = request.GET.get(ProjectFilter.parameter_name)
+        if project:
+            environments = environments.filter(project_id=project)
+        slugs = environments.order_by("slug").values_list("slug", flat=True).distinct()
+        return [(slug, slug) for slug in slugs[:FILTER_CHOICES_LIMIT]]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(environment=self.value()) if self.value() else queryset
 
 
 class DateRangeFilter(admin.FieldListFilter):
@@ -155,7 +189,11 @@ class AuditEventAdmin(ReadOnlyAdminMixin, ScopedSearchAdminMixin, admin.ModelAdm
 
     list_display = ["time", "action_shown", "user", "target", "source", "remote_address"]
     list_display_links = ["time"]
+    # Groups are a vendor's customers, too many for a sidebar: the search box finds them
+    # (`group_id = acme`), and an event's page links to the rest of its group.
     list_filter = [
+        ProjectFilter,
+        EnvironmentFilter,
         ("action", LimitedValuesFilter),
         "source",
         ("target_type", TargetTypeFilter),
@@ -424,7 +462,10 @@ def _detail_rows(event: AuditEvent) -> list[tuple[str, str]]:
             "Associated",
             f"{event.associated_type} {event.associated_id} {event.associated_name}".strip(),
         ),
+        ("Project / environment", f"{event.project} / {event.environment}"),
         ("Group", f"{event.group_id} {event.group_name}".strip()),
+        ("Retraced id", event.retraced_id),
+        ("Receipt hash", event.receipt_hash),
         ("Version", "" if event.version is None else str(event.version)),
         ("Comment", event.comment),
         ("Remote address", event.remote_address or ""),
@@ -496,8 +537,82 @@ def _filter_links(event: AuditEvent) -> list[tuple[str, str]]:
             ("Same user", f"{changelist}?{urlencode({'actor_name__exact': event.actor_name})}")
         )
     if event.group_id:
-        tenancy = {"project": event.project, "environment": event.environment}
-        query = urlencode({**tenancy, "group_id": event.group_id})
+        query = urlencode(
+            {"project": event.project, "environment": event.environment, "group_id": event.group_id}
+        )
         links.append(("Same group", f"{changelist}?{query}"))
-        links.append(("View as customer", group_log_url(**tenancy, group_id=event.group_id)))
+        links.append(
+            (
+                "View as customer",
+                group_log_url(
+                    project=event.project, environment=event.environment, group_id=event.group_id
+                ),
+            )
+        )
     return links
+
+
+# --- Retraced's tenancy: projects and environments ---------------------------------------
+
+
+class TenancyIdImmutableMixin:
+    """The id is in clients' paths and on every event: set once, at creation."""
+
+    id_field = "id"
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        return [*readonly, self.id_field] if obj is not None else readonly
+
+
+@admin.register(Project)
+class ProjectAdmin(TenancyIdImmutableMixin, admin.ModelAdmin):
+    """
+    Retraced's projects. One with events or API tokens cannot be deleted (the events would
+    name a project that no longer exists, the tokens could no longer be used).
+    """
+
+    list_display = ["id", "name", "created_at"]
+    search_fields = ["id", "name"]
+    fields = ["id", "name", "created_at"]
+    readonly_fields = ["created_at"]
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and _tenancy_in_use(project=obj.pk):
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(TenancyIdImmutableMixin, admin.ModelAdmin):
+    """A project's environments; the project and slug are fixed once created."""
+
+    id_field = "slug"
+    list_display = ["project", "slug", "name", "created_at"]
+    list_filter = ["project"]
+    search_fields = ["slug", "name"]
+    fields = ["project", "slug", "name", "created_at"]
+    readonly_fields = ["created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        return [*readonly, "project"] if obj is not None else readonly
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and _tenancy_in_use(project=obj.project_id, environment=obj.slug):
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+def _tenancy_in_use(*, project: str, environment: str | None = None) -> bool:
+    """Whether any event or API token names this project (and environment): two EXISTS
+    queries on the tenancy index's leading columns."""
+    scope = (
+        {"project": project}
+        if environment is None
+        else {
+            "project": project,
+            "environment": environment,
+        }
+    )
+    return AuditEvent.objects.filter(**scope).exists() or ApiToken.objects.filter(**scope).exists()

@@ -84,7 +84,7 @@ def idempotency_claim(request, *, endpoint: str, payload: Any) -> IdempotencyCla
     )
 
 
-def _respond(result: IngestResult) -> HttpResponse:
+def ingest_response(result: IngestResult) -> HttpResponse:
     response = HttpResponse(result.body, status=result.status, content_type=result.content_type)
     for name, value in result.headers.items():
         response[name] = value
@@ -103,7 +103,7 @@ def _ingest(request, *, endpoint: str, payload: Any, events: list, bulk: bool) -
         raise UnprocessableEntity(
             "This Idempotency-Key was already used with a different request body."
         ) from None
-    return _respond(result)
+    return ingest_response(result)
 
 
 IDEMPOTENCY_KEY_REUSED = "The Idempotency-Key was already used with a different body"

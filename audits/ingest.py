@@ -22,8 +22,9 @@ from audits.chain import normalize_ip
 from audits.context import AuditActor
 from audits.models import ActorType, Crud
 
-ACTION_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/\-]*")
-ACTION_MAX = 128
+# Replicated stored whatever action an application sent, and Retraced's schema asks only for
+# a string: any non-empty string fits, spaces included (`User Login`), up to the column's 255.
+ACTION_MAX = 255
 
 # Maximum lengths, in characters.
 LIMITS = {
@@ -254,11 +255,8 @@ def event_validate(data: Any) -> ValidEvent:
         check.fail("action", f"Must be a string, not {_json_type(action)}.")
     elif len(action) > ACTION_MAX:
         check.fail("action", f"Ensure this field has no more than {ACTION_MAX} characters.")
-    elif not ACTION_PATTERN.fullmatch(action):
-        check.fail(
-            "action",
-            "Must be a machine name: letters, digits and . _ - : / (e.g. user.login.success).",
-        )
+    elif _UNSTORABLE.search(action):
+        check.fail("action", "NUL characters and unpaired surrogates cannot be stored.")
 
     event = ValidEvent()
     values = event.values

@@ -369,6 +369,7 @@ def audit_events_ingest(
     caller_ip: str | None,
     bulk: bool,
     idempotency: IdempotencyClaim | None = None,
+    receipts: bool = False,
 ) -> IngestResult:
     """
     Store validated events from the Audit API in one transaction, all or nothing, and
@@ -376,6 +377,11 @@ def audit_events_ingest(
     body and is stored pending (linked by the worker, so ingest commits do not queue on the
     chain lock); the bulk endpoint links at once and answers [{id, hash}] in input order. The
     result exists only once committed, so a 201 means stored.
+
+    receipts=True is Retraced's publisher API: each event's values carry its `retraced_id`
+    and `receipt_hash`, made before storing, and the answer is those receipts, `{id, hash}`
+    for one event or a list of them in input order. Single or bulk, the events are stored
+    pending: a receipt needs no chain position, so no commit waits on the chain lock.
     """
     context = current_audit_context()
     if not bulk and idempotency is None:
@@ -384,9 +390,7 @@ def audit_events_ingest(
             # The common case is one INSERT and nothing else: in autocommit it is atomic and
             # durable on its own, so no BEGIN/COMMIT round trips (no hook has rows to add).
             chain_append([event], link=False, persist=rows_insert_each)
-            return IngestResult(
-                201, "", "text/plain; charset=utf-8", {"X-Audit-Event-Id": str(event.pk)}
-            )
+            return _ingest_result([event], bulk=False, receipts=receipts)
     with transaction.atomic():
         if idempotency is not None:
             previous = _idempotency_claim(idempotency)
@@ -395,15 +399,8 @@ def audit_events_ingest(
         # One received_at for the request: the events are stored by one transaction.
         now = timezone.now()
         built = _ingested_build(events, caller_ip, context, now)
-        appended = audit_events_append(built, link=bulk)
-        if bulk:
-            body = json.dumps([{"id": e.pk, "hash": e.hash} for e in appended])
-            result = IngestResult(201, body, "application/json", {})
-        else:
-            event = appended[0]
-            # No hash header: the event is pending; its hash exists once the worker links it.
-            headers = {"X-Audit-Event-Id": str(event.pk)}
-            result = IngestResult(201, "", "text/plain; charset=utf-8", headers)
+        appended = audit_events_append(built, link=bulk and not receipts)
+        result = _ingest_result(appended, bulk=bulk, receipts=receipts)
         if idempotency is not None:
             AuditIdempotencyKey.objects.filter(owner=idempotency.owner, key=idempotency.key).update(
                 status_code=result.status,
@@ -411,6 +408,20 @@ def audit_events_ingest(
                 response_headers={**result.headers, "Content-Type": result.content_type},
             )
     return result
+
+
+def _ingest_result(stored: list[AuditEvent], *, bulk: bool, receipts: bool) -> IngestResult:
+    if receipts:
+        answers = [{"id": e.retraced_id, "hash": e.receipt_hash} for e in stored]
+        body = json.dumps(answers if bulk else answers[0])
+        headers = {} if bulk else {"X-Audit-Event-Id": str(stored[0].pk)}
+        return IngestResult(201, body, "application/json", headers)
+    if bulk:
+        body = json.dumps([{"id": e.pk, "hash": e.hash} for e in stored])
+        return IngestResult(201, body, "application/json", {})
+    # No hash header: the event is pending; its hash exists once the worker links it.
+    headers = {"X-Audit-Event-Id": str(stored[0].pk)}
+    return IngestResult(201, "", "text/plain; charset=utf-8", headers)
 
 
 def audit_idempotency_keys_purge() -> int:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-PORT = 8763
+PORT = int(os.environ.get("BENCH_PORT", "8763"))  # another run may hold 8763
 EVENT = {
     "name": "user.login",
     "description": "john@example.com logged in successfully",

@@ -56,10 +56,11 @@ class TokenFastPathMixin:
 
 
 @lru_cache(maxsize=256)
-def fast_path_view(path: str, urlconf: str) -> type[TokenFastPathMixin] | None:
+def fast_path_route(path: str, urlconf: str) -> tuple[type[TokenFastPathMixin], dict] | None:
     """
-    The view class serving `path` if it has a fast path. Cached per path (resolving walks
-    every URL pattern before the monitoring routes); bounded, since clients choose paths.
+    The view class serving `path`, with the path's keyword arguments, if it has a fast path.
+    Cached per path (resolving walks every URL pattern before the monitoring routes);
+    bounded, since clients choose paths. The arguments dict is shared: read it, never change it.
     """
     try:
         match = resolve(path, urlconf)
@@ -67,8 +68,13 @@ def fast_path_view(path: str, urlconf: str) -> type[TokenFastPathMixin] | None:
         return None
     view_class = getattr(match.func, "view_class", None)
     if isinstance(view_class, type) and issubclass(view_class, TokenFastPathMixin):
-        return view_class
+        return view_class, match.kwargs
     return None
+
+
+def fast_path_view(path: str, urlconf: str) -> type[TokenFastPathMixin] | None:
+    route = fast_path_route(path, urlconf)
+    return None if route is None else route[0]
 
 
 @lru_cache(maxsize=16)
@@ -100,9 +106,10 @@ class IngestFastPathMiddleware:
 
     @staticmethod
     def _fast_response(request: HttpRequest) -> HttpResponse | None:
-        view_class = fast_path_view(request.path_info, get_urlconf() or settings.ROOT_URLCONF)
-        if view_class is None:
+        route = fast_path_route(request.path_info, get_urlconf() or settings.ROOT_URLCONF)
+        if route is None:
             return None
+        view_class, kwargs = route
         try:
             request.get_host()  # ALLOWED_HOSTS; the usual path answers the 400
         except DisallowedHost:
@@ -114,9 +121,13 @@ class IngestFastPathMiddleware:
         # (audits.context) is read from it.
         request.user = principal
         view = view_class()
-        view.setup(request)
+        view.setup(request, **kwargs)
         response = view.fast_post(request)
         if response is not None:
             for name, value in _view_headers(view_class):
                 response.setdefault(name, value)
+            # What CommonMiddleware, skipped here, would set: without it the server sends
+            # the body chunked, and Replicated's 201 is an empty body of length 0.
+            if not response.streaming and not response.has_header("Content-Length"):
+                response["Content-Length"] = str(len(response.content))
         return response

@@ -76,10 +76,14 @@ class AuditFilterSet(django_filters.FilterSet):
     location_id = django_filters.NumberFilter(method="filter_location")
     organization_id = django_filters.NumberFilter(method="filter_organization")
     search = django_filters.CharFilter(method="filter_search")
+    # Retraced's tenancy, beside Foreman's taxonomy context (also searchable: `project = x`).
+    project = django_filters.CharFilter(field_name="project", max_length=64)
+    environment = django_filters.CharFilter(field_name="environment", max_length=64)
+    group_id = django_filters.CharFilter(field_name="group_id", max_length=255)
 
     class Meta:
         model = AuditEvent
-        fields = ["location_id", "organization_id", "search"]
+        fields = ["location_id", "organization_id", "search", "project", "environment", "group_id"]
 
     def filter_location(self, queryset, name, value):
         location = taxonomy_from_context(Location, value, "Location")

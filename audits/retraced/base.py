@@ -20,6 +20,17 @@ CORS_HEADERS = {
 }
 
 
+class InvalidInputs(exceptions.ValidationError):
+    """
+    Retraced's 400 for a rejected batch: `message` is the error, `invalid` the list of
+    `{index, message, violations: [{field, message, violation}]}` Retraced answers.
+    """
+
+    def __init__(self, message: str, invalid: list[dict]):
+        super().__init__(message)
+        self.invalid = invalid
+
+
 class RetracedAPIView(APIView):
     """
     A Retraced route. `cors = True` on routes a browser calls cross-origin (the viewer API):
@@ -30,9 +41,17 @@ class RetracedAPIView(APIView):
 
     cors = False
 
+    def handle_exception(self, exc):
+        # A rejected batch's per-event list (InvalidInputs) becomes the body's `invalid`.
+        self.invalid_inputs = getattr(exc, "invalid", None)
+        return super().handle_exception(exc)
+
     def format_error(self, body: dict, status: int) -> dict:
         error = {"status": status, "type": "Error", "error": body["message"]}
-        if body.get("errors"):
+        invalid = getattr(self, "invalid_inputs", None)
+        if invalid is not None:
+            error["invalid"] = invalid
+        elif body.get("errors"):
             error["invalid"] = body["errors"]
         return error
 

@@ -3,6 +3,26 @@ Retraced's routes, at the site's root: a client's `endpoint` is the site's URL (
 own deployments put them under `/auditlog`; see docs/api-compat.md).
 """
 
-from django.urls import path  # noqa: F401 (the routes land here)
+from django.urls import path
 
-urlpatterns: list = []
+from audits.retraced.graphql_views import PublisherGraphQLView
+from audits.retraced.publisher import PublisherEventBulkView, PublisherEventView
+
+urlpatterns: list = [
+    path(
+        "publisher/v1/project/<str:project_id>/event",
+        PublisherEventView.as_view(),
+        name="retraced-publisher-event",
+    ),
+    path(
+        "publisher/v1/project/<str:project_id>/event/bulk",
+        PublisherEventBulkView.as_view(),
+        name="retraced-publisher-event-bulk",
+    ),
+    path(
+        "publisher/v1/project/<str:project_id>/graphql",
+        PublisherGraphQLView.as_view(),
+        name="retraced-publisher-project-graphql",
+    ),
+    path("publisher/v1/graphql", PublisherGraphQLView.as_view(), name="retraced-publisher-graphql"),
+]

@@ -142,6 +142,9 @@ def _fields() -> list[SearchField]:
         SearchField("target_id", "target_id", _S),
         SearchField("associated", "associated_name", _S),
         SearchField("associated_type", "associated_type", _S),
+        # Retraced's tenancy: project -> environment -> group (the vendor's customer).
+        SearchField("project", "project", _S),
+        SearchField("environment", "environment", _S),
         SearchField("group", "group_name", _S),
         SearchField("group_id", "group_id", _S),
         SearchField("name", "name", _S, default=True),

@@ -177,6 +177,8 @@ def _declared(schema, method, path, response) -> str | None:
 
 
 LOGIN = {"name": "user.login", "action": "user.login.success", "ip_address": "192.0.2.1"}
+RETRACED_LOGIN = {"action": "user.login", "crud": "c", "actor": {"id": "u-1"}}
+PUBLISH = "/publisher/v1/project/{project_id}/event"
 WRITES = [
     ("post", "/clients", "/clients", {"name": "web-2", "address": "10.0.0.2"}),
     ("post", "/results", "/results", {"name": "disk", "output": "OK", "status": 0}),
@@ -197,6 +199,16 @@ WRITES = [
     ("post", "/clients", "/clients", {"address": "no name"}),
     ("post", "/audit/v1/event", "/audit/v1/event", LOGIN),
     ("post", "/audit/v1/event/bulk", "/audit/v1/event/bulk", {"events": [LOGIN, LOGIN]}),
+    ("post", PUBLISH, "/publisher/v1/project/default/event", RETRACED_LOGIN),
+    ("post", PUBLISH, "/publisher/v1/project/default/event", {"action": "no crud"}),
+    ("post", PUBLISH, "/publisher/v1/project/no-such/event", RETRACED_LOGIN),
+    (
+        "post",
+        f"{PUBLISH}/bulk",
+        "/publisher/v1/project/default/event/bulk",
+        {"events": [RETRACED_LOGIN, RETRACED_LOGIN]},
+    ),
+    ("post", f"{PUBLISH}/bulk", "/publisher/v1/project/default/event/bulk", {"events": [{}]}),
     ("delete", "/clients/{client}", "/clients/nobody", None),
 ]
 

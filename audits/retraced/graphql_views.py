@@ -1,0 +1,100 @@
+"""
+The publisher's GraphQL routes, `POST|GET /publisher/v1/project/<project_id>/graphql` and
+`/publisher/v1/graphql`: a search over the token's project and environment, every group.
+"""
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions
+from rest_framework.response import Response
+
+from audits.retraced.base import PublisherAPIView
+from audits.retraced.graphql import SearchScope, graphql_execute
+from integration_site.parsers import json_parse
+from integration_site.scopes import Scope
+
+GRAPHQL_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "query": {"type": "string", "description": "The GraphQL document."},
+        "variables": {"type": "object", "additionalProperties": {}, "nullable": True},
+        "operationName": {"type": "string", "nullable": True},
+    },
+    "required": ["query"],
+}
+GRAPHQL_RESULT: dict[str, Any] = {
+    "type": "object",
+    "properties": {"data": {"type": "object", "additionalProperties": {}, "nullable": True}},
+    "required": ["data"],
+}
+GRAPHQL_ERRORS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": {},
+    "description": 'A GraphQL error, `{"errors": [{"message", ...}], "data"?}`, or '
+    'Retraced\'s error body `{"status", "type", "error"}` for a request refused before '
+    "GraphQL ran.",
+}
+GRAPHQL_RESPONSES = {
+    200: OpenApiResponse(GRAPHQL_RESULT, description="The query's `data`"),
+    400: OpenApiResponse(GRAPHQL_ERRORS, description="The query failed: `errors` says why"),
+}
+GET_PARAMETERS = [
+    OpenApiParameter("query", OpenApiTypes.STR, description="The GraphQL document."),
+    OpenApiParameter("variables", OpenApiTypes.STR, description="A JSON object."),
+    OpenApiParameter("operationName", OpenApiTypes.STR),
+]
+DESCRIPTION = (
+    "Retraced's GraphQL schema (`search(query, first, after, last, before)`), over the API "
+    "token's project and environment. Answers 400 with `errors` when the query fails."
+)
+
+
+class PublisherGraphQLView(PublisherAPIView):
+    required_scopes = {"GET": Scope.AUDIT_READ, "POST": Scope.AUDIT_READ}
+
+    @extend_schema(
+        summary="Retraced GraphQL search",
+        description=DESCRIPTION,
+        parameters=GET_PARAMETERS,
+        responses=GRAPHQL_RESPONSES,
+    )
+    def get(self, request, project_id: str | None = None):
+        params = request.query_params
+        variables = params.get("variables")
+        return self._execute(
+            request,
+            query=params.get("query"),
+            variables=json_parse(variables) if variables else None,
+            operation_name=params.get("operationName"),
+        )
+
+    @extend_schema(
+        summary="Retraced GraphQL search",
+        description=DESCRIPTION,
+        request={"application/json": GRAPHQL_REQUEST},
+        responses=GRAPHQL_RESPONSES,
+    )
+    def post(self, request, project_id: str | None = None):
+        body = request.data
+        if not isinstance(body, dict):
+            raise exceptions.ParseError("The body must be a JSON object with `query`.")
+        # Retraced reads each of these from the body, else from the query string.
+        params = request.query_params
+        return self._execute(
+            request,
+            query=body.get("query") or params.get("query"),
+            variables=body.get("variables"),
+            operation_name=body.get("operationName") or params.get("operationName"),
+        )
+
+    def _execute(self, request, *, query, variables, operation_name) -> Response:
+        project, environment = self.tenancy(request)
+        body, status = graphql_execute(
+            query=query,
+            variables=variables,
+            operation_name=operation_name,
+            scope=SearchScope(project=project, environment=environment),
+        )
+        return Response(body, status=status)
