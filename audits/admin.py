@@ -513,10 +513,8 @@ def _group_log_url_of_filter(params) -> str | None:
     if len(group_ids) != 1 or not group_ids[0]:
         return None
     return group_log_url(
-        project=params.get("project") or params.get("project__exact") or DEFAULT_PROJECT_ID,
-        environment=(
-            params.get("environment") or params.get("environment__exact") or DEFAULT_ENVIRONMENT_ID
-        ),
+        project=params.get("project") or DEFAULT_PROJECT_ID,  # the project filter's parameter
+        environment=params.get("environment") or DEFAULT_ENVIRONMENT_ID,
         group_id=group_ids[0],
     )
 
