@@ -80,12 +80,15 @@ def test_view_as_customer_lists_searches_and_exports_one_groups_log(admin_page, 
     page.click(f"{WIDGET} [data-testid=search-button]")
     page.wait_for_selector(f"{WIDGET} >> text=Quarterly report")
     page.click(f"{WIDGET} [data-testid=export-events]")
-    page.click(".ReactModal__Content >> button:has-text('Export')")
-    page.fill(".ReactModal__Content input[placeholder='Release 1.0.0']", "acme all")
+    page.click(".retracedModal >> button:has-text('Export')")
+    page.fill(".retracedModal input[placeholder='Release 1.0.0']", "acme all")
     with page.expect_download() as download_info:
-        page.click(".ReactModal__Content >> text=Name & Save")
+        page.click(".retracedModal >> text=Name & Save")
     download = download_info.value
+    # The name comes from the export's Content-Disposition (the widget's fallback is
+    # "export.csv", which it also uses for an error body).
     assert download.suggested_filename.endswith(".csv")
+    assert "acme" in download.suggested_filename
     rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
     exported = {row.get("action") for row in rows}
     assert {"document.create", "invoice.paid", "document.delete"} <= exported
