@@ -99,3 +99,26 @@ def test_view_as_customer_lists_searches_and_exports_one_groups_log(admin_page, 
     # Viewing was recorded in the trail, as the console's staff member.
     page.goto(f"{live_server.url}/admin/audits/auditevent/?group_id=acme")
     assert "audit.log.view" in page.inner_text("#result_list")
+
+
+def test_an_ended_viewer_session_is_renewed_through_the_pages_token_endpoint(
+    admin_page, live_server, settings
+):
+    settings.RETRACED_VIEWER_SESSION_SECONDS = 2
+    record("acme", "Acme Corp", "document.create", "Quarterly report")
+    record("acme", "Acme Corp", "invoice.paid", "Invoice 42", crud=Crud.UPDATE)
+    page = admin_page
+    page.goto(f"{live_server.url}/admin/audits/auditevent/groups/log/?group=acme")
+    page.wait_for_selector(f"{WIDGET} >> text=Quarterly report", timeout=20_000)
+
+    # Past the session's end, a search gets a 401; the widget calls refreshToken, which
+    # fetches a new viewer token from the page's endpoint, opens a new session and searches.
+    page.wait_for_timeout(3_000)
+    with page.expect_response(
+        lambda response: "/groups/log/token/" in response.url and response.status == 200
+    ):
+        page.fill(f"{WIDGET} [data-testid=search-events]", "action:invoice.paid")
+        page.click(f"{WIDGET} [data-testid=search-button]")
+    page.wait_for_selector(f"{WIDGET} >> text=Quarterly report", state="detached")
+    assert "Invoice 42" in widget_text(page)
+    assert page.inner_text(".retraced-logs-viewer-status") == ""
