@@ -119,6 +119,9 @@ def test_an_ended_viewer_session_is_renewed_through_the_pages_token_endpoint(
     ):
         page.fill(f"{WIDGET} [data-testid=search-events]", "action:invoice.paid")
         page.click(f"{WIDGET} [data-testid=search-button]")
-    page.wait_for_selector(f"{WIDGET} >> text=Quarterly report", state="detached")
-    assert "Invoice 42" in widget_text(page)
+    page.wait_for_selector(f"{WIDGET} >> text=Invoice 42")
+    page.wait_for_function(
+        "document.querySelector('#retraced-logs-viewer').innerText.includes('events 1 - 1 of 1')"
+    )
+    assert "Quarterly report" not in widget_text(page)
     assert page.inner_text(".retraced-logs-viewer-status") == ""
