@@ -286,7 +286,8 @@ def event_validate(data: Any) -> ValidEvent:
 
     crud = data.get("crud")
     if crud is not None and crud != "":
-        if crud not in CRUD_VALUES:
+        # An array or object is unhashable: test the type before the set.
+        if not isinstance(crud, str) or crud not in CRUD_VALUES:
             check.fail("crud", "Must be one of c, r, u, d.")
         else:
             values["crud"] = crud

@@ -37,7 +37,11 @@ from django.db import connection  # noqa: E402
 
 from audits.models import AuditEvent  # noqa: E402
 from audits.retraced.graphql import graphql_execute, page_from_args, page_window  # noqa: E402
-from audits.retraced.search import SearchScope, retraced_events_search  # noqa: E402
+from audits.retraced.search import (  # noqa: E402
+    SearchScope,
+    retraced_events_search,
+    retraced_query_parse,
+)
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 DAYS = 365
@@ -297,13 +301,21 @@ def main() -> None:
             assert status == 200, body
             return body, json.dumps(body)
 
-        page = page_window(retraced_events_search(scope, text), page_from_args({"last": 20}))
-        sql, params = page.values_list("id")[:21].query.sql_with_params()
+        query = retraced_query_parse(text)
+        page = page_window(
+            retraced_events_search(scope, query),
+            page_from_args({"last": 20}),
+            sort_matches=query.names_received,
+        )
+        page_sql = page.values_list("id")[:21].query.sql_with_params()
+        count_sql = retraced_events_search(scope, query).values("id").query.sql_with_params()
+        count_sql = (f"SELECT COUNT(*) FROM ({count_sql[0]}) matches", count_sql[1])
 
-        def bare(sql=sql, params=params):
+        def bare(statements=(page_sql, count_sql)):
             with connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                return cursor.fetchall()
+                for sql, params in statements:
+                    cursor.execute(sql, params)
+                    cursor.fetchall()
 
         mine, (body, _encoded) = timed(ours, args.repeat)
         theirs, _rows = timed(bare, args.repeat)

@@ -72,11 +72,6 @@ def fast_path_route(path: str, urlconf: str) -> tuple[type[TokenFastPathMixin], 
     return None
 
 
-def fast_path_view(path: str, urlconf: str) -> type[TokenFastPathMixin] | None:
-    route = fast_path_route(path, urlconf)
-    return None if route is None else route[0]
-
-
 @lru_cache(maxsize=16)
 def _view_headers(view_class: type[TokenFastPathMixin]) -> tuple[tuple[str, str], ...]:
     # What DRF's finalize_response would add (Allow, Vary); fixed per view class.

@@ -10,7 +10,8 @@ import pytest
 from django.conf import settings as django_settings
 
 from audits.audit_api import AuditEventIngestView
-from integration_site.fast_path import fast_path_view
+from audits.retraced.publisher import PublisherEventView
+from integration_site.fast_path import fast_path_route
 from monitoring.models import AcceptedResult
 from monitoring.sensu.views import ResultsView
 
@@ -30,11 +31,17 @@ def post_result(client, **extra):
 
 def test_only_literal_routes_of_fast_path_views_are_served():
     urlconf = django_settings.ROOT_URLCONF
-    assert fast_path_view("/results", urlconf) is ResultsView
-    assert fast_path_view("/audit/v1/event", urlconf) is AuditEventIngestView
-    assert fast_path_view("/events", urlconf) is None  # a view without a fast path
-    assert fast_path_view("/no/such/path", urlconf) is None
-    assert fast_path_view("/results/", urlconf) is None
+    assert fast_path_route("/results", urlconf) == (ResultsView, {})
+    assert fast_path_route("/audit/v1/event", urlconf) == (AuditEventIngestView, {})
+    # The path's arguments travel with the view: the publisher's fast_post reads project_id.
+    assert fast_path_route("/publisher/v1/project/acme/event", urlconf) == (
+        PublisherEventView,
+        {"project_id": "acme"},
+    )
+    assert fast_path_route("/publisher/v1/project/acme/event/bulk", urlconf) is None
+    assert fast_path_route("/events", urlconf) is None  # a view without a fast path
+    assert fast_path_route("/no/such/path", urlconf) is None
+    assert fast_path_route("/results/", urlconf) is None
 
 
 def test_a_plain_valid_post_is_answered_before_drf_with_the_outer_middlewares_headers(

@@ -36,9 +36,11 @@ from audits.models import (
     AuditEvent,
     AuditSource,
     Crud,
+    Environment,
     Host,
     Location,
     Organization,
+    Project,
 )
 from audits.search.compiler import parse as parse_query
 from audits.search.errors import QueryError
@@ -374,4 +376,9 @@ def audit_search_values(search_field: SearchField, typed: str) -> Iterable[str]:
             return _distinct(Location.objects.all(), "name", typed)
         case "organization":
             return _distinct(Organization.objects.all(), "name", typed)
+        # Retraced's tenancy: from its own small tables, not a scan of the events.
+        case "project":
+            return _distinct(Project.objects.all(), "id", typed)
+        case "environment":
+            return _distinct(Environment.objects.all(), "slug", typed)
     return []

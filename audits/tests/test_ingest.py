@@ -261,6 +261,8 @@ def test_action_accepted(writer, action):
         ("is_failure", "yes"),
         ("is_anonymous", 1),
         ("crud", "x"),
+        ("crud", ["c"]),
+        ("crud", {"c": 1}),
         ("actor", "jane"),
         ("fields", ["a"]),
         ("metadata", {"a": {"nested": 1}}),

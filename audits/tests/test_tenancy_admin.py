@@ -98,6 +98,18 @@ def test_foreman_api_filters_by_tenancy(token_client, tenants):
     assert actions({"search": "environment = production and group_id = g1"}) == {"default.one"}
 
 
+def test_search_completes_project_and_environment_from_their_tables(token_client, acme):
+    client = token_client("audit:read")
+
+    def labels(search):
+        response = client.get("/api/audits/auto_complete_search", {"search": search})
+        assert response.status_code == 200, response.content
+        return [item["label"] for item in response.json()]
+
+    assert any("acme" in label for label in labels("project = a"))
+    assert any("staging" in label for label in labels("environment = s"))
+
+
 # --- Project and Environment admin pages -------------------------------------------------
 
 

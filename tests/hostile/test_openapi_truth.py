@@ -179,6 +179,8 @@ def _declared(schema, method, path, response) -> str | None:
 LOGIN = {"name": "user.login", "action": "user.login.success", "ip_address": "192.0.2.1"}
 RETRACED_LOGIN = {"action": "user.login", "crud": "c", "actor": {"id": "u-1"}}
 PUBLISH = "/publisher/v1/project/{project_id}/event"
+GRAPHQL = "/publisher/v1/project/{project_id}/graphql"
+SEARCH = '{ search(query: "action:user.*", last: 5) { totalCount edges { cursor node { id } } } }'
 WRITES = [
     ("post", "/clients", "/clients", {"name": "web-2", "address": "10.0.0.2"}),
     ("post", "/results", "/results", {"name": "disk", "output": "OK", "status": 0}),
@@ -210,6 +212,10 @@ WRITES = [
     ),
     ("post", f"{PUBLISH}/bulk", "/publisher/v1/project/default/event/bulk", {"events": [{}]}),
     ("delete", "/clients/{client}", "/clients/nobody", None),
+    ("post", GRAPHQL, "/publisher/v1/project/default/graphql", {"query": SEARCH}),
+    ("post", GRAPHQL, "/publisher/v1/project/default/graphql", {"query": "{ nope }"}),
+    ("post", GRAPHQL, "/publisher/v1/project/default/graphql", {"variables": []}),
+    ("post", "/publisher/v1/graphql", "/publisher/v1/graphql", {"query": SEARCH}),
 ]
 
 

@@ -135,7 +135,14 @@ def test_cursor_is_retraced_shaped_and_exact_below_a_millisecond(db):
 
 @pytest.mark.parametrize(
     "cursor",
-    ["%%%", base64.b64encode(b"abc,1").decode(), base64.b64encode(b"1510872807013,f378").decode()],
+    [
+        "%%%",
+        base64.b64encode(b"abc,1").decode(),
+        base64.b64encode(b"1510872807013,f378").decode(),
+        base64.b64encode(b"1510872807013,9999999999999999999").decode(),
+        base64.b64encode(b"999999999999999,1").decode(),
+        base64.b64encode(b"\xff\xfe").decode(),
+    ],
 )
 def test_bad_cursor_is_a_400_with_errors(db, cursor):
     body, status = run(FORWARD_QUERY, after=cursor)
@@ -489,3 +496,135 @@ def test_received_range_pages_are_sorted_after_filtering(db):
     assert [edge["node"]["id"] for edge in rest["edges"]] == ids(events[2:])
     backward = search(RETRACED_JS_QUERY, query=received, last=2)
     assert [edge["node"]["id"] for edge in backward["edges"]] == ids(events[::-1][:2])
+
+
+def test_an_event_posted_by_a_retraced_client_comes_back_as_it_was_sent(db):
+    """The publisher's event, then the GraphQL search retraced-js runs: the same id, and the
+    fields the client sent."""
+    _, secret = api_token_create(name="rw", scopes=["audit:write", "audit:read"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"token={secret}")
+    sent = {
+        "action": "document.share",
+        "crud": "u",
+        "group": {"id": "acme-corp", "name": "Acme Corp"},
+        "actor": {"id": "user-1", "name": "Ada", "fields": {"dept": "ops"}},
+        "target": {"id": "doc:7", "name": "Plan", "type": "document"},
+        "source_ip": "192.0.2.7",
+        "created": "2026-01-31T12:00:00.250Z",
+        "fields": {"permission": "edit"},
+        "metadata": {"trace": "abc"},
+        "external_id": "ext-9",
+        "component": "web",
+        "version": "0a1b2c",
+    }
+    created = client.post("/publisher/v1/project/default/event", sent, format="json")
+    assert created.status_code == 201, created.content
+    response = client.post(
+        "/publisher/v1/project/default/graphql",
+        {
+            "query": RETRACED_JS_QUERY,
+            "variables": {"query": "actor.id:user-1 fields.permission:edit", "last": 5},
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    (edge,) = response.json()["data"]["search"]["edges"]
+    node = edge["node"]
+    assert node["id"] == created.json()["id"]
+    assert node["group"] == {"id": "acme-corp", "name": "Acme Corp"}
+    assert node["actor"]["fields"] == [{"key": "dept", "value": "ops"}]
+    assert node["target"]["type"] == "document"
+    assert node["created"] == node["canonical_time"] == "2026-01-31T12:00:00Z"
+    assert node["fields"] == [{"key": "permission", "value": "edit"}]
+    assert node["metadata"] == [{"key": "trace", "value": "abc"}]
+    assert (node["external_id"], node["component"], node["version"]) == ("ext-9", "web", "0a1b2c")
+    assert base64.b64decode(edge["cursor"]).decode().startswith("1769860800250,")
+
+
+# --- counts --------------------------------------------------------------------------------
+
+COUNTS = """query ($type: String, $start: String, $end: String, $crud: String, $first: Int,
+  $after: String) {
+  counts(type: $type, startTime: $start, endTime: $end, crud: $crud, first: $first,
+    after: $after) {
+    totalCount pageInfo { hasNextPage }
+    edges { count cursor node { ... on Action { action } ... on Group { id name } } }
+  }
+}"""
+
+
+@pytest.fixture
+def counted(db):
+    for action, group, crud, count in [
+        ("doc.view", "acme", "r", 3),
+        ("doc.edit", "acme", "u", 2),
+        ("doc.edit", "globex", "u", 1),
+        ("doc.delete", "", "d", 1),
+    ]:
+        events_over_time(
+            count,
+            action=action,
+            group_id=group,
+            group_name=group.title(),
+            crud=crud,
+            project="counted",  # apart from the site's own events in the default project
+        )
+
+
+EVERYONE = SearchScope("counted", "production")
+
+
+def counts_of(scope=SCOPE, **variables) -> dict:
+    body, status = run(COUNTS, scope, **variables)
+    assert status == 200, body
+    return body["data"]["counts"]
+
+
+def test_counts_by_action_most_first_and_paged(counted):
+    result = counts_of(EVERYONE, type="action", first=2)
+    assert result["totalCount"] == 3
+    assert [(edge["node"]["action"], edge["count"]) for edge in result["edges"]] == [
+        ("doc.edit", 3),  # a tie: by name
+        ("doc.view", 3),
+    ]
+    assert result["pageInfo"]["hasNextPage"] is True
+    rest = counts_of(EVERYONE, type="action", first=50, after=result["edges"][-1]["cursor"])
+    assert [(edge["node"]["action"], edge["count"]) for edge in rest["edges"]] == [
+        ("doc.delete", 1)
+    ]
+    assert rest["pageInfo"]["hasNextPage"] is False
+
+
+def test_counts_by_group_within_the_scope_and_crud(counted):
+    by_group = counts_of(EVERYONE, type="group", crud="cud")
+    assert by_group["totalCount"] == 2
+    assert [(edge["node"], edge["count"]) for edge in by_group["edges"]] == [
+        ({"id": "acme", "name": "Acme"}, 2),
+        ({"id": "globex", "name": "Globex"}, 1),
+    ]
+    viewer = counts_of(SearchScope("counted", "production", "acme"), type="action")
+    assert {(edge["node"]["action"], edge["count"]) for edge in viewer["edges"]} == {
+        ("doc.view", 3),
+        ("doc.edit", 2),
+    }
+    # From 30 s on: acme's views at 1 and 2 minutes and its edit at 1 minute; globex's none.
+    later = (BASE_TIME + timedelta(seconds=30)).isoformat()
+    late = counts_of(EVERYONE, type="group", start=later)["edges"]
+    assert [(edge["node"]["id"], edge["count"]) for edge in late] == [("acme", 3)]
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"type": "actor"}, "Invalid type"),
+        ({"type": "action", "crud": "cx"}, "Invalid crud"),
+        ({"type": "action", "start": "soon"}, "Invalid startTime"),
+        ({"type": "action", "after": "eA=="}, "Invalid cursor"),
+        ({"type": "action", "first": 501}, "Argument 'first' must be between 0 and 500"),
+    ],
+)
+def test_counts_bad_arguments(db, variables, message):
+    body, status = run(COUNTS, **variables)
+    assert status == 400
+    assert body["errors"][0]["message"] == message or message in body["errors"][0]["message"]

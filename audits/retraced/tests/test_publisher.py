@@ -166,6 +166,7 @@ def test_a_user_may_publish_to_an_existing_project_only(admin_client_api, acme):
     [
         ({"crud": None}, "crud"),
         ({"crud": "x"}, "crud"),
+        ({"crud": ["c"]}, "crud"),
         ({"actor": None}, "actor"),
         ({"actor": {}}, "actor"),
         ({"actor": {"name": "no id"}}, "actor.id"),
@@ -290,3 +291,44 @@ def test_bulk_body_shape_errors_are_400(writer, body):
     response = post(writer, body, BULK_URL.format("default"))
     assert response.status_code == 400
     assert response.json()["type"] == "Error"
+
+
+# --- Round trip: what the client reports, its query finds ----------------------------------
+
+SEARCH = """query Search($query: String!, $last: Int) {
+  search(query: $query, last: $last) {
+    totalCount
+    edges { node { id action crud description external_id source_ip
+      actor { id name } group { id name } target { id type }
+      fields { key value } metadata { key value } } }
+  }
+}"""
+
+
+def test_published_events_are_found_by_the_publisher_graphql_search(make_token):
+    _, secret = make_token("audit:write", "audit:read")
+    client = client_for(secret)
+    events = [EVENT, {**EVENT, "action": "document.delete", "crud": "d", "metadata": None}]
+    events = [{k: v for k, v in e.items() if v is not None} for e in events]
+    receipts = post(client, {"events": events}, BULK_URL.format("default")).json()
+    response = client.post(
+        "/publisher/v1/project/default/graphql",
+        {"query": SEARCH, "variables": {"query": "action:document.*", "last": 10}},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    search = response.json()["data"]["search"]
+    assert search["totalCount"] == 2
+    nodes = {edge["node"]["id"]: edge["node"] for edge in search["edges"]}
+    assert set(nodes) == {receipt["id"] for receipt in receipts}
+    shared = nodes[receipts[0]["id"]]
+    assert (shared["action"], shared["crud"], shared["external_id"]) == (
+        "document.share",
+        "u",
+        "ext-9",
+    )
+    assert shared["actor"] == {"id": "user-1", "name": "Ada"}
+    assert shared["group"] == {"id": "acme-corp", "name": "Acme Corp"}
+    assert {f["key"]: f["value"] for f in shared["fields"]} == EVENT["fields"]
+    assert shared["metadata"] == [{"key": "trace", "value": "abc"}]
+    assert nodes[receipts[1]["id"]]["crud"] == "d"

@@ -3,10 +3,12 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 
 from audits.retraced.search import (
     MAX_QUERY_CHARS,
     MAX_TERMS,
+    RetracedQuery,
     SearchScope,
     Term,
     retraced_events_search,
@@ -229,3 +231,17 @@ def test_hide_reads_unless_the_query_names_crud(events):
     assert found("", viewer) == {"logout"}
     assert found("crud:r", viewer) == {"login"}
     assert found("crud:c,r,u,d", viewer) == {"login", "logout"}
+
+
+@pytest.mark.parametrize("key", ['a"b', "a.b", "$", "[0]", "a'b", "a b", "ü", "__contains"])
+def test_fields_keys_are_data_never_paths_or_lookups(db, key):
+    """A key is compared as a key: never a JSON path, never an ORM lookup."""
+    retraced_event(external_id="odd", fields={key: "v", "other": "v"})
+    if key == 'a"b' and connection.vendor == "sqlite":
+        pytest.skip("SQLite's JSON paths cannot quote a double quote (Django's key lookups)")
+    matching = RetracedQuery([Term(f"fields.{key}", ("v",))])
+    assert set(retraced_events_search(SCOPE, matching).values_list("external_id", flat=True)) == {
+        "odd"
+    }
+    other_value = RetracedQuery([Term(f"fields.{key}", ("w",))])
+    assert not retraced_events_search(SCOPE, other_value).exists()
