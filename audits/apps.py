@@ -19,6 +19,7 @@ class AuditsConfig(AppConfig):
         from audits.chain import audit_worker_tick
         from audits.demo import load_audit_demo
         from audits.foreman.auditing import foreman_auditing_register
+        from audits.retraced import tasks as retraced_tasks  # noqa: F401 (the viewer purge)
         from audits.tenancy import token_tenancy_check
         from integration_site.registry import registry
         from integration_site.schedule import periodic

@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -418,3 +420,173 @@ class AuditVerification(AuditJob):
 
     def __str__(self) -> str:
         return f"Chain verification #{self.pk} ({self.state})"
+
+
+# --- Retraced: viewer tokens and sessions, the Enterprise IT API, saved exports -----------
+# The rows behind Retraced's embeddable viewer and its customers' SIEM pulls (the peer
+# protocol is audits/retraced/). Every row carries the project, environment and group it is
+# scoped to: a viewer session or an enterprise token only ever reaches its own group's events.
+
+VIEW_LOG_ACTION_DEFAULT = "audit.log.view"
+
+
+def retraced_object_id() -> str:
+    """Retraced's id form (32 lowercase hex), for the rows its clients name in paths."""
+    return uuid.uuid4().hex
+
+
+class RetracedViewerDescriptor(models.Model):
+    """
+    What a viewer token (`GET /publisher/v1/project/<pid>/viewertoken`) grants: one group's
+    log, seen as one of the vendor's customers (`actor_id`), optionally one target's only.
+    Only the SHA-256 of the token is stored. The token is exchanged for a viewer session
+    within RETRACED_VIEWER_TOKEN_SECONDS of `created_at`; the session carries these claims.
+    """
+
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    project = models.CharField(max_length=TENANCY_ID_MAX)
+    environment = models.CharField(max_length=TENANCY_ID_MAX)
+    group_id = models.CharField(max_length=255)
+    actor_id = models.CharField(max_length=255, blank=True)
+    is_admin = models.BooleanField(default=False)
+    target_id = models.CharField(max_length=255, blank=True)
+    view_log_action = models.CharField(max_length=255, default=VIEW_LOG_ACTION_DEFAULT)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "Retraced viewer token"
+
+    def __str__(self) -> str:
+        return f"viewer of {self.project}/{self.environment} group {self.group_id}"
+
+
+class RetracedViewerRevocation(models.Model):
+    """
+    `DELETE /viewer/v1/project/<pid>/group/<gid>/actor/<aid>/viewersessions`: every viewer
+    session of that actor in that group issued before `revoked_at` is dead. Kept only as long
+    as such a session could live (RETRACED_VIEWER_SESSION_SECONDS).
+    """
+
+    project = models.CharField(max_length=TENANCY_ID_MAX)
+    environment = models.CharField(max_length=TENANCY_ID_MAX)
+    group_id = models.CharField(max_length=255)
+    actor_id = models.CharField(max_length=255)
+    revoked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "environment", "group_id", "actor_id"],
+                name="audit_viewer_revocation_uniq",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"sessions of {self.actor_id} in group {self.group_id} revoked"
+
+
+class RetracedEnterpriseToken(models.Model):
+    """
+    An Enterprise IT API ("eitapi") token: a customer's SIEM reads its group's events with
+    it (`Authorization: token=<secret>`). `id` is public (paths, listings); only the SHA-256
+    of the secret is stored, so the secret is shown once, when the token is created.
+    """
+
+    id = models.CharField(
+        primary_key=True, max_length=32, default=retraced_object_id, editable=False
+    )
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    display_name = models.CharField(max_length=255)
+    project = models.CharField(max_length=TENANCY_ID_MAX)
+    environment = models.CharField(max_length=TENANCY_ID_MAX)
+    group_id = models.CharField(max_length=255)
+    view_log_action = models.CharField(max_length=255, default=VIEW_LOG_ACTION_DEFAULT)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "Retraced enterprise token"
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["project", "environment", "group_id"], name="audit_eitapi_group_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.id[:7]}…)"
+
+    @property
+    def access_actor_id(self) -> str:
+        """The actor its uses are recorded as: Retraced's `enterprise:<first 7 characters>`."""
+        return f"enterprise:{self.id[:7]}"
+
+
+class RetracedSavedExport(models.Model):
+    """A viewer's saved CSV export: Retraced's query descriptor (`body`), re-run when rendered."""
+
+    id = models.CharField(
+        primary_key=True, max_length=32, default=retraced_object_id, editable=False
+    )
+    project = models.CharField(max_length=TENANCY_ID_MAX)
+    environment = models.CharField(max_length=TENANCY_ID_MAX)
+    group_id = models.CharField(max_length=255)
+    name = models.CharField(max_length=255)
+    body = models.JSONField(default=dict)
+    version = models.PositiveIntegerField(default=1)
+    saved_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-saved_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["project", "environment", "group_id", "-saved_at"],
+                name="audit_saved_export_group_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RetracedEnterpriseSavedSearch(models.Model):
+    """An enterprise client's search template: actions, actor ids and a start time."""
+
+    id = models.CharField(
+        primary_key=True, max_length=32, default=retraced_object_id, editable=False
+    )
+    name = models.CharField(max_length=255)
+    project = models.CharField(max_length=TENANCY_ID_MAX)
+    environment = models.CharField(max_length=TENANCY_ID_MAX)
+    group_id = models.CharField(max_length=255)
+    actions = models.JSONField(default=list, blank=True)
+    actor_ids = models.JSONField(default=list, blank=True)
+    start = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RetracedEnterpriseActiveSearch(models.Model):
+    """
+    A persistent cursor over a saved search, oldest first: `next_token` is the token the
+    client must present to get the page after the last event it was sent, which is
+    (`after_created_at`, `after_event_id`).
+    """
+
+    id = models.CharField(
+        primary_key=True, max_length=32, default=retraced_object_id, editable=False
+    )
+    saved_search = models.ForeignKey(
+        RetracedEnterpriseSavedSearch, on_delete=models.CASCADE, related_name="active_searches"
+    )
+    project = models.CharField(max_length=TENANCY_ID_MAX)
+    environment = models.CharField(max_length=TENANCY_ID_MAX)
+    group_id = models.CharField(max_length=255)
+    next_token = models.CharField(max_length=32, blank=True)
+    after_created_at = models.DateTimeField(null=True, blank=True)
+    after_event_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return f"active search {self.id} of {self.saved_search_id}"

@@ -356,6 +356,20 @@ AUDIT_ANCHOR_INTERVAL_SECONDS = env_int("AUDIT_ANCHOR_INTERVAL_SECONDS", 300)
 # Retraced sets no cap; each page is one bounded query (docs/api-compat.md).
 RETRACED_GRAPHQL_MAX_PAGE_SIZE = env_int("RETRACED_GRAPHQL_MAX_PAGE_SIZE", 500)
 
+# --- Retraced viewer and Enterprise IT APIs (docs/api-compat.md, "Retraced: viewer and
+# enterprise APIs") ---
+# A viewer token (publisher `viewertoken`) is exchanged for a viewer session within this many
+# seconds of being minted (Retraced's five minutes); the session then lives its own length,
+# and an expired or revoked one gets a 401, on which logs-viewer calls its refreshToken().
+RETRACED_VIEWER_TOKEN_SECONDS = env_int("RETRACED_VIEWER_TOKEN_SECONDS", 300)
+RETRACED_VIEWER_SESSION_SECONDS = env_int("RETRACED_VIEWER_SESSION_SECONDS", 1800)
+# The HMAC key of viewer sessions (JWT HS256). Empty: derived from SECRET_KEY, so rotating
+# SECRET_KEY ends every session.
+RETRACED_VIEWER_SECRET = os.environ.get("RETRACED_VIEWER_SECRET", "")
+# A saved export's CSV holds at most this many events, newest first; a cut one says so in
+# its X-Retraced-Export-Truncated header.
+RETRACED_EXPORT_MAX_ROWS = env_int("RETRACED_EXPORT_MAX_ROWS", 100_000)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # The first class's challenge decides the 401's WWW-Authenticate header: Bearer,

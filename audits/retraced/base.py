@@ -14,8 +14,11 @@ CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept, X-Requested-With",
-    # logs-viewer reads the CSV's file name from Content-Disposition.
-    "Access-Control-Expose-Headers": "Content-Disposition, X-Retraced-RequestId",
+    # logs-viewer reads the CSV's file name from Content-Disposition; a CSV cut at
+    # RETRACED_EXPORT_MAX_ROWS says so in X-Retraced-Export-Truncated.
+    "Access-Control-Expose-Headers": (
+        "Content-Disposition, X-Retraced-RequestId, X-Retraced-Export-Truncated"
+    ),
     "Access-Control-Max-Age": "600",
 }
 

@@ -51,16 +51,21 @@ DESCRIPTION = (
 )
 
 
-class PublisherGraphQLView(PublisherAPIView):
-    required_scopes = {"GET": Scope.AUDIT_READ, "POST": Scope.AUDIT_READ}
+class GraphQLRequestMixin:
+    """
+    One GraphQL request, as Retraced reads it: GET from the query string, POST from a JSON
+    body (each key falling back to the query string), run in the view's `graphql_scope`.
+    The publisher, viewer and enterprise routes differ only in that scope and in
+    `graphql_ran`, which records the reading where the peer does.
+    """
 
-    @extend_schema(
-        summary="Retraced GraphQL search",
-        description=DESCRIPTION,
-        parameters=GET_PARAMETERS,
-        responses=GRAPHQL_RESPONSES,
-    )
-    def get(self, request, project_id: str | None = None):
+    def graphql_scope(self, request) -> SearchScope:
+        raise NotImplementedError
+
+    def graphql_ran(self, request, status: int) -> None:
+        """Called once the query ran (status 200, or 400 with `errors`)."""
+
+    def get(self, request, *args, **kwargs):
         params = request.query_params
         variables = params.get("variables")
         return self._execute(
@@ -70,13 +75,7 @@ class PublisherGraphQLView(PublisherAPIView):
             operation_name=params.get("operationName"),
         )
 
-    @extend_schema(
-        summary="Retraced GraphQL search",
-        description=DESCRIPTION,
-        request={"application/json": GRAPHQL_REQUEST},
-        responses=GRAPHQL_RESPONSES,
-    )
-    def post(self, request, project_id: str | None = None):
+    def post(self, request, *args, **kwargs):
         body = request.data
         if not isinstance(body, dict):
             raise exceptions.ParseError("The body must be a JSON object with `query`.")
@@ -90,11 +89,37 @@ class PublisherGraphQLView(PublisherAPIView):
         )
 
     def _execute(self, request, *, query, variables, operation_name) -> Response:
-        project, environment = self.tenancy(request)
         body, status = graphql_execute(
             query=query,
             variables=variables,
             operation_name=operation_name,
-            scope=SearchScope(project=project, environment=environment),
+            scope=self.graphql_scope(request),
         )
+        self.graphql_ran(request, status)
         return Response(body, status=status)
+
+
+class PublisherGraphQLView(GraphQLRequestMixin, PublisherAPIView):
+    required_scopes = {"GET": Scope.AUDIT_READ, "POST": Scope.AUDIT_READ}
+
+    def graphql_scope(self, request) -> SearchScope:
+        project, environment = self.tenancy(request)
+        return SearchScope(project=project, environment=environment)
+
+    @extend_schema(
+        summary="Retraced GraphQL search",
+        description=DESCRIPTION,
+        parameters=GET_PARAMETERS,
+        responses=GRAPHQL_RESPONSES,
+    )
+    def get(self, request, project_id: str | None = None):
+        return super().get(request)
+
+    @extend_schema(
+        summary="Retraced GraphQL search",
+        description=DESCRIPTION,
+        request={"application/json": GRAPHQL_REQUEST},
+        responses=GRAPHQL_RESPONSES,
+    )
+    def post(self, request, project_id: str | None = None):
+        return super().post(request)

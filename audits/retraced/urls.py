@@ -3,7 +3,7 @@ Retraced's routes, at the site's root: a client's `endpoint` is the site's URL (
 own deployments put them under `/auditlog`; see docs/api-compat.md).
 """
 
-from django.urls import path
+from django.urls import include, path
 
 from audits.retraced.graphql_views import PublisherGraphQLView
 from audits.retraced.publisher import PublisherEventBulkView, PublisherEventView
@@ -25,4 +25,6 @@ urlpatterns: list = [
         name="retraced-publisher-project-graphql",
     ),
     path("publisher/v1/graphql", PublisherGraphQLView.as_view(), name="retraced-publisher-graphql"),
+    # The viewer and Enterprise IT APIs, and the publisher routes that manage their tokens.
+    path("", include("audits.retraced.viewer_urls")),
 ]
