@@ -30,6 +30,8 @@ from audits.background import audit_export_start, audit_verification_start
 from audits.foreman import admin as foreman_admin  # noqa: F401 (hosts, locations, organizations)
 from audits.jobs import export_path, export_target
 from audits.models import (
+    DEFAULT_ENVIRONMENT_ID,
+    DEFAULT_PROJECT_ID,
     AuditEvent,
     AuditExport,
     AuditJobState,
@@ -41,6 +43,7 @@ from audits.models import (
     Project,
 )
 from audits.paginator import COUNT_CAP, CappedCountPaginator
+from audits.retraced.admin import group_log_url, group_log_urls
 from audits.selectors import audit_export_may_download, audit_exports_visible
 from audits.services import audit_event_record
 from audits.templatetags.audit_display import visible_text
@@ -262,6 +265,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, ScopedSearchAdminMixin, admin.ModelAdm
                 wrap(self.verification_view),
                 name="{}_{}_verification".format(*info),
             ),
+            *group_log_urls(self),  # "View as customer": a group's log in Retraced's widget
             *super().get_urls(),
         ]
 
@@ -269,6 +273,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, ScopedSearchAdminMixin, admin.ModelAdm
         extra_context = {
             **(extra_context or {}),
             "can_verify": principal_has_scope(request.user, Scope.AUDIT_VERIFY),
+            "group_log_url": _group_log_url_of_filter(request.GET),
         }
         return super().changelist_view(request, extra_context)
 
@@ -502,6 +507,18 @@ def _change_rows(event: AuditEvent) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _group_log_url_of_filter(params) -> str | None:
+    """The list filtered to one Retraced group opens that group's log ("View as customer")."""
+    group_ids = params.getlist("group_id") or params.getlist("group_id__exact")
+    if len(group_ids) != 1 or not group_ids[0]:
+        return None
+    return group_log_url(
+        project=params.get("project") or DEFAULT_PROJECT_ID,  # the project filter's parameter
+        environment=params.get("environment") or DEFAULT_ENVIRONMENT_ID,
+        group_id=group_ids[0],
+    )
+
+
 def _filter_links(event: AuditEvent) -> list[tuple[str, str]]:
     """Foreman's clickable filters: the same request, the same target, the same user."""
     changelist = reverse("admin:audits_auditevent_changelist")
@@ -522,6 +539,14 @@ def _filter_links(event: AuditEvent) -> list[tuple[str, str]]:
             {"project": event.project, "environment": event.environment, "group_id": event.group_id}
         )
         links.append(("Same group", f"{changelist}?{query}"))
+        links.append(
+            (
+                "View as customer",
+                group_log_url(
+                    project=event.project, environment=event.environment, group_id=event.group_id
+                ),
+            )
+        )
     return links
 
 

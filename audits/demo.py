@@ -74,4 +74,32 @@ def load_audit_demo(say) -> None:
             is_failure=failed,
             created_at=now - timedelta(minutes=60 - 10 * minutes),
         )
-    say(f"  {len(samples)} application audit events and a staff user 'operator'")
+    # Two of the vendor's customers (Retraced groups), so the audit admin's Groups page and "View as
+    # customer" show a log on a fresh install.
+    customers = [
+        ("acme", "Acme Corp", "alice@acme.example", "Alice"),
+        ("globex", "Globex", "hank@globex.example", "Hank"),
+    ]
+    changes = [
+        ("document.create", Crud.CREATE, "Created the Q4 budget"),
+        ("document.update", Crud.UPDATE, "Renamed the Q4 budget"),
+        ("member.invite", Crud.CREATE, "Invited a new team member"),
+        ("document.delete", Crud.DELETE, "Deleted an old draft"),
+    ]
+    for group_id, group_name, actor_id, actor_name in customers:
+        for minutes, (action, crud, description) in enumerate(changes):
+            audit_event_record(
+                action=action,
+                description=description,
+                source=AuditSource.INTEGRATION,
+                crud=crud,
+                actor=AuditActor(type=ActorType.INTEGRATION, id=actor_id, name=actor_name),
+                target=AuditTarget(type="document", id=f"{group_id}-budget", name="Q4 budget"),
+                group_id=group_id,
+                group_name=group_name,
+                created_at=now - timedelta(minutes=45 - 10 * minutes),
+            )
+    say(
+        f"  {len(samples) + len(customers) * len(changes)} application audit events "
+        f"({len(customers)} customer groups) and a staff user 'operator'"
+    )

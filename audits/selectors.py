@@ -1,4 +1,4 @@
-from django.db.models import QuerySet
+from django.db.models import Count, Max, QuerySet
 
 from audits.models import AuditEvent, AuditExport
 
@@ -19,3 +19,20 @@ def audit_export_may_download(export: AuditExport, user) -> bool:
     if user.is_superuser:
         return True
     return export.requested_by_id is not None and export.requested_by_id == user.pk
+
+
+def audit_groups_recent(*, scanned: int, limit: int) -> list[dict]:
+    """
+    The Retraced groups (project, environment, group_id) among the newest `scanned` events,
+    newest first, each with its latest name, its event count in that window and its last
+    event's time. Bounded by design: one scan of `scanned` rows down the created_at index,
+    never a GROUP BY over the whole trail (the admin opens any other group by its id).
+    """
+    newest = AuditEvent.objects.order_by("-created_at", "-id").values("pk")[:scanned]
+    return list(
+        AuditEvent.objects.filter(pk__in=newest)
+        .exclude(group_id="")
+        .values("project", "environment", "group_id")
+        .annotate(name=Max("group_name"), events=Count("pk"), last_event=Max("created_at"))
+        .order_by("-last_event")[:limit]
+    )

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv with Python >= 3.12 and install the project; re-runs only reinstall when
-# pyproject.toml changed. Usage: scripts/bootstrap_venv.sh [dev]
+# Create .venv with Python >= 3.12 and install the project (re-runs only reinstall when
+# pyproject.toml changed), then the npm packages and the JS bundle (scripts/build_js.sh).
+# Usage: scripts/bootstrap_venv.sh [dev]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,3 +35,6 @@ if [ "$(stamp_of "${extra:-base}")" != "$want" ] && { [ -n "$extra" ] || [ "$(st
     .venv/bin/pip install --quiet -e ".${extra:+[$extra]}"
     echo "$want" > ".venv/.installed-${extra:-base}"
 fi
+
+# The Retraced logs viewer's bundle and the official Node client (package-lock.json).
+./scripts/build_js.sh

@@ -60,6 +60,18 @@ def test_run_command_serves_console_with_demo_data_and_stops_cleanly(tmp_path):
         assert "Integration Site" in response.text
         events = session.get(f"{base}/admin/audits/auditevent/")
         assert "user.login.success" in events.text
+        # The Retraced logs viewer, bundled from npm by the run command, on the page of a demo
+        # customer's group.
+        groups = session.get(f"{base}/admin/audits/auditevent/groups/")
+        assert "Acme Corp" in groups.text
+        group_log = session.get(f"{base}/admin/audits/auditevent/groups/log/?group=acme")
+        bundle = re.search(
+            r'src="(/static/audits/retraced/logs-viewer\.[0-9a-f]+\.js)"', group_log.text
+        )
+        assert bundle, "the logs viewer's bundle is not on the group's log page"
+        script = session.get(base + bundle.group(1))
+        assert script.status_code == 200
+        assert "data-retraced-logs-viewer" in script.text
     finally:
         output = site_stop(proc)
     assert proc.returncode == 0, output
