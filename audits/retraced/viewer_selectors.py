@@ -3,6 +3,8 @@ Reads behind Retraced's viewer and Enterprise IT APIs. Every one is scoped by th
 project, environment and group: a row of another group is "not found", never shown.
 """
 
+from dataclasses import dataclass
+
 from django.db.models import Q, QuerySet
 
 from audits.models import (
@@ -13,6 +15,8 @@ from audits.models import (
     RetracedEnterpriseToken,
     RetracedSavedExport,
 )
+from audits.retraced.authentication import secret_digest
+from integration_site.crypto import SecretUnreadable, secret_open
 
 # A group's enterprise tokens and saved exports are listed whole up to this many: Retraced
 # lists them unbounded, and no widget shows more.
@@ -20,6 +24,9 @@ GROUP_LIST_MAX = 500
 # Retraced's cap on an active search's page (`page_size<=200`).
 ACTIVE_SEARCH_PAGE_MAX = 200
 ACTIVE_SEARCH_PAGE_DEFAULT = 200
+# The HKDF info label of the key that seals enterprise token secrets: no other use of
+# SECRET_KEY can open them.
+ENTERPRISE_TOKEN_SEAL_PURPOSE = b"integration-site.retraced.enterprise-token-secret"
 
 
 def _in_group(queryset: QuerySet, *, project: str, environment: str, group_id: str) -> QuerySet:
@@ -38,12 +45,36 @@ def enterprise_tokens_of_group(*, project: str, environment: str, group_id: str)
 def enterprise_token_of_group(
     *, token_id: str, project: str, environment: str, group_id: str
 ) -> RetracedEnterpriseToken | None:
+    """
+    The group's token named by `token_id`: its secret (Retraced's id, what the lists answer)
+    or its public id (what the audit trail records, and what an unreadable token is listed by).
+    """
     return _in_group(
-        RetracedEnterpriseToken.objects.filter(pk=token_id),
+        RetracedEnterpriseToken.objects.filter(Q(pk=token_id) | Q(digest=secret_digest(token_id))),
         project=project,
         environment=environment,
         group_id=group_id,
     ).first()
+
+
+@dataclass(frozen=True)
+class EnterpriseTokenCredential:
+    """
+    What the APIs answer as a token's id: its secret, as Retraced does. A secret that cannot
+    be opened (SECRET_KEY rotated without a fallback, or a token older than migration 0017)
+    falls back to the public id, which still names the token in paths, with `readable` False.
+    """
+
+    value: str
+    readable: bool
+
+
+def enterprise_token_credential(token: RetracedEnterpriseToken) -> EnterpriseTokenCredential:
+    try:
+        secret = secret_open(token.sealed_secret, purpose=ENTERPRISE_TOKEN_SEAL_PURPOSE)
+    except SecretUnreadable:
+        return EnterpriseTokenCredential(value=token.id, readable=False)
+    return EnterpriseTokenCredential(value=secret, readable=True)
 
 
 def saved_exports_of_group(
