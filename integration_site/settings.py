@@ -46,6 +46,11 @@ if not SECRET_KEY:
             "or set DJANGO_DEBUG=1 for local development only."
         )
     SECRET_KEY = "insecure-debug-only-key"
+# https://docs.djangoproject.com/en/6.1/ref/settings/#secret-key-fallbacks
+# Former keys, separated by whitespace (a key may hold a comma): after a rotation they still
+# verify what the old key signed and open what it sealed (enterprise token secrets, bind
+# passwords) until those are re-created.
+SECRET_KEY_FALLBACKS = os.environ.get("DJANGO_SECRET_KEY_FALLBACKS", "").split()
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 # Needed when the admin is reached through an HTTPS proxy under another origin.
