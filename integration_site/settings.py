@@ -436,7 +436,16 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Credentials a peer protocol carries in paths (Retraced's enterprise token ids) are
+    # printed as [redacted] by every handler.
+    "filters": {"secret_paths": {"()": "integration_site.log_masking.SecretPathFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["secret_paths"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         # The worker logs every poll at INFO; keep task start/finish, drop the chatter.

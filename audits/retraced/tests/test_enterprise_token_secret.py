@@ -1,19 +1,26 @@
 """
 An enterprise token's id, as the logs viewer lists it, is its working credential (Retraced's
 behaviour), while the database holds the secret sealed only; a secret the site can no longer
-open is listed with a marker and stays manageable; the audit trail never holds it.
+open is listed with a marker and stays manageable; neither the audit trail nor the logs
+ever hold it.
 """
 
 import json
+import logging
+from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection
 from django.test import override_settings
+from gunicorn.config import Config
 from rest_framework.test import APIClient
 
 from audits.context import AuditActor
 from audits.models import ActorType, AuditEvent, RetracedEnterpriseToken
 from audits.services import audit_event_build, audit_events_append
+from integration_site.gunicorn_conf import SecretPathMaskingLogger
+from integration_site.log_masking import SecretPathFilter
 
 pytestmark = pytest.mark.django_db
 
@@ -181,3 +188,40 @@ def test_a_token_from_before_sealed_secrets_is_marked(viewer_session):
     [listed] = _listed(viewer)
     assert (listed["id"], listed["secret_readable"]) == (created["public_id"], False)
     assert _enterprise_search(created["id"]).status_code == 200
+
+
+def test_the_request_log_prints_a_secret_path_redacted(viewer_session, publisher, caplog):
+    # settings.LOGGING puts the filter on the root's console handler, which sees Django's
+    # "Not Found: <path>" record before pytest's capture does.
+    assert any(
+        isinstance(log_filter, SecretPathFilter)
+        for handler in logging.getLogger().handlers
+        for log_filter in handler.filters
+    )
+    secret = _viewer_create(viewer_session("group-a"))["id"]
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        response = publisher.get(f"{PUBLISHER_TOKENS.format('group-b')}/{secret}")
+    assert response.status_code == 404
+    [record] = [r for r in caplog.records if r.name == "django.request"]
+    assert record.getMessage().endswith("/group-b/enterprisetoken/[redacted]")
+    assert secret not in caplog.text
+
+
+def test_the_access_log_prints_a_secret_path_redacted():
+    secret = "0123456789abcdef0123456789abcdef"
+    path = f"/viewer/v1/project/default/eitapi_token/{secret}"
+    logger = SecretPathMaskingLogger(Config())
+    response = SimpleNamespace(status="204 No Content", headers=[], sent=0)
+    environ = {
+        "REQUEST_METHOD": "DELETE",
+        "RAW_URI": path,
+        "PATH_INFO": path,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+    }
+    atoms = logger.atoms(response, SimpleNamespace(headers=[]), environ, timedelta(0))
+    assert atoms["r"] == "DELETE /viewer/v1/project/default/eitapi_token/[redacted] HTTP/1.1"
+    assert secret not in json.dumps(atoms, default=str)
+    plain = {**environ, "RAW_URI": "/viewer/v1/project/default/eitapi_tokens"}
+    assert logger.atoms(response, SimpleNamespace(headers=[]), plain, timedelta(0))["r"] == (
+        "DELETE /viewer/v1/project/default/eitapi_tokens HTTP/1.1"
+    )
