@@ -21,13 +21,17 @@ class AuditsConfig(AppConfig):
         from audits.foreman.auditing import foreman_auditing_register
         from audits.retraced import tasks as retraced_tasks  # noqa: F401 (the viewer purge)
         from audits.retraced.authentication import ENTERPRISE_TOKEN_IN_PATH
+        from audits.retraced.base import retraced_url_prefix
         from audits.tenancy import token_tenancy_check
         from integration_site.registry import registry
         from integration_site.schedule import periodic
 
         # The Replicated Audit API, and Foreman's API and its apipie docs.
         registry["api_path_prefixes"].add(
-            "/audit/", "/api/", "/apidoc/", "/publisher/", "/viewer/", "/enterprise/"
+            "/audit/",
+            "/api/",
+            "/apidoc/",
+            *(f"/{retraced_url_prefix()}{api}/" for api in ("publisher", "viewer", "enterprise")),
         )
         registry["demo_loaders"]["audit trail"] = load_audit_demo
         registry["worker_tick_hooks"].add(audit_worker_tick)

@@ -6,6 +6,7 @@ from audits.audit_api import (
     AuditEventBulkIngestView,
     AuditEventIngestView,
 )
+from audits.retraced.base import retraced_url_prefix
 
 urlpatterns: list = [
     # The Replicated Audit API, its bulk companion and chain verification.
@@ -17,8 +18,8 @@ urlpatterns: list = [
         AuditChainVerificationView.as_view(),
         name="audit-chain-verification",
     ),
-    # Retraced's publisher, viewer and enterprise APIs.
-    path("", include("audits.retraced.urls")),
+    # Retraced's publisher, viewer and enterprise APIs, under RETRACED_URL_PREFIX.
+    path(retraced_url_prefix(), include("audits.retraced.urls")),
     # Foreman's API v2: /api/audits, /api/hosts, /api/locations, /api/organizations, /apidoc.
     path("", include("audits.foreman.urls")),
 ]

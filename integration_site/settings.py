@@ -5,6 +5,7 @@ switched on by variables (DJANGO_HTTPS, DATABASE_URL, ...), never by another set
 """
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -357,6 +358,14 @@ AUDIT_MIN_RETENTION_DAYS = env_int("AUDIT_MIN_RETENTION_DAYS", 7)
 # then reports a chain rewound or truncated behind an anchor (audits/anchors.py).
 AUDIT_ANCHOR_PATH = Path(os.environ.get("AUDIT_ANCHOR_PATH", VAR_DIR / "audit-anchors.jsonl"))
 AUDIT_ANCHOR_INTERVAL_SECONDS = env_int("AUDIT_ANCHOR_INTERVAL_SECONDS", 300)
+# Where Retraced's publisher, viewer and enterprise APIs are served: the site's root by
+# default (a client's endpoint is the site's URL), or under a path such as `auditlog`, where
+# Retraced's own deployments put them, so clients configured for one keep their endpoint.
+RETRACED_URL_PREFIX = os.environ.get("RETRACED_URL_PREFIX", "").strip("/")
+if not re.fullmatch(r"([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?", RETRACED_URL_PREFIX):
+    raise ImproperlyConfigured(
+        f"RETRACED_URL_PREFIX must be path segments such as 'auditlog', got {RETRACED_URL_PREFIX!r}"
+    )
 # Retraced's GraphQL `search`: the most events one page (`first`/`last`) may ask for.
 # Retraced sets no cap; each page is one bounded query (docs/api-compat.md).
 RETRACED_GRAPHQL_MAX_PAGE_SIZE = env_int("RETRACED_GRAPHQL_MAX_PAGE_SIZE", 500)

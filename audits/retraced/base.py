@@ -4,11 +4,22 @@ What every Retraced route shares: Retraced's error body `{"status", "type", "err
 widget calls from the vendor's own pages, Retraced's wide-open CORS.
 """
 
+from django.conf import settings
 from django.http import HttpResponse
 from rest_framework import exceptions
 from rest_framework.views import APIView
 
 from audits.models import DEFAULT_ENVIRONMENT_ID, DEFAULT_PROJECT_ID
+
+
+def retraced_url_prefix() -> str:
+    """
+    Where the Retraced routes are mounted: `""` (the site's root, the default) or, for
+    RETRACED_URL_PREFIX=auditlog, `"auditlog/"`, so a client keeps an endpoint that ends in
+    Retraced's usual `/auditlog`.
+    """
+    return f"{settings.RETRACED_URL_PREFIX}/" if settings.RETRACED_URL_PREFIX else ""
+
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
