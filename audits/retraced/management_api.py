@@ -106,13 +106,13 @@ ENTERPRISE_TOKEN = {
         "token": {
             "type": "string",
             "description": "The credential (`Authorization: token=<token>`), as Retraced "
-            "answers it; the public id when `secret_readable` is false.",
+            "answers it; `unreadable-<id>` when `secret_readable` is false.",
         },
         "id": {"type": "string", "description": "The public id the audit trail records."},
         "secret_readable": {
             "type": "boolean",
             "description": "False: the secret cannot be decrypted (DJANGO_SECRET_KEY changed, "
-            "or the token predates stored secrets); `token` is then the public id, which "
+            "or the token predates stored secrets); `token` is then `unreadable-<id>`, which "
             "still manages the token but does not authenticate.",
         },
         "display_name": {"type": "string"},

@@ -122,14 +122,14 @@ EITAPI_TOKEN = {
         "id": {
             "type": "string",
             "description": "The credential (`Authorization: token=<id>`), as Retraced answers "
-            "it; the public id when `secret_readable` is false.",
+            "it; `unreadable-<public_id>` when `secret_readable` is false.",
         },
         "public_id": {"type": "string", "description": "The id the audit trail records."},
         "secret_readable": {
             "type": "boolean",
             "description": "False: the secret cannot be decrypted (DJANGO_SECRET_KEY changed, "
-            "or the token predates stored secrets); `id` is then the public id, which still "
-            "renames or deletes the token but does not authenticate.",
+            "or the token predates stored secrets); `id` is then `unreadable-<public_id>`, "
+            "which still renames or deletes the token but does not authenticate.",
         },
         "display_name": {"type": "string"},
         "project_id": {"type": "string"},

@@ -27,6 +27,10 @@ ACTIVE_SEARCH_PAGE_DEFAULT = 200
 # The HKDF info label of the key that seals enterprise token secrets: no other use of
 # SECRET_KEY can open them.
 ENTERPRISE_TOKEN_SEAL_PURPOSE = b"integration-site.retraced.enterprise-token-secret"
+# What a token whose secret cannot be opened is answered as: `unreadable-<public id>`. The
+# logs viewer shows only a token's id and name, so the marker must sit in the id itself,
+# where the customer sees it; paths accept it, so the token can still be renamed or deleted.
+UNREADABLE_TOKEN_PREFIX = "unreadable-"
 
 
 def _in_group(queryset: QuerySet, *, project: str, environment: str, group_id: str) -> QuerySet:
@@ -46,11 +50,13 @@ def enterprise_token_of_group(
     *, token_id: str, project: str, environment: str, group_id: str
 ) -> RetracedEnterpriseToken | None:
     """
-    The group's token named by `token_id`: its secret (Retraced's id, what the lists answer)
-    or its public id (what the audit trail records, and what an unreadable token is listed by).
+    The group's token named by `token_id`: its secret (Retraced's id, what the lists answer),
+    its public id (what the audit trail records), or the marked public id an unreadable
+    token is listed by.
     """
+    public_id = token_id.removeprefix(UNREADABLE_TOKEN_PREFIX)
     return _in_group(
-        RetracedEnterpriseToken.objects.filter(Q(pk=token_id) | Q(digest=secret_digest(token_id))),
+        RetracedEnterpriseToken.objects.filter(Q(pk=public_id) | Q(digest=secret_digest(token_id))),
         project=project,
         environment=environment,
         group_id=group_id,
@@ -62,7 +68,8 @@ class EnterpriseTokenCredential:
     """
     What the APIs answer as a token's id: its secret, as Retraced does. A secret that cannot
     be opened (SECRET_KEY rotated without a fallback, or a token older than migration 0017)
-    falls back to the public id, which still names the token in paths, with `readable` False.
+    is answered as `unreadable-<public id>`, which still names the token in paths but is
+    plainly no credential, with `readable` False.
     """
 
     value: str
@@ -73,7 +80,9 @@ def enterprise_token_credential(token: RetracedEnterpriseToken) -> EnterpriseTok
     try:
         secret = secret_open(token.sealed_secret, purpose=ENTERPRISE_TOKEN_SEAL_PURPOSE)
     except SecretUnreadable:
-        return EnterpriseTokenCredential(value=token.id, readable=False)
+        return EnterpriseTokenCredential(
+            value=f"{UNREADABLE_TOKEN_PREFIX}{token.id}", readable=False
+        )
     return EnterpriseTokenCredential(value=secret, readable=True)
 
 

@@ -158,10 +158,12 @@ def test_a_secret_sealed_under_another_key_is_listed_marked_and_stays_manageable
         # A new session: the old one was signed with a key derived from the old SECRET_KEY.
         viewer = viewer_session("group-a")
         [listed] = _listed(viewer)
-        assert listed["secret_readable"] is False
-        assert listed["id"] == listed["public_id"] == created["public_id"]
+        assert listed["secret_readable"] is False and listed["public_id"] == created["public_id"]
+        # The widget shows only id and name: the marker is in the id.
+        assert listed["id"] == f"unreadable-{created['public_id']}"
         [published] = publisher.get(PUBLISHER_TOKENS.format("group-a")).json()
-        assert (published["token"], published["secret_readable"]) == (created["public_id"], False)
+        assert (published["token"], published["secret_readable"]) == (listed["id"], False)
+        assert _enterprise_search(listed["id"]).status_code == 401
         # Its holder still authenticates: lookup is by digest, not by decryption.
         assert _enterprise_search(created["id"]).status_code == 200
         path = f"{VIEWER_TOKEN}/{listed['id']}"
@@ -180,14 +182,19 @@ def test_a_rotated_key_kept_as_fallback_still_opens_the_secret(viewer_session, s
     assert (listed["id"], listed["secret_readable"]) == (created["id"], True)
 
 
-def test_a_token_from_before_sealed_secrets_is_marked(viewer_session):
+def test_a_token_from_before_sealed_secrets_is_marked(viewer_session, publisher):
     viewer = viewer_session("group-a")
     created = _viewer_create(viewer)
     # What migration 0017 leaves a token created before it: the digest, no sealed secret.
     RetracedEnterpriseToken.objects.update(sealed_secret="")
     [listed] = _listed(viewer)
-    assert (listed["id"], listed["secret_readable"]) == (created["public_id"], False)
+    assert (listed["id"], listed["secret_readable"]) == (
+        f"unreadable-{created['public_id']}",
+        False,
+    )
     assert _enterprise_search(created["id"]).status_code == 200
+    base = PUBLISHER_TOKENS.format("group-a")
+    assert publisher.delete(f"{base}/{listed['id']}").status_code == 204
 
 
 def test_the_request_log_prints_a_secret_path_redacted(viewer_session, publisher, caplog):
