@@ -488,14 +488,19 @@ class RetracedViewerRevocation(models.Model):
 class RetracedEnterpriseToken(models.Model):
     """
     An Enterprise IT API ("eitapi") token: a customer's SIEM reads its group's events with
-    it (`Authorization: token=<secret>`). `id` is public (paths, listings); only the SHA-256
-    of the secret is stored, so the secret is shown once, when the token is created.
+    it (`Authorization: token=<secret>`). In Retraced the token's id is the secret, and its
+    logs viewer lists tokens by it, so the secret must be readable again: it is stored sealed
+    (Fernet under a key derived from SECRET_KEY, audits.retraced.viewer_selectors), never in
+    clear, and found by its SHA-256 `digest`. `id` is public: the audit trail names the token
+    by it. A token sealed under a key the site no longer has (or created before 0017) still
+    has its id, its digest and its group: it is listed as unreadable and can be deleted.
     """
 
     id = models.CharField(
         primary_key=True, max_length=32, default=retraced_object_id, editable=False
     )
     digest = models.CharField(max_length=64, unique=True, editable=False)
+    sealed_secret = models.TextField(default="", editable=False)
     display_name = models.CharField(max_length=255)
     project = models.CharField(max_length=TENANCY_ID_MAX)
     environment = models.CharField(max_length=TENANCY_ID_MAX)

@@ -12,12 +12,15 @@ it offers:
 - `apidoc_resources`: name -> `build() -> dict`, a resource in the apipie document;
 - `search_box_addons`: `addon(request, *, controller, query) -> html` after a search box;
 - `token_tenancy_checks`: `check(project, environment)` raising ValidationError when an API
-  token may not be given that tenancy (the audits app knows which projects exist).
+  token may not be given that tenancy (the audits app knows which projects exist);
+- `secret_path_patterns`: compiled regexes whose group `secret` is a credential a peer
+  protocol carries in a URL path; logs show it as `[redacted]` (`log_masking`).
 
 Stores keep registration order, and registering the same thing twice is a no-op, so a
 `ready()` that runs again (tests reload apps) adds nothing.
 """
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -71,4 +74,5 @@ registry = Registry(
     apidoc_resources=dict[str, Callable[[], dict]](),
     search_box_addons=Contributions[Callable[..., str]](),
     token_tenancy_checks=Contributions[Callable[[str, str], None]](),
+    secret_path_patterns=Contributions[re.Pattern[str]](),
 )

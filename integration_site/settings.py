@@ -47,6 +47,11 @@ if not SECRET_KEY:
             "or set DJANGO_DEBUG=1 for local development only."
         )
     SECRET_KEY = "insecure-debug-only-key"
+# https://docs.djangoproject.com/en/6.1/ref/settings/#secret-key-fallbacks
+# Former keys, separated by whitespace (a key may hold a comma): after a rotation they still
+# verify what the old key signed and open what it sealed (enterprise token secrets, bind
+# passwords) until those are re-created.
+SECRET_KEY_FALLBACKS = os.environ.get("DJANGO_SECRET_KEY_FALLBACKS", "").split()
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 # Needed when the admin is reached through an HTTPS proxy under another origin.
@@ -440,7 +445,16 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Credentials a peer protocol carries in paths (Retraced's enterprise token ids) are
+    # printed as [redacted] by every handler.
+    "filters": {"secret_paths": {"()": "integration_site.log_masking.SecretPathFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["secret_paths"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         # The worker logs every poll at INFO; keep task start/finish, drop the chatter.

@@ -162,6 +162,9 @@ class ViewerSessionAuthentication(authentication.BaseAuthentication):
 
 
 _ENTERPRISE_TOKEN = re.compile(r"token=(.+)")
+# The management paths name an enterprise token by its secret, as Retraced's do
+# (`.../enterprisetoken/<token>`, `.../eitapi_token/<id>`): logs print it as [redacted].
+ENTERPRISE_TOKEN_IN_PATH = re.compile(r"/(?:enterprisetoken|eitapi_token)/(?P<secret>[^/?#\s]+)")
 
 
 class EnterpriseTokenAuthentication(authentication.BaseAuthentication):

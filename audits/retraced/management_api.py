@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from audits.models import RetracedEnterpriseToken
 from audits.retraced.base import PublisherAPIView
 from audits.retraced.viewer_selectors import (
+    enterprise_token_credential,
     enterprise_token_of_group,
     enterprise_tokens_of_group,
 )
@@ -102,22 +103,31 @@ class EnterpriseTokenBody(serializers.Serializer):
 ENTERPRISE_TOKEN = {
     "type": "object",
     "properties": {
-        "id": {"type": "string"},
+        "token": {
+            "type": "string",
+            "description": "The credential (`Authorization: token=<token>`), as Retraced "
+            "answers it; `unreadable-<id>` when `secret_readable` is false.",
+        },
+        "id": {"type": "string", "description": "The public id the audit trail records."},
+        "secret_readable": {
+            "type": "boolean",
+            "description": "False: the secret cannot be decrypted (DJANGO_SECRET_KEY changed, "
+            "or the token predates stored secrets); `token` is then `unreadable-<id>`, which "
+            "still manages the token but does not authenticate.",
+        },
         "display_name": {"type": "string"},
         "view_log_action": {"type": "string"},
     },
-    "required": ["id", "display_name", "view_log_action"],
-}
-ENTERPRISE_TOKEN_CREATED = {
-    "type": "object",
-    "properties": {**ENTERPRISE_TOKEN["properties"], "token": {"type": "string"}},
-    "required": ["token", *ENTERPRISE_TOKEN["required"]],
+    "required": ["token", "id", "secret_readable", "display_name", "view_log_action"],
 }
 
 
 def enterprise_token_body(token: RetracedEnterpriseToken) -> dict:
+    credential = enterprise_token_credential(token)
     return {
+        "token": credential.value,
         "id": token.id,
+        "secret_readable": credential.readable,
         "display_name": token.display_name,
         "view_log_action": token.view_log_action,
     }
@@ -129,7 +139,7 @@ class EnterpriseTokensView(PublisherManagementView):
     @extend_schema(
         operation_id="retraced_enterprise_tokens_list",
         responses={200: {"type": "array", "items": ENTERPRISE_TOKEN}},
-        description="The group's enterprise tokens (their secrets are never shown again).",
+        description="The group's enterprise tokens, each with its working `token`.",
     )
     def get(self, request, project_id: str, group_id: str):
         project, environment = self.tenancy(request)
@@ -141,27 +151,28 @@ class EnterpriseTokensView(PublisherManagementView):
     @extend_schema(
         operation_id="retraced_enterprise_token_create",
         request=EnterpriseTokenBody,
-        responses={201: OpenApiResponse(ENTERPRISE_TOKEN_CREATED, description="Created")},
-        description="A new enterprise token for the group; `token` is its secret, shown once.",
+        responses={201: OpenApiResponse(ENTERPRISE_TOKEN, description="Created")},
+        description="A new enterprise token for the group; `token` is its credential.",
     )
     def post(self, request, project_id: str, group_id: str):
         body = EnterpriseTokenBody(data=request.data)
         body.is_valid(raise_exception=True)
         project, environment = self.tenancy(request)
-        token, secret = enterprise_token_create(
+        token, _secret = enterprise_token_create(
             project=project,
             environment=environment,
             group_id=group_id,
             display_name=body.validated_data["display_name"],
             view_log_action=body.validated_data["view_log_action"],
         )
-        return Response(
-            {"token": secret, **enterprise_token_body(token)}, status=status.HTTP_201_CREATED
-        )
+        return Response(enterprise_token_body(token), status=status.HTTP_201_CREATED)
 
 
 class EnterpriseTokenView(PublisherManagementView):
-    """`/publisher/v1/project/<pid>/group/<gid>/enterprisetoken/<id>`: read, rename, delete."""
+    """
+    `/publisher/v1/project/<pid>/group/<gid>/enterprisetoken/<token>`: read, rename, delete.
+    The path names the token by its secret (Retraced's id) or by its public id.
+    """
 
     def _token(self, request, group_id: str, token_id: str) -> RetracedEnterpriseToken:
         project, environment = self.tenancy(request)

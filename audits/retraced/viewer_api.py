@@ -19,6 +19,7 @@ from audits.retraced.base import RetracedAPIView
 from audits.retraced.fields import ExportTimeField
 from audits.retraced.viewer_selectors import (
     GROUP_LIST_MAX,
+    enterprise_token_credential,
     enterprise_token_of_group,
     enterprise_tokens_of_group,
     saved_export_of_group,
@@ -118,25 +119,44 @@ class ViewerSessionView(RetracedAPIView):
 EITAPI_TOKEN = {
     "type": "object",
     "properties": {
-        "id": {"type": "string"},
+        "id": {
+            "type": "string",
+            "description": "The credential (`Authorization: token=<id>`), as Retraced answers "
+            "it; `unreadable-<public_id>` when `secret_readable` is false.",
+        },
+        "public_id": {"type": "string", "description": "The id the audit trail records."},
+        "secret_readable": {
+            "type": "boolean",
+            "description": "False: the secret cannot be decrypted (DJANGO_SECRET_KEY changed, "
+            "or the token predates stored secrets); `id` is then `unreadable-<public_id>`, "
+            "which still renames or deletes the token but does not authenticate.",
+        },
         "display_name": {"type": "string"},
         "project_id": {"type": "string"},
         "environment_id": {"type": "string"},
         "group_id": {"type": "string"},
         "view_log_action": {"type": "string"},
     },
-    "required": ["id", "display_name"],
-}
-EITAPI_TOKEN_CREATED = {
-    "type": "object",
-    "properties": {**EITAPI_TOKEN["properties"], "token": {"type": "string"}},
-    "required": ["id", "token", "display_name", "project_id", "group_id", "view_log_action"],
+    "required": [
+        "id",
+        "public_id",
+        "secret_readable",
+        "display_name",
+        "project_id",
+        "environment_id",
+        "group_id",
+        "view_log_action",
+    ],
 }
 
 
 def eitapi_token_body(token: RetracedEnterpriseToken) -> dict:
+    # Retraced's logs viewer lists and copies `.id`: it must be the working credential.
+    credential = enterprise_token_credential(token)
     return {
-        "id": token.id,
+        "id": credential.value,
+        "public_id": token.id,
+        "secret_readable": credential.readable,
         "display_name": token.display_name,
         "project_id": token.project,
         "environment_id": token.environment,
@@ -177,15 +197,14 @@ class EitapiTokenCreateView(ViewerAPIView):
     @extend_schema(
         operation_id="retraced_viewer_eitapi_token_create",
         request=EitapiTokenBody,
-        responses={201: OpenApiResponse(EITAPI_TOKEN_CREATED, description="Created")},
-        description="A new enterprise token for the session's group; `token` is its secret, "
-        "shown once.",
+        responses={201: OpenApiResponse(EITAPI_TOKEN, description="Created")},
+        description="A new enterprise token for the session's group; `id` is its credential.",
     )
     def post(self, request, project_id: str):
         session = self.session(request)
         body = EitapiTokenBody(data=request.data)
         body.is_valid(raise_exception=True)
-        token, secret = enterprise_token_create(
+        token, _secret = enterprise_token_create(
             project=session.project,
             environment=session.environment,
             group_id=session.group_id,
@@ -199,11 +218,15 @@ class EitapiTokenCreateView(ViewerAPIView):
             description="Created an Enterprise IT Integration API Token",
             target_id=token.id,
         )
-        return Response({**eitapi_token_body(token), "token": secret}, status=201)
+        return Response(eitapi_token_body(token), status=201)
 
 
 class EitapiTokenView(ViewerAPIView):
-    """`PUT|DELETE /viewer/v1/project/<pid>/eitapi_token/<id>`: rename or delete."""
+    """
+    `PUT|DELETE /viewer/v1/project/<pid>/eitapi_token/<id>`: rename or delete. The path names
+    the token by its secret (the listed `id`) or its public id; the trail records the public
+    id only.
+    """
 
     def _token(self, session: ViewerSession, token_id: str) -> RetracedEnterpriseToken:
         token = enterprise_token_of_group(
@@ -241,13 +264,16 @@ class EitapiTokenView(ViewerAPIView):
     def delete(self, request, project_id: str, token_id: str):
         session = self.session(request)
         token = self._token(session, token_id)
+        # Read before the delete, which clears the instance's pk; never the path's token_id,
+        # which may be the secret.
+        public_id = token.id
         enterprise_token_delete(token=token)
         viewer_access_record(
             session,
             action="eitapi_token.delete",
             crud="d",
             description="Deleted an Enterprise IT Integration API Token",
-            target_id=token_id,
+            target_id=public_id,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 

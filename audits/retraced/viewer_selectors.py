@@ -3,6 +3,8 @@ Reads behind Retraced's viewer and Enterprise IT APIs. Every one is scoped by th
 project, environment and group: a row of another group is "not found", never shown.
 """
 
+from dataclasses import dataclass
+
 from django.db.models import Q, QuerySet
 
 from audits.models import (
@@ -13,6 +15,8 @@ from audits.models import (
     RetracedEnterpriseToken,
     RetracedSavedExport,
 )
+from audits.retraced.authentication import secret_digest
+from integration_site.crypto import SecretUnreadable, secret_open
 
 # A group's enterprise tokens and saved exports are listed whole up to this many: Retraced
 # lists them unbounded, and no widget shows more.
@@ -20,6 +24,13 @@ GROUP_LIST_MAX = 500
 # Retraced's cap on an active search's page (`page_size<=200`).
 ACTIVE_SEARCH_PAGE_MAX = 200
 ACTIVE_SEARCH_PAGE_DEFAULT = 200
+# The HKDF info label of the key that seals enterprise token secrets: no other use of
+# SECRET_KEY can open them.
+ENTERPRISE_TOKEN_SEAL_PURPOSE = b"integration-site.retraced.enterprise-token-secret"
+# What a token whose secret cannot be opened is answered as: `unreadable-<public id>`. The
+# logs viewer shows only a token's id and name, so the marker must sit in the id itself,
+# where the customer sees it; paths accept it, so the token can still be renamed or deleted.
+UNREADABLE_TOKEN_PREFIX = "unreadable-"
 
 
 def _in_group(queryset: QuerySet, *, project: str, environment: str, group_id: str) -> QuerySet:
@@ -38,12 +49,41 @@ def enterprise_tokens_of_group(*, project: str, environment: str, group_id: str)
 def enterprise_token_of_group(
     *, token_id: str, project: str, environment: str, group_id: str
 ) -> RetracedEnterpriseToken | None:
+    """
+    The group's token named by `token_id`: its secret (Retraced's id, what the lists answer),
+    its public id (what the audit trail records), or the marked public id an unreadable
+    token is listed by.
+    """
+    public_id = token_id.removeprefix(UNREADABLE_TOKEN_PREFIX)
     return _in_group(
-        RetracedEnterpriseToken.objects.filter(pk=token_id),
+        RetracedEnterpriseToken.objects.filter(Q(pk=public_id) | Q(digest=secret_digest(token_id))),
         project=project,
         environment=environment,
         group_id=group_id,
     ).first()
+
+
+@dataclass(frozen=True)
+class EnterpriseTokenCredential:
+    """
+    What the APIs answer as a token's id: its secret, as Retraced does. A secret that cannot
+    be opened (SECRET_KEY rotated without a fallback, or a token older than migration 0017)
+    is answered as `unreadable-<public id>`, which still names the token in paths but is
+    plainly no credential, with `readable` False.
+    """
+
+    value: str
+    readable: bool
+
+
+def enterprise_token_credential(token: RetracedEnterpriseToken) -> EnterpriseTokenCredential:
+    try:
+        secret = secret_open(token.sealed_secret, purpose=ENTERPRISE_TOKEN_SEAL_PURPOSE)
+    except SecretUnreadable:
+        return EnterpriseTokenCredential(
+            value=f"{UNREADABLE_TOKEN_PREFIX}{token.id}", readable=False
+        )
+    return EnterpriseTokenCredential(value=secret, readable=True)
 
 
 def saved_exports_of_group(

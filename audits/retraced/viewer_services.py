@@ -30,7 +30,9 @@ from audits.retraced.authentication import (
     secret_digest,
     viewer_session_sign,
 )
+from audits.retraced.viewer_selectors import ENTERPRISE_TOKEN_SEAL_PURPOSE
 from audits.services import audit_event_build, audit_events_append
+from integration_site.crypto import secret_seal
 
 
 class ViewerTokenInvalid(Exception):
@@ -206,10 +208,11 @@ def enterprise_token_create(
     display_name: str,
     view_log_action: str = "",
 ) -> tuple[RetracedEnterpriseToken, str]:
-    """A new enterprise token for the group, and its secret (shown this once)."""
+    """A new enterprise token for the group, and its secret (sealed at rest, never in clear)."""
     secret = _new_secret()
     token = RetracedEnterpriseToken.objects.create(
         digest=secret_digest(secret),
+        sealed_secret=secret_seal(secret, purpose=ENTERPRISE_TOKEN_SEAL_PURPOSE),
         project=project,
         environment=environment,
         group_id=group_id,

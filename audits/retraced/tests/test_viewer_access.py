@@ -256,11 +256,12 @@ def test_viewer_manages_only_its_groups_enterprise_tokens(viewer_session):
     assert token["project_id"] == "default" and token["environment_id"] == "production"
     assert token["view_log_action"] == "audit.log.view"
     stored = RetracedEnterpriseToken.objects.get()
-    assert stored.digest == secret_digest(token["token"])
+    # The listed id is the credential, as in Retraced; the public id is the row's key.
+    assert stored.digest == secret_digest(token["id"])
+    assert token["public_id"] == stored.id and token["secret_readable"] is True
 
     listed = a.get("/viewer/v1/project/default/eitapi_tokens").json()
     assert [(t["id"], t["display_name"]) for t in listed] == [(token["id"], "Splunk")]
-    assert "token" not in listed[0]
     # Group B's viewer neither sees nor touches it.
     assert b.get("/viewer/v1/project/default/eitapi_tokens").json() == []
     path = f"/viewer/v1/project/default/eitapi_token/{token['id']}"
@@ -373,7 +374,13 @@ def test_publisher_enterprise_token_crud(publisher):
     assert RetracedEnterpriseToken.objects.get(pk=body["id"]).digest == secret_digest(body["token"])
     listed = publisher.get(base).json()
     assert listed == [
-        {"id": body["id"], "display_name": "SIEM", "view_log_action": "audit.log.view"}
+        {
+            "token": body["token"],
+            "id": body["id"],
+            "secret_readable": True,
+            "display_name": "SIEM",
+            "view_log_action": "audit.log.view",
+        }
     ]
     # Another group's path does not reach it.
     other = "/publisher/v1/project/default/group/group-b/enterprisetoken"
@@ -392,7 +399,9 @@ def test_publisher_enterprise_token_crud(publisher):
         format="json",
     )
     assert updated.json() == {
+        "token": body["token"],
         "id": body["id"],
+        "secret_readable": True,
         "display_name": "SIEM 2",
         "view_log_action": "siem.read",
     }
