@@ -20,7 +20,7 @@ class AuditsConfig(AppConfig):
         from audits.demo import load_audit_demo
         from audits.foreman.auditing import foreman_auditing_register
         from audits.retraced import tasks as retraced_tasks  # noqa: F401 (the viewer purge)
-        from audits.retraced.authentication import ENTERPRISE_TOKEN_IN_PATH
+        from audits.retraced.authentication import ENTERPRISE_TOKEN_IN_PATH, VIEWER_SESSION_IN_QUERY
         from audits.retraced.base import retraced_url_prefix
         from audits.tenancy import token_tenancy_check
         from integration_site.registry import registry
@@ -36,7 +36,7 @@ class AuditsConfig(AppConfig):
         registry["demo_loaders"]["audit trail"] = load_audit_demo
         registry["worker_tick_hooks"].add(audit_worker_tick)
         registry["token_tenancy_checks"].add(token_tenancy_check)
-        registry["secret_path_patterns"].add(ENTERPRISE_TOKEN_IN_PATH)
+        registry["secret_path_patterns"].add(ENTERPRISE_TOKEN_IN_PATH, VIEWER_SESSION_IN_QUERY)
         periodic(every=timedelta(seconds=settings.AUDIT_ANCHOR_INTERVAL_SECONDS))(
             tasks.audit_chain_anchor
         )

@@ -165,6 +165,8 @@ _ENTERPRISE_TOKEN = re.compile(r"token=(.+)")
 # The management paths name an enterprise token by its secret, as Retraced's do
 # (`.../enterprisetoken/<token>`, `.../eitapi_token/<id>`): logs print it as [redacted].
 ENTERPRISE_TOKEN_IN_PATH = re.compile(r"/(?:enterprisetoken|eitapi_token)/(?P<secret>[^/?#\s]+)")
+# logs-viewer's legacy CSV download carries the viewer session in the query (`?jwt=`).
+VIEWER_SESSION_IN_QUERY = re.compile(r"[?&]jwt=(?P<secret>[^&#\s]+)")
 
 
 class EnterpriseTokenAuthentication(authentication.BaseAuthentication):

@@ -232,3 +232,17 @@ def test_the_access_log_prints_a_secret_path_redacted():
     assert logger.atoms(response, SimpleNamespace(headers=[]), plain, timedelta(0))["r"] == (
         "DELETE /viewer/v1/project/default/eitapi_tokens HTTP/1.1"
     )
+
+
+def test_the_access_log_prints_a_viewer_session_in_the_query_redacted():
+    # logs-viewer's legacy CSV link carries the session JWT as `?jwt=`.
+    session = "eyJhbGciOiJIUzI1NiJ9.eyJncm91cCI6ImEifQ.c2lnbmF0dXJl"
+    path = f"/viewer/v1/project/default/export/7/rendered?format=csv&jwt={session}&x=1"
+    logger = SecretPathMaskingLogger(Config())
+    response = SimpleNamespace(status="200 OK", headers=[], sent=0)
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": path, "SERVER_PROTOCOL": "HTTP/1.1"}
+    atoms = logger.atoms(response, SimpleNamespace(headers=[]), environ, timedelta(0))
+    assert atoms["r"] == (
+        "GET /viewer/v1/project/default/export/7/rendered?format=csv&jwt=[redacted]&x=1 HTTP/1.1"
+    )
+    assert session not in json.dumps(atoms, default=str)
