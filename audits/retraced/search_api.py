@@ -29,7 +29,6 @@ from audits.retraced.viewer_selectors import (
     ACTIVE_SEARCH_PAGE_DEFAULT,
     ACTIVE_SEARCH_PAGE_MAX,
     active_search_page,
-    saved_export_of_group,
 )
 from audits.retraced.viewer_services import (
     enterprise_access_record,
@@ -143,14 +142,7 @@ class SavedExportRenderView(ViewerAPIView):
         session = self.session(request)
         query = SavedExportRenderQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        export = saved_export_of_group(
-            export_id=export_id,
-            project=session.project,
-            environment=session.environment,
-            group_id=session.group_id,
-        )
-        if export is None:
-            raise exceptions.NotFound("Not found")
+        export = self.saved_export(session, export_id)
         try:
             events = saved_export_events(export, session)
         except QueryError as error:

@@ -65,6 +65,19 @@ class ViewerAPIView(RetracedAPIView):
             raise exceptions.NotFound("Not found")
         return session
 
+    @staticmethod
+    def saved_export(session: ViewerSession, export_id: str) -> RetracedSavedExport:
+        """The session's group's saved export; another group's is as absent as none."""
+        export = saved_export_of_group(
+            export_id=export_id,
+            project=session.project,
+            environment=session.environment,
+            group_id=session.group_id,
+        )
+        if export is None:
+            raise exceptions.NotFound("Not found")
+        return export
+
 
 # --- The session ---------------------------------------------------------------------------
 
@@ -400,14 +413,7 @@ class ExportView(ViewerAPIView):
         session = self.session(request)
         body = ExportUpdateBody(data=request.data)
         body.is_valid(raise_exception=True)
-        export = saved_export_of_group(
-            export_id=export_id,
-            project=session.project,
-            environment=session.environment,
-            group_id=session.group_id,
-        )
-        if export is None:
-            raise exceptions.NotFound("Not found")
+        export = self.saved_export(session, export_id)
         saved_export_update(
             export=export,
             body=dict(body.validated_data["exportBody"]),
