@@ -70,8 +70,12 @@ def _csv_cell(value) -> str:
         return _iso(value)
     if isinstance(value, dict | list):
         value = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    value = str(value)
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    return csv_formula_guard(str(value))
+
+
+def csv_formula_guard(text: str) -> str:
+    """A cell a spreadsheet shows as text: one that would start a formula gets a leading `'`."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _rows(queryset: QuerySet) -> Iterator[tuple]:

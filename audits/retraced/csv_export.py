@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 
+from audits.exports import csv_formula_guard
 from audits.models import AuditEvent, Crud, RetracedSavedExport
 from audits.retraced.authentication import ViewerSession
 from audits.retraced.graphql import event_node
@@ -141,11 +142,13 @@ def _without_nulls(value: dict | None) -> dict | None:
 
 
 def _cell(value) -> str:
-    # csv-stringify's casts: booleans as "1" and "", objects as JSON, null as empty.
+    # csv-stringify's casts: booleans as "1" and "", objects as JSON, null as empty. Unlike
+    # Retraced, text a spreadsheet would run as a formula (an actor named "=HYPERLINK(...)")
+    # is kept as text, as the admin's exports keep it.
     if value is None:
         return ""
     if isinstance(value, bool):
         return "1" if value else ""
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return str(value)
+    return csv_formula_guard(str(value))

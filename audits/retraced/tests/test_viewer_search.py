@@ -350,3 +350,15 @@ def test_active_search_use_is_recorded(tenancy, enterprise_client):
     client.get(f"/enterprise/v1/search/active/{active}?page_size=5")
     event = AuditEvent.objects.get(actor_id=f"enterprise:{client.token.id[:7]}")
     assert event.description == f"GET /enterprise/v1/search/active/{active}?page_size=5"
+
+
+def test_csv_export_keeps_formula_text_as_text(tenancy, viewer_session):
+    # A spreadsheet would run these; the customer opening the file must see them as text.
+    _event("group-a", "a.create", actor_name='=HYPERLINK("http://x")', description="+1-2")
+    client = viewer_session("group-a")
+    export = _export(client)
+    response = client.get(f"/viewer/v1/project/default/export/{export}/rendered")
+    [row] = _rows(response)
+    assert row["actor_name"] == '\'=HYPERLINK("http://x")'
+    assert row["description"] == "'+1-2"
+    assert row["action"] == "a.create"
