@@ -41,9 +41,13 @@ from audits.models import (
     Environment,
     ExportFormat,
     Project,
+    RetracedEnterpriseToken,
+    RetracedSavedExport,
+    RetracedViewerDescriptor,
 )
 from audits.paginator import COUNT_CAP, CappedCountPaginator
 from audits.retraced.admin import group_log_url, group_log_urls
+from audits.retraced.viewer_services import enterprise_token_console_delete
 from audits.selectors import audit_export_may_download, audit_exports_visible
 from audits.services import audit_event_record
 from audits.templatetags.audit_display import visible_text
@@ -614,3 +618,85 @@ def _tenancy_in_use(*, project: str, environment: str | None = None) -> bool:
         }
     )
     return AuditEvent.objects.filter(**scope).exists() or ApiToken.objects.filter(**scope).exists()
+
+
+# --- Retraced credentials -----------------------------------------------------------------
+# The rows behind Retraced's viewer and Enterprise IT API, for operators to see (and to
+# delete an enterprise token). Every form is read-only and names its fields explicitly, so
+# no digest or sealed secret ever reaches a page: a token is shown by its public id only.
+
+
+class RetracedCredentialAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Small tables, but still no unbounded COUNT(*) or facet counts on each page view."""
+
+    list_filter = [ProjectFilter, EnvironmentFilter]
+    show_facets = admin.ShowFacets.NEVER
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    list_per_page = 50
+
+
+@admin.register(RetracedEnterpriseToken)
+class RetracedEnterpriseTokenAdmin(RetracedCredentialAdmin):
+    """
+    Made only by the publisher API or the logs viewer, so no add or edit here. Deleting (one
+    or the bulk action) goes through `enterprise_token_console_delete`, which records it in
+    the group's log as the viewer API's delete is.
+    """
+
+    allow_delete = True
+    list_display = [
+        "display_name",
+        "project",
+        "environment",
+        "group_id",
+        "view_log_action",
+        "created_at",
+    ]
+    search_fields = ["display_name", "group_id"]
+    fields = [
+        "id",
+        "display_name",
+        "project",
+        "environment",
+        "group_id",
+        "view_log_action",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+    def delete_model(self, request, obj):
+        enterprise_token_console_delete(token=obj, staff_username=request.user.get_username())
+
+    def delete_queryset(self, request, queryset):
+        for token in queryset:
+            enterprise_token_console_delete(token=token, staff_username=request.user.get_username())
+
+
+@admin.register(RetracedViewerDescriptor)
+class RetracedViewerDescriptorAdmin(RetracedCredentialAdmin):
+    """Viewer tokens awaiting exchange; the hourly purge removes them, nothing else does."""
+
+    list_display = ["group_id", "actor_id", "project", "environment", "is_admin", "created_at"]
+    search_fields = ["group_id", "actor_id"]
+    fields = [
+        "project",
+        "environment",
+        "group_id",
+        "actor_id",
+        "is_admin",
+        "target_id",
+        "view_log_action",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+
+@admin.register(RetracedSavedExport)
+class RetracedSavedExportAdmin(RetracedCredentialAdmin):
+    """A viewer's saved CSV exports: the query descriptor it re-runs, as the widget saved it."""
+
+    list_display = ["name", "project", "environment", "group_id", "version", "saved_at"]
+    search_fields = ["name", "group_id"]
+    fields = ["id", "name", "project", "environment", "group_id", "version", "saved_at", "body"]
+    readonly_fields = fields

@@ -236,6 +236,28 @@ def enterprise_token_delete(*, token: RetracedEnterpriseToken) -> None:
     token.delete()
 
 
+@transaction.atomic
+def enterprise_token_console_delete(*, token: RetracedEnterpriseToken, staff_username: str) -> None:
+    """
+    An operator deletes a token in the admin: recorded in the group's own log as the viewer
+    API's delete is (`eitapi_token.delete`, the public id as target), the operator named as
+    the console's viewer is (`console:<username>`), so the customer sees who removed it.
+    """
+    public_id = token.id  # read first: delete() clears the instance's pk
+    enterprise_token_delete(token=token)
+    retraced_access_record(
+        project=token.project,
+        environment=token.environment,
+        group_id=token.group_id,
+        action="eitapi_token.delete",
+        crud="d",
+        actor_id=f"console:{staff_username}",
+        actor_name=staff_username,
+        description="Deleted an Enterprise IT Integration API Token",
+        target_id=public_id,
+    )
+
+
 # --- Saved exports ----------------------------------------------------------------------
 
 
