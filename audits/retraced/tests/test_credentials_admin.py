@@ -110,6 +110,9 @@ def test_lists_show_their_rows_and_filters(tenancy, console):
     assert "c@acme" in console.get(VIEWER_TOKENS).content.decode()
     _export("acme", "Weekly logins")
     assert "Weekly logins" in console.get(EXPORTS).content.decode()
+    index = console.get("/admin/").content.decode()
+    for url in (TOKENS, VIEWER_TOKENS, EXPORTS):
+        assert f'href="{url}"' in index
 
 
 def test_no_page_shows_a_secret_sealed_value_or_digest(tenancy, console):
