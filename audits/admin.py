@@ -558,13 +558,22 @@ def _filter_links(event: AuditEvent) -> list[tuple[str, str]]:
 
 
 class TenancyIdImmutableMixin:
-    """The id is in clients' paths and on every event: set once, at creation."""
+    """
+    The id is in clients' paths and on every event: set once, at creation. Deletion is one
+    object at a time, where `has_delete_permission` checks that nothing uses it; the bulk
+    action would not ask.
+    """
 
     id_field = "id"
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
         return [*readonly, self.id_field] if obj is not None else readonly
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
 
 @admin.register(Project)

@@ -159,6 +159,13 @@ def test_environment_slug_and_project_are_fixed_and_in_use_ones_kept(admin, acme
     )
     record("acme.event", project="acme", environment="staging")
     assert admin.get(f"/admin/audits/environment/{environment.pk}/delete/").status_code == 403
+    # Nor in bulk: the list offers no delete action, which would not check the events.
+    admin.post(
+        "/admin/audits/environment/",
+        {"action": "delete_selected", "_selected_action": [environment.pk], "post": "yes"},
+    )
+    assert Environment.objects.filter(pk=environment.pk).exists()
+    assert b"delete_selected" not in admin.get("/admin/audits/environment/").content
 
 
 # --- API tokens ------------------------------------------------------------------------
