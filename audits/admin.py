@@ -565,15 +565,11 @@ class TenancyIdImmutableMixin:
     """
 
     id_field = "id"
+    actions = None  # the only one would be the bulk delete
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
         return [*readonly, self.id_field] if obj is not None else readonly
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
 
 @admin.register(Project)

@@ -4,6 +4,7 @@ viewer tokens for the widget, enterprise tokens for a group, and the revocation 
 viewer's sessions.
 """
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -19,6 +20,7 @@ from audits.retraced.viewer_services import (
     enterprise_token_create,
     enterprise_token_delete,
     enterprise_token_update,
+    retraced_access_record,
     viewer_sessions_revoke,
     viewer_token_create,
 )
@@ -165,6 +167,7 @@ class EnterpriseTokensView(PublisherManagementView):
             display_name=body.validated_data["display_name"],
             view_log_action=body.validated_data["view_log_action"],
         )
+        token_change_record(request, token, action="eitapi_token.create", crud="c")
         return Response(enterprise_token_body(token), status=status.HTTP_201_CREATED)
 
 
@@ -203,6 +206,7 @@ class EnterpriseTokenView(PublisherManagementView):
             display_name=body.validated_data["display_name"],
             view_log_action=body.validated_data["view_log_action"] or None,
         )
+        token_change_record(request, token, action="eitapi_token.update", crud="u")
         return Response(enterprise_token_body(token))
 
     @extend_schema(
@@ -210,8 +214,54 @@ class EnterpriseTokenView(PublisherManagementView):
         responses={204: None},
     )
     def delete(self, request, project_id: str, group_id: str, token_id: str):
-        enterprise_token_delete(token=self._token(request, group_id, token_id))
+        token = self._token(request, group_id, token_id)
+        with transaction.atomic():
+            # Recorded first: the delete clears the instance's pk, the public id recorded.
+            token_change_record(request, token, action="eitapi_token.delete", crud="d")
+            enterprise_token_delete(token=token)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def publisher_change_record(
+    request,
+    *,
+    project: str,
+    environment: str,
+    group_id: str,
+    action: str,
+    crud: str,
+    description: str,
+    target_id: str,
+) -> None:
+    """
+    A change to a group's credentials through the publisher API, recorded in the group's own
+    log as the viewer API's are, the API token (or user) as the actor. A token is named by its
+    public id, never its secret.
+    """
+    retraced_access_record(
+        project=project,
+        environment=environment,
+        group_id=group_id,
+        action=action,
+        crud=crud,
+        actor_id=request.user.get_username(),
+        description=description,
+        target_id=target_id,
+    )
+
+
+def token_change_record(request, token: RetracedEnterpriseToken, *, action: str, crud: str):
+    verb = {"c": "Created", "u": "Updated", "d": "Deleted"}[crud]
+    publisher_change_record(
+        request,
+        project=token.project,
+        environment=token.environment,
+        group_id=token.group_id,
+        action=action,
+        crud=crud,
+        description=f"{verb} an Enterprise IT Integration API Token",
+        target_id=token.id,
+    )
 
 
 class ViewerSessionsRevokeView(PublisherManagementView):
@@ -226,7 +276,18 @@ class ViewerSessionsRevokeView(PublisherManagementView):
     )
     def delete(self, request, project_id: str, group_id: str, actor_id: str):
         project, environment = self.tenancy(request)
-        viewer_sessions_revoke(
-            project=project, environment=environment, group_id=group_id, actor_id=actor_id
-        )
+        with transaction.atomic():
+            viewer_sessions_revoke(
+                project=project, environment=environment, group_id=group_id, actor_id=actor_id
+            )
+            publisher_change_record(
+                request,
+                project=project,
+                environment=environment,
+                group_id=group_id,
+                action="viewer_sessions.revoke",
+                crud="d",
+                description=f"Ended the viewer sessions of {actor_id}",
+                target_id=actor_id,
+            )
         return Response(status=status.HTTP_200_OK)

@@ -169,6 +169,9 @@ def test_revoked_viewer_session_is_401_and_others_live_on(viewer_session, publis
         "/viewer/v1/project/default/group/group-a/actor/alice/viewersessions"
     )
     assert response.status_code == 200 and response.content == b""
+    revoked = AuditEvent.objects.get(action="viewer_sessions.revoke")
+    assert (revoked.group_id, revoked.target_id, revoked.crud) == ("group-a", "alice", "d")
+    assert revoked.actor_id.startswith("token:")
     body = _retraced_error(alice.get("/viewer/v1/project/default/exports"), 401)
     assert "revoked" in body["error"]
     assert bob.get("/viewer/v1/project/default/exports").status_code == 200
@@ -407,6 +410,15 @@ def test_publisher_enterprise_token_crud(publisher):
     }
     assert publisher.delete(f"{base}/{body['id']}").status_code == 204
     _retraced_error(publisher.get(f"{base}/{body['id']}"), 404)
+    # Each change is in the group's own log, by the API token, naming the public id only.
+    changes = AuditEvent.objects.filter(action__startswith="eitapi_token.").order_by("id")
+    assert [(e.action, e.crud, e.group_id, e.target_id) for e in changes] == [
+        ("eitapi_token.create", "c", "group-a", body["id"]),
+        ("eitapi_token.update", "u", "group-a", body["id"]),
+        ("eitapi_token.delete", "d", "group-a", body["id"]),
+    ]
+    assert all(e.actor_id.startswith("token:test-token-") for e in changes)
+    assert not AuditEvent.objects.filter(description__contains=body["token"]).exists()
 
 
 def test_publisher_enterprise_token_bad_input_is_400(publisher):
