@@ -106,6 +106,28 @@ def _ingest(request, *, endpoint: str, payload: Any, events: list, bulk: bool) -
     return ingest_response(result)
 
 
+def bulk_events_of(payload: Any, *, allow_empty: bool, over_limit: str) -> list:
+    """
+    The `events` list of a bulk body `{"events": [...]}` (this API's and Retraced's), at most
+    AUDIT_BULK_MAX_EVENTS long; `over_limit` words the refusal, with `{limit}` and `{count}`.
+    The events themselves are the caller's to validate.
+    """
+    if not isinstance(payload, dict):
+        raise exceptions.ValidationError({"non_field_errors": ['Expected {"events": [...]}.']})
+    unknown = sorted(set(payload) - {"events"})
+    if unknown:
+        raise exceptions.ValidationError({printable(k): ["Unknown field."] for k in unknown})
+    items = payload.get("events")
+    if not isinstance(items, list) or not (items or allow_empty):
+        shape = "an array" if allow_empty else "a non-empty array"
+        raise exceptions.ValidationError({"events": [f"Must be {shape} of events."]})
+    limit = settings.AUDIT_BULK_MAX_EVENTS
+    if len(items) > limit:
+        message = over_limit.format(limit=limit, count=len(items))
+        raise exceptions.ValidationError({"events": [message]})
+    return items
+
+
 IDEMPOTENCY_KEY_REUSED = "The Idempotency-Key was already used with a different body"
 BULK_CREATED = {
     "type": "array",
@@ -185,24 +207,11 @@ class AuditEventBulkIngestView(APIView):
     )
     def post(self, request):
         payload = parse_json_body(request)
-        if not isinstance(payload, dict):
-            raise exceptions.ValidationError({"non_field_errors": ['Expected {"events": [...]}.']})
-        unknown = sorted(set(payload) - {"events"})
-        if unknown:
-            raise exceptions.ValidationError({printable(k): ["Unknown field."] for k in unknown})
-        items = payload.get("events")
-        if not isinstance(items, list) or not items:
-            raise exceptions.ValidationError({"events": ["Must be a non-empty array of events."]})
-        limit = settings.AUDIT_BULK_MAX_EVENTS
-        if len(items) > limit:
-            raise exceptions.ValidationError(
-                {
-                    "events": [
-                        f"At most {limit} events per request (AUDIT_BULK_MAX_EVENTS); "
-                        f"got {len(items)}."
-                    ]
-                }
-            )
+        items = bulk_events_of(
+            payload,
+            allow_empty=False,
+            over_limit="At most {limit} events per request (AUDIT_BULK_MAX_EVENTS); got {count}.",
+        )
         events, errors = [], {}
         for index, item in enumerate(items):
             try:

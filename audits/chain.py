@@ -104,6 +104,8 @@ _get_optional = attrgetter(*OPTIONAL_HASHED_FIELDS)
 # Hashed only when not the default tenancy, which every event stored before tenancy existed
 # belongs to: moving an event to another project or environment breaks the chain.
 TENANCY_HASHED_FIELDS = {"project": DEFAULT_PROJECT_ID, "environment": DEFAULT_ENVIRONMENT_ID}
+_get_tenancy = attrgetter(*TENANCY_HASHED_FIELDS)
+_DEFAULT_TENANCY = tuple(TENANCY_HASHED_FIELDS.values())
 # One encoder, built once: no whitespace, UTF-8 kept (json.dumps would build it per call).
 # orjson is not used: its float and big-integer output differs from json's (1e+16 vs 1e16),
 # and the canonical form must not change with the library.
@@ -181,18 +183,20 @@ def canonical(event: AuditEvent) -> str:
             values[index] = _canonical_json(values[index])
     document = dict(zip(_CANONICAL_ORDER, values, strict=True))
     optional = _get_optional(event)
-    tenancy = {
-        name: value
-        for name, default in TENANCY_HASHED_FIELDS.items()
-        if (value := getattr(event, name)) != default
-    }
-    if any(optional) or tenancy:  # rare: the presorted order no longer holds, sort them all
+    tenancy = _get_tenancy(event)
+    # Site events and Replicated ingest have none of these: the presorted order holds. A
+    # Retraced event (receipt, tenancy) adds keys, so the whole document is sorted.
+    if any(optional) or tenancy != _DEFAULT_TENANCY:
         document.update(
             (k, _canonical_json(v))
             for k, v in zip(OPTIONAL_HASHED_FIELDS, optional, strict=True)
             if v
         )
-        document.update(tenancy)
+        document.update(
+            (k, v)
+            for k, v, default in zip(TENANCY_HASHED_FIELDS, tenancy, _DEFAULT_TENANCY, strict=True)
+            if v != default
+        )
         return _SORTING_ENCODER.encode(document)
     return _ENCODER.encode(document)
 
