@@ -9,6 +9,10 @@ it offers:
 - `dashboard_panels`: `provider(request) -> Panel | None` for the admin front page;
 - `periodic_jobs`: name -> `PeriodicTask`, enqueued by the worker (`schedule.periodic`);
 - `worker_tick_hooks`: `fn()` run on every worker loop (`schedule.run_worker_tick_hooks`);
+- `worker_threads`: `loop(stopping)` run in a thread of its own by every worker that runs the
+  periodic jobs, until `stopping` (a threading.Event) is set: long-lived consumers, such as
+  the Sensu transport's, that must not wait for a task slot. A loop decides for itself
+  whether it has work (a setting turned off returns at once);
 - `apidoc_resources`: name -> `build() -> dict`, a resource in the apipie document;
 - `search_box_addons`: `addon(request, *, controller, query) -> html` after a search box;
 - `token_tenancy_checks`: `check(project, environment)` raising ValidationError when an API
@@ -21,6 +25,7 @@ Stores keep registration order, and registering the same thing twice is a no-op,
 """
 
 import re
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -71,6 +76,7 @@ registry = Registry(
     dashboard_panels=Contributions[Callable[..., Any]](),
     periodic_jobs=dict[str, Any](),
     worker_tick_hooks=Contributions[Callable[[], None]](),
+    worker_threads=Contributions[Callable[[threading.Event], None]](),
     apidoc_resources=dict[str, Callable[[], dict]](),
     search_box_addons=Contributions[Callable[..., str]](),
     token_tenancy_checks=Contributions[Callable[[str, str], None]](),

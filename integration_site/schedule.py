@@ -12,6 +12,7 @@ another still holds the lease skips instead of doing the same work twice at once
 import logging
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -59,6 +60,47 @@ def run_worker_tick_hooks() -> None:
             fn()
         except Exception:
             logger.exception("worker tick hook %s failed", getattr(fn, "__qualname__", fn))
+
+
+class WorkerThreads:
+    """
+    The loops of `registry["worker_threads"]`, each in a daemon thread of its own. A loop that
+    raises is logged and started again after a pause (a broker or database outage must not
+    end the consumer for good); `stop()` sets the shared event and waits for every loop.
+    Django connections are per thread: each loop's is closed when it ends.
+    """
+
+    RESTART_PAUSE_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for loop in registry["worker_threads"]:
+            name = getattr(loop, "__qualname__", repr(loop))
+            thread = threading.Thread(target=self._run, args=(loop,), name=name, daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _run(self, loop) -> None:
+        from django.db import connections
+
+        try:
+            while not self.stopping.is_set():
+                try:
+                    loop(self.stopping)
+                    return  # A loop that returns has nothing (more) to do.
+                except Exception:
+                    logger.exception("worker thread %s failed; restarting", loop)
+                    self.stopping.wait(self.RESTART_PAUSE_SECONDS)
+        finally:
+            connections.close_all()
+
+    def stop(self, *, timeout: float = 30.0) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout)
 
 
 def registered_periodic_tasks() -> list[PeriodicTask]:

@@ -314,6 +314,24 @@ MONITORING_RESULTS_DRAIN_SECONDS = env_int("MONITORING_RESULTS_DRAIN_SECONDS", 2
 # max_output_size truncates likewise): it is stored in the result, the event and its audit.
 MONITORING_OUTPUT_MAX_CHARS = env_int("MONITORING_OUTPUT_MAX_CHARS", 65536)
 
+# Sensu 1.x's RabbitMQ transport (monitoring/sensu/transport.py), off when empty: e.g.
+# amqp://guest:guest@127.0.0.1:5672/%2F. With it real sensu-client agents connect: the worker
+# consumes the `keepalives` and `results` queues and publishes check requests. Without it
+# POST /request and scheduled subscription checks cannot reach an agent and say so.
+SENSU_TRANSPORT_URL = os.environ.get("SENSU_TRANSPORT_URL", "")
+# Results taken off the transport per transaction, and the longest wait to fill a batch.
+SENSU_TRANSPORT_BATCH_SIZE = env_int("SENSU_TRANSPORT_BATCH_SIZE", 500)
+SENSU_TRANSPORT_BATCH_MS = env_int("SENSU_TRANSPORT_BATCH_MS", 200)
+# Digests of processed transport results are kept this long to recognise redeliveries.
+MONITORING_TRANSPORT_RECEIPT_HOURS = env_int("MONITORING_TRANSPORT_RECEIPT_HOURS", 24)
+# Handlers (monitoring/handling): a run that outlasts its handler's `timeout` (or this) is
+# killed; this many run at once per worker; what a run printed is kept up to the size below;
+# runs are kept this many days.
+MONITORING_HANDLER_TIMEOUT_SECONDS = env_int("MONITORING_HANDLER_TIMEOUT_SECONDS", 30)
+MONITORING_HANDLER_CONCURRENCY = env_int("MONITORING_HANDLER_CONCURRENCY", 4)
+MONITORING_HANDLER_OUTPUT_MAX_CHARS = env_int("MONITORING_HANDLER_OUTPUT_MAX_CHARS", 8192)
+MONITORING_HANDLER_RUN_RETENTION_DAYS = env_int("MONITORING_HANDLER_RUN_RETENTION_DAYS", 30)
+
 # Foreman-compatible /api/audits (audits/foreman/pagination.py): totals are exact up to this
 # many rows, then a planner estimate. Pages are streamed (memory stays flat), so the largest
 # one is a matter of time, not memory: a page holds at most AUDIT_API_MAX_PER_PAGE records,

@@ -7,8 +7,11 @@ resolve asked through the API or the admin), goes through `result_process`, in o
     last_ok) -> create_event (occurrences, watermark, flapping, last_state_change) ->
     event_silenced? -> update_event_registry (store / delete / metric) -> audit trail
 
-Handlers are not run (there is no handler pipeline); the registry and the audit trail are the
-outputs. Events created, changing state, flapping or resolved are written to the audit trail
+Handlers do not run here: an event to handle (Sensu's `process_event`) is written as a
+Notification row in the same transaction, and the worker's dispatcher (monitoring/handling)
+selects, filters, mutates and runs the handlers after the commit. A batch writes none unless
+the handlers its checks name exist, so results with no handler configured cost one query per
+batch more than before. Events created, changing state, flapping or resolved are written to the audit trail
 with source=system, so an event's story reaches back further than the 21-entry history.
 """
 
@@ -37,6 +40,9 @@ from monitoring.models import (
     Client,
     ClientType,
     Event,
+    Handler,
+    HandlerType,
+    Notification,
     Silence,
     epoch_now,
     severity_of,
@@ -307,6 +313,22 @@ class _Batch:
         self.events_deleted: list[int] = []
         self.silences: dict[str, Silence] = {}
         self.audits: list = []
+        self.notifications: list[Notification] = []
+        # Handler name -> its members when a set, None otherwise; loaded when first needed.
+        self.handlers: dict[str, list[str] | None] | None = None
+
+    def notify(self, event: dict[str, Any]) -> None:
+        """Queue `event` for the handlers its check names, if any of them exists."""
+        if self.handlers is None:
+            self.handlers = {
+                name: (members if isinstance(members, list) else [])
+                if kind == HandlerType.SET
+                else None
+                for name, kind, members in Handler.objects.values_list("name", "type", "handlers")
+            }
+        if not self.handlers or not handler_names_expand(event["check"], self.handlers):
+            return
+        self.notifications.append(Notification(event=event_document(event)))
 
     def load(self, work: list[tuple[Client, dict[str, Any], int]]) -> None:
         pairs = sorted({(client.pk, check["name"]) for client, check, _ in work})
@@ -378,6 +400,8 @@ class _Batch:
             rows_update(list(self.events_changed.values()), EVENT_FIELDS)
         if self.events_created:
             rows_insert(list(self.events_created.values()))
+        if self.notifications:
+            rows_insert(self.notifications)
         if self.audits:
             audit_events_append(self.audits)
 
@@ -604,7 +628,70 @@ def _event_update(
         registry = "handled"
     else:
         registry = ""
+    if registry:
+        batch.notify(event)
     return Outcome(event=event if registry else None, registry=registry)
+
+
+def handler_names(check: dict[str, Any]) -> list[str]:
+    """
+    Sensu's `Array((check[:handlers] || check[:handler]) || "default")` (process.rb
+    `process_event`): in Ruby an empty list is true, so `handlers: []` means no handler.
+    """
+    names = check.get("handlers")
+    if names is None or names is False:
+        names = check.get("handler")
+    if names is None or names is False:
+        names = "default"
+    names = names if isinstance(names, list) else [names]
+    return [n for n in names if isinstance(n, str)]
+
+
+def handler_names_expand(check: dict[str, Any], handlers: dict[str, list[str] | None]) -> list[str]:
+    """
+    The names of the defined handlers `check` reaches, as Sensu's `derive_handlers` and
+    `expand_handler_sets` find them (process.rb): a set is expanded while its depth is below
+    2, so a set in a set in a set yields nothing; each name once, in order. `handlers` maps
+    every defined name to its members when a set, None otherwise. Unknown names are left out
+    (Sensu logs "unknown handler").
+    """
+    found: list[str] = []
+
+    def derive(names: list[str], depth: int) -> None:
+        for name in names:
+            if name not in handlers:
+                continue
+            members = handlers[name]
+            if members is None:
+                if name not in found:
+                    found.append(name)
+            elif depth < 2:
+                derive([m for m in members if isinstance(m, str)], depth + 1)
+
+    derive(handler_names(check), 0)
+    return found
+
+
+def event_document(event: dict[str, Any]) -> dict[str, Any]:
+    """
+    The event as Sensu hands it to handlers and mutators (docs `reference/events.md`). The
+    client is redacted as /clients shows it: handler runs keep what they were given, and an
+    operator reads them in the admin.
+    """
+    client: Client = event["client"]
+    return {
+        "id": event["id"],
+        "client": client.as_sensu(redacted=True),
+        "check": event["check"],
+        "occurrences": event["occurrences"],
+        "occurrences_watermark": event["occurrences_watermark"],
+        "action": str(event["action"]),
+        "timestamp": event["timestamp"],
+        "last_ok": event["last_ok"],
+        "last_state_change": event["last_state_change"],
+        "silenced": event.get("silenced", False),
+        "silenced_by": event.get("silenced_by", []),
+    }
 
 
 def _event_values(event: dict[str, Any], *, check: dict, status: int) -> dict[str, Any]:

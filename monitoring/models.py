@@ -83,6 +83,24 @@ class Client(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def as_sensu(self, *, redacted: bool = False) -> dict[str, Any]:
+        """The client as Sensu's registry holds it (`client:<name>`), the API and handlers see it."""
+        data: dict[str, Any] = {
+            **self.attributes,
+            "name": self.name,
+            "address": self.address,
+            "subscriptions": list(self.subscriptions or []),
+            "timestamp": self.timestamp,
+            "keepalives": self.keepalives,
+        }
+        if self.version:
+            data["version"] = self.version
+        if self.type == ClientType.PROXY:
+            data["type"] = "proxy"
+        if self.keepalive:
+            data["keepalive"] = self.keepalive
+        return redact(data) if redacted else data
+
 
 @audited(name_of=lambda check: check.name, type_name="CheckDefinition")
 class CheckDefinition(models.Model):
@@ -306,3 +324,214 @@ class AcceptedResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_name}/{self.check_data.get('name', '?')}"
+
+
+# --- Handlers, filters and mutators: Sensu's `handlers`, `filters` and `mutators` settings --
+
+
+class HandlerType(models.TextChoices):
+    PIPE = "pipe", "Pipe (a command reading the event on stdin)"
+    TCP = "tcp", "TCP socket"
+    UDP = "udp", "UDP socket"
+    TRANSPORT = "transport", "Transport pipe (RabbitMQ)"
+    SET = "set", "Set of handlers"
+    # Beyond Sensu 1.x, which needed an extension for webhooks (docs/api-compat.md).
+    HTTP = "http", "HTTP webhook"
+
+
+def _headers_redacted(value: Any) -> Any:
+    """Webhook headers as the trail records them: every value masked (Authorization...)."""
+    if not isinstance(value, dict):
+        return value
+    return dict.fromkeys(value, AUDIT_REDACTED)
+
+
+@audited(
+    name_of=lambda handler: handler.name,
+    type_name="SensuHandler",
+    redact_within={"http_headers": _headers_redacted, "attributes": _secrets_redacted},
+)
+class Handler(models.Model):
+    """
+    A Sensu 1.x handler definition (`/etc/sensu/conf.d/handlers/*.json`). The fields Sensu
+    knows are columns; anything else it carried is kept in `attributes` and shown back in
+    /settings. The type-specific fields are used by their type only.
+    """
+
+    name = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=16, choices=HandlerType.choices, default=HandlerType.PIPE)
+    # pipe: the command. Split into arguments and run without a shell unless `shell` is set.
+    command = models.TextField(blank=True, default="")
+    shell = models.BooleanField(
+        default=False, help_text="Run the command through /bin/sh -c (Sensu always did)."
+    )
+    # Seconds; None means MONITORING_HANDLER_TIMEOUT_SECONDS.
+    timeout = models.PositiveIntegerField(null=True, blank=True)
+    severities = models.JSONField(default=list, blank=True)
+    filters = models.JSONField(default=list, blank=True)
+    mutator = models.CharField(max_length=255, blank=True, default="")
+    handle_flapping = models.BooleanField(default=False)
+    handle_silenced = models.BooleanField(default=False)
+    # set: the member handlers' names.
+    handlers = models.JSONField(default=list, blank=True)
+    # tcp / udp: Sensu's `socket: {host, port}`.
+    socket_host = models.CharField(max_length=255, blank=True, default="")
+    socket_port = models.PositiveIntegerField(null=True, blank=True)
+    # transport: Sensu's `pipe: {type: direct|fanout|topic, name, options}`.
+    pipe = models.JSONField(default=dict, blank=True)
+    # http: where the event JSON is POSTed, extra headers (masked everywhere), retries.
+    http_url = models.URLField(max_length=2048, blank=True, default="")
+    http_headers = models.JSONField(default=dict, blank=True)
+    http_retries = models.PositiveSmallIntegerField(default=3)
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@audited(name_of=lambda f: f.name, type_name="SensuFilter")
+class Filter(models.Model):
+    """A Sensu 1.x native filter: attribute match (with `eval:`), `negate`, `when` windows."""
+
+    name = models.CharField(max_length=255, unique=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    negate = models.BooleanField(default=False)
+    when = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@audited(name_of=lambda m: m.name, type_name="SensuMutator")
+class Mutator(models.Model):
+    """A pipe mutator: the command reads the event JSON and prints the handler's input."""
+
+    name = models.CharField(max_length=255, unique=True)
+    command = models.TextField()
+    shell = models.BooleanField(default=False)
+    timeout = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Notification(models.Model):
+    """
+    An event the engine decided to handle (Sensu's `process_event`), written in the engine's
+    transaction, so handling happens only after the result commits and is never lost. The
+    worker's dispatcher takes these (SKIP LOCKED, several workers side by side), selects and
+    filters the handlers and turns each into HandlerRun rows.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # The event as Sensu hands it to handlers: id, client, check, occurrences, action...
+    event = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"notification {self.pk}"
+
+
+class HandlerRunState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    TIMED_OUT = "timed_out", "Timed out"
+    # Not run: a selection rule or a filter dropped the event for this handler.
+    FILTERED = "filtered", "Filtered"
+
+
+class HandlerRun(models.Model):
+    """
+    One handler's handling of one event: who was told what, when, and how it went. Kept for
+    MONITORING_HANDLER_RUN_RETENTION_DAYS.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    event_uuid = models.UUIDField()
+    client_name = models.CharField(max_length=255)
+    check_name = models.CharField(max_length=255)
+    action = models.CharField(max_length=16)
+    status = models.IntegerField()
+    occurrences = models.PositiveIntegerField(default=1)
+    handler = models.CharField(max_length=255)
+    handler_type = models.CharField(max_length=16, choices=HandlerType.choices)
+    state = models.CharField(
+        max_length=16, choices=HandlerRunState.choices, default=HandlerRunState.PENDING
+    )
+    # Why it was filtered, or what went wrong ("exit status 2", "timed out after 10 s").
+    reason = models.CharField(max_length=500, blank=True, default="")
+    # The (mutated) data handed to the handler, bounded, and what it printed or answered.
+    data = models.TextField(blank=True, default="")
+    output = models.TextField(blank=True, default="")
+    exit_status = models.IntegerField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    worker_id = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["event_uuid", "id"], name="handlerrun_event"),
+            models.Index(fields=["state", "next_attempt_at"], name="handlerrun_due"),
+            models.Index(fields=["created_at"], name="handlerrun_created"),
+            models.Index(fields=["handler", "created_at"], name="handlerrun_handler"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.handler}: {self.client_name}/{self.check_name} ({self.state})"
+
+
+# --- The transport and the check scheduler ----------------------------------------------
+
+
+class CheckSchedule(models.Model):
+    """
+    When the scheduler last published a check's request (epoch milliseconds). The scheduler
+    advances it with a conditional UPDATE before publishing, so a request is published once
+    however many workers run the scheduler (Sensu elected one leader through Redis).
+    """
+
+    check_name = models.CharField(max_length=255, unique=True)
+    last_issued_ms = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.check_name
+
+
+class TransportReceipt(models.Model):
+    """
+    A result message taken off the transport's `results` queue, by digest, recorded in the
+    transaction that processed it. A message RabbitMQ delivers again (the worker died after
+    the commit but before its ack) is recognised here and acknowledged without reprocessing.
+    Purged after MONITORING_TRANSPORT_RECEIPT_HOURS.
+    """
+
+    digest = models.CharField(max_length=64, primary_key=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return self.digest

@@ -8,25 +8,10 @@ from django.utils import timezone
 from monitoring import selectors
 from monitoring.engine import silences_matching
 from monitoring.models import CheckDefinition, CheckResult, Client, Event, Silence, Stash
-from monitoring.redaction import redact
 
 
 def client_payload(client: Client, *, redacted: bool = False) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        **client.attributes,
-        "name": client.name,
-        "address": client.address,
-        "subscriptions": list(client.subscriptions or []),
-        "timestamp": client.timestamp,
-        "keepalives": client.keepalives,
-    }
-    if client.version:
-        data["version"] = client.version
-    if client.type == "proxy":
-        data["type"] = "proxy"
-    if client.keepalive:
-        data["keepalive"] = client.keepalive
-    return redact(data) if redacted else data
+    return client.as_sensu(redacted=redacted)
 
 
 def event_payload(event: Event, silences: list[Silence]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 from integration_site.db_limits import session_limits_override, session_limits_restore
 from integration_site.models import WorkerHeartbeat
 from integration_site.schedule import (
+    WorkerThreads,
     enqueue_due_periodic_tasks,
     run_worker_tick_hooks,
     worker_id_current,
@@ -154,6 +155,11 @@ class Command(BaseCommand):
             every=settings.WORKER_HEARTBEAT_EVERY_SECONDS,
         )
         heartbeat.start()
+        # Long-lived consumers (the Sensu transport, handler dispatch) run where the periodic
+        # jobs do, so a worker kept for update jobs only never holds a consumer.
+        threads = WorkerThreads()
+        if periodic and not once:
+            threads.start()
         served = ",".join(queue_names) + "".join(f" -{name}" for name in excluded_queue_names)
         self.stdout.write(
             f"Worker {worker_id} started (queues: {served}; periodic jobs: "
@@ -171,6 +177,7 @@ class Command(BaseCommand):
                 if self.running:
                     time.sleep(interval)
         finally:
+            threads.stop()
             heartbeat.stop()
         WorkerHeartbeat.objects.filter(worker_id=worker_id).delete()
         close_old_connections()
