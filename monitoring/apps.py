@@ -31,3 +31,21 @@ class MonitoringConfig(AppConfig):
         registry["api_path_prefixes"].add(*SENSU_API_PATH_PREFIXES)
         registry["dashboard_panels"].add(events_panel)
         registry["demo_loaders"]["monitoring"] = load_demo
+        self.transport_register()
+
+    @staticmethod
+    def transport_register() -> None:
+        """
+        Sensu's RabbitMQ transport (monitoring/sensu/transport.py): its publisher for the
+        domain (monitoring.bus) when SENSU_TRANSPORT_URL is set, and its consumers as worker
+        threads (they return at once without the setting).
+        """
+        from django.conf import settings
+
+        from integration_site.registry import registry
+        from monitoring.bus import publisher_set
+        from monitoring.sensu.transport import Publisher, keepalives_consume, results_consume
+
+        registry["worker_threads"].add(keepalives_consume, results_consume)
+        if settings.SENSU_TRANSPORT_URL:
+            publisher_set(Publisher(settings.SENSU_TRANSPORT_URL))

@@ -459,6 +459,19 @@ def results_process(items: list[ResultInput]) -> list[Outcome]:
     return outcomes
 
 
+def result_output_bounded(check: dict[str, Any]) -> dict[str, Any]:
+    """
+    A copy of `check` with its output cut to MONITORING_OUTPUT_MAX_CHARS, before any queue
+    (POST /results, the transport's results): a result may not cost the site more than it
+    costs the sender, and the output is kept in the result, the event and the audit trail.
+    """
+    check = dict(check)
+    limit = settings.MONITORING_OUTPUT_MAX_CHARS
+    if isinstance(check.get("output"), str) and len(check["output"]) > limit:
+        check["output"] = check["output"][:limit]
+    return check
+
+
 def result_accept(*, client_name: str, check: dict[str, Any], now: int) -> None:
     """
     POST /results: queue the result for the engine (Sensu publishes it on the transport).
@@ -466,12 +479,7 @@ def result_accept(*, client_name: str, check: dict[str, Any], now: int) -> None:
     `output` is cut to MONITORING_OUTPUT_MAX_CHARS. The caller has validated everything the
     engine stores (monitoring.sensu.validation), so a queued result is never dropped.
     """
-    check = dict(check)
-    limit = settings.MONITORING_OUTPUT_MAX_CHARS
-    if isinstance(check.get("output"), str) and len(check["output"]) > limit:
-        # Bounded before the queue: a result may not cost the site more than it costs the
-        # sender, and the output is kept in the result, the event and the audit trail.
-        check["output"] = check["output"][:limit]
+    check = result_output_bounded(check)
     if check.get("status") is None:
         check["status"] = 0
     if check.get("executed") is None:

@@ -54,6 +54,7 @@ def _secrets_redacted(value: Any) -> Any:
 
 @audited(
     exclude={"timestamp", "version"},
+    sensitive={"signature"},
     name_of=lambda client: client.name,
     type_name="Client",
     redact_within={"attributes": _secrets_redacted, "keepalive": _secrets_redacted},
@@ -74,6 +75,9 @@ class Client(models.Model):
     timestamp = models.BigIntegerField(default=0)
     # Any other attributes the client sent (environment, contact, custom tokens...).
     attributes = models.JSONField(default=dict, blank=True)
+    # Sensu's `client:<name>:signature`: the first signature a keepalive brought; keepalives
+    # and transport results must carry it from then on. A secret: never shown, masked in audit.
+    signature = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

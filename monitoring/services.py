@@ -1,19 +1,29 @@
 """Writes other than result processing (which lives in monitoring/engine.py)."""
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, OperationalError, models, transaction
+from django.conf import settings
+from django.db import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    models,
+    transaction,
+)
 from django.utils import timezone
 
 from audits.chain import chain_head_locked
 from audits.context import AuditTarget
 from audits.models import AuditSource, Crud
 from audits.services import audit_event_record
-from monitoring.engine import UnknownEvent, event_resolve
+from monitoring.engine import ResultInput, UnknownEvent, event_resolve, results_process
 from monitoring.models import (
     AggregateMember,
     CheckDefinition,
@@ -23,9 +33,15 @@ from monitoring.models import (
     Event,
     Silence,
     Stash,
+    TransportReceipt,
     epoch_now,
     silence_key,
 )
+
+logger = logging.getLogger(__name__)
+
+# Two parameters a row: well under SQLite's and PostgreSQL's limits per statement.
+RECEIPTS_PER_STATEMENT = 1000
 
 CLIENT_FIELDS = {"name", "address", "subscriptions", "keepalives", "keepalive", "version", "type"}
 
@@ -56,6 +72,165 @@ def client_register(*, data: dict[str, Any], version: str = "") -> Client:
         }
 
     return _upsert(Client, {"name": name}, new=lambda: Client(name=name), fill=fill)
+
+
+class ClientSignatureMismatch(Exception):
+    """A keepalive whose signature differs from the one the client registered first."""
+
+
+# Keepalive keys that are not attributes: the client's fields, the agent's timestamp, and the
+# signature (kept apart, as Sensu keeps it in its own key).
+KEEPALIVE_FIELDS = CLIENT_FIELDS | {"timestamp", "signature"}
+
+
+@transaction.atomic
+def client_keepalive_record(*, data: dict[str, Any]) -> Client:
+    """
+    A keepalive from an agent on the transport, as Sensu's `update_client_registry`: the
+    client is created or replaced by what the agent sent (its definition, version and
+    timestamp), its subscriptions gain `client:<name>`, and keepalives are on unless the agent
+    turned them off (Sensu's keepalive monitor skips only `keepalives: false`). The first
+    signature sent is stored; from then on a keepalive with another signature (or none) is
+    refused with ClientSignatureMismatch and nothing changes. `data` is validated by the
+    wire layer (monitoring.sensu.validation KEEPALIVE_RULES).
+    """
+    name = data["name"]
+    signature = data.get("signature") or ""
+    subscriptions = list(data.get("subscriptions") or [])
+    if f"client:{name}" not in subscriptions:
+        subscriptions.append(f"client:{name}")
+
+    def fill(client: Client) -> None:
+        if client.signature and signature != client.signature:
+            raise ClientSignatureMismatch(f"Keepalive for {name!r} with an invalid signature.")
+        if signature and not client.signature:
+            client.signature = signature
+        client.address = data.get("address") or "unknown"
+        client.subscriptions = subscriptions
+        client.keepalives = data.get("keepalives") is not False
+        client.keepalive = data.get("keepalive") or {}
+        client.version = str(data.get("version") or "")[:64]
+        client.type = ClientType.PROXY if data.get("type") == "proxy" else ClientType.STANDARD
+        timestamp = data.get("timestamp")
+        client.timestamp = timestamp if isinstance(timestamp, int) else epoch_now()
+        client.attributes = {k: v for k, v in data.items() if k not in KEEPALIVE_FIELDS}
+
+    return _upsert(Client, {"name": name}, new=lambda: Client(name=name), fill=fill)
+
+
+@dataclass(frozen=True)
+class TransportResult:
+    """A result message taken off the transport's `results` queue, validated."""
+
+    # sha256 of the message body: its TransportReceipt.
+    digest: str
+    # RabbitMQ delivers it again: a worker took it and died before acknowledging it.
+    redelivered: bool
+    client_name: str
+    check: dict[str, Any]
+    signature: str | None = None
+
+
+def transport_results_process(*, results: list[TransportResult]) -> int:
+    """
+    A batch off the transport's `results` queue through the engine (as Sensu's
+    `process_check_result`), in ONE transaction that also records each message's receipt, so
+    the caller acknowledges the batch only after it is stored. A redelivered message whose
+    receipt is already recorded was processed before its worker died: it is skipped. A result
+    whose client has a signature must carry it (Sensu's `retrieve_client`), or it is dropped
+    and logged. If the batch fails (not for a database outage, which is raised so nothing is
+    acknowledged) each result is retried alone and one that fails again is dropped and
+    logged, as Sensu acknowledges a result it cannot process. Returns how many the engine
+    processed.
+    """
+    try:
+        with transaction.atomic():
+            return _transport_results_store(results)
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception:
+        logger.exception("A batch of %d transport results failed; one by one.", len(results))
+    processed = 0
+    for result in results:
+        try:
+            with transaction.atomic():
+                processed += _transport_results_store([result])
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            logger.exception(
+                "Dropping transport result %s for %s.", result.digest, result.client_name
+            )
+    return processed
+
+
+def _transport_results_store(results: list[TransportResult]) -> int:
+    recorded = _receipts_record([result.digest for result in results])
+    fresh = [result for result in results if not result.redelivered or result.digest in recorded]
+    names = {result.check.get("source") or result.client_name for result in fresh}
+    signatures = dict(
+        Client.objects.filter(name__in=names).exclude(signature="").values_list("name", "signature")
+    )
+    items = []
+    for result in fresh:
+        name = result.check.get("source") or result.client_name
+        if name in signatures and result.signature != signatures[name]:
+            logger.warning(
+                "Dropping a result for %s/%s: invalid client signature.",
+                name,
+                result.check.get("name"),
+            )
+            continue
+        items.append(ResultInput(client_name=result.client_name, check=result.check))
+    results_process(items)
+    return len(items)
+
+
+def _receipts_record(digests: list[str]) -> set[str]:
+    """
+    Record these digests; returns those that were not recorded before. A digest another
+    transaction is recording (the dying worker's commit in flight) waits for it, so a
+    redelivered message is processed by exactly one of them.
+    """
+    unique = list(dict.fromkeys(digests))
+    if not unique:
+        return set()
+    table = connection.ops.quote_name(TransportReceipt._meta.db_table)
+    received_at = connection.ops.adapt_datetimefield_value(timezone.now())
+    recorded: set[str] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(unique), RECEIPTS_PER_STATEMENT):
+            chunk = unique[start : start + RECEIPTS_PER_STATEMENT]
+            # INSERT ... ON CONFLICT DO NOTHING RETURNING: PostgreSQL and SQLite 3.35+ alike.
+            cursor.execute(
+                f"INSERT INTO {table} (digest, received_at) VALUES "
+                + ", ".join(["(%s, %s)"] * len(chunk))
+                + " ON CONFLICT (digest) DO NOTHING RETURNING digest",
+                [value for digest in chunk for value in (digest, received_at)],
+            )
+            recorded.update(row[0] for row in cursor.fetchall())
+    return recorded
+
+
+def transport_receipts_purge(*, batch_size: int = 10_000) -> int:
+    """
+    Forget the digests of transport results older than MONITORING_TRANSPORT_RECEIPT_HOURS
+    (a redelivery comes within seconds of a worker's death), at most `batch_size` at a time
+    so a long backlog never holds one long transaction. Returns how many were deleted.
+    """
+    horizon = timezone.now() - timedelta(hours=settings.MONITORING_TRANSPORT_RECEIPT_HOURS)
+    deleted = 0
+    while True:
+        digests = list(
+            TransportReceipt.objects.filter(received_at__lt=horizon)
+            .order_by("received_at")
+            .values_list("digest", flat=True)[:batch_size]
+        )
+        if not digests:
+            return deleted
+        deleted += TransportReceipt.objects.filter(digest__in=digests).delete()[0]
+        if len(digests) < batch_size:
+            return deleted
 
 
 def _upsert[M: models.Model](

@@ -68,7 +68,11 @@ def json_object(body: bytes) -> dict[str, Any]:
 
 
 def read_data(body: bytes, rules: dict[str, Rule]) -> dict[str, Any]:
-    data = json_object(body)
+    return rules_check(json_object(body), rules)
+
+
+def rules_check(data: dict[str, Any], rules: dict[str, Rule]) -> dict[str, Any]:
+    """`rules` applied to an object already parsed (a transport message's `check`)."""
     for field, rule in rules.items():
         value = data.get(field)
         if value is None:
@@ -176,4 +180,22 @@ STASH_RULES = {
     "path": Rule((str,), nil_ok=False, max_length=1024),
     "content": Rule((dict,), nil_ok=False),
     "expire": COUNT,
+}
+
+# --- The transport's messages (monitoring/sensu/transport.py) --------------------------------
+
+# A keepalive is the agent's client definition plus `version` and `timestamp`, and its
+# `signature` when it has one (sensu client/process.rb keepalive_payload).
+KEEPALIVE_RULES = {
+    **CLIENT_RULES,
+    "timestamp": EPOCH,
+    "signature": Rule((str,), max_length=NAME_MAX),
+}
+
+# A result message's envelope (sensu client/process.rb publish_check_result); its `check` is
+# then held to RESULT_RULES, as a POST /results body is.
+TRANSPORT_RESULT_RULES = {
+    "client": Rule((str,), nil_ok=False, pattern=NAME_PATTERN, max_length=NAME_MAX),
+    "check": Rule((dict,), nil_ok=False),
+    "signature": Rule((str,), max_length=NAME_MAX),
 }

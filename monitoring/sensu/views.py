@@ -48,6 +48,7 @@ from monitoring.models import (
 )
 from monitoring.redaction import redact
 from monitoring.sensu import payloads
+from monitoring.sensu.transport import transport_info
 from monitoring.sensu.validation import (
     CLIENT_RULES,
     REQUEST_RULES,
@@ -572,6 +573,16 @@ class AggregateSeverityView(SensuView):
 # --- Info and settings -------------------------------------------------------------------
 
 
+# /info without SENSU_TRANSPORT_URL: no agent can reach the site, and Sensu's own shape for a
+# transport it cannot reach says so (api/utilities/transport_info.rb).
+NO_TRANSPORT_INFO = {
+    "name": "none",
+    "connected": False,
+    "keepalives": {"messages": None, "consumers": None},
+    "results": {"messages": None, "consumers": None},
+}
+
+
 class InfoView(SensuView):
     @wire({200: JSON_OBJECT})
     def get(self, request):
@@ -587,12 +598,7 @@ class InfoView(SensuView):
         return Response(
             {
                 "sensu": {"version": SENSU_VERSION, "settings": {"hexdigest": digest}},
-                "transport": {
-                    "name": "database",
-                    "connected": True,
-                    "keepalives": {"messages": 0, "consumers": len(workers)},
-                    "results": {"messages": 0, "consumers": len(workers)},
-                },
+                "transport": transport_info() or NO_TRANSPORT_INFO,
                 "redis": {"connected": True},
                 "servers": [
                     {
