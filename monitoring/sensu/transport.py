@@ -46,6 +46,8 @@ from monitoring.services import (
 )
 
 logger = logging.getLogger(__name__)
+# pika logs every connection opened and closed at INFO: noise in a worker that reconnects.
+logging.getLogger("pika").setLevel(logging.WARNING)
 
 KEEPALIVES_QUEUE = "keepalives"
 RESULTS_QUEUE = "results"
