@@ -1,1 +1,2 @@
+from monitoring.sensu.tests.rabbitmq import agents, vhost_url  # noqa: F401 (fixtures)
 from monitoring.tests.fixtures import busy_client  # noqa: F401 (fixture)

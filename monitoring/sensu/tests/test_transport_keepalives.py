@@ -10,7 +10,7 @@ import pytest
 from audits.models import AuditEvent
 from monitoring.models import Client, Event
 from monitoring.monitors import keepalive_monitor_run
-from monitoring.sensu.tests.rabbitmq import Until, agents, queue_depth, vhost_url  # noqa: F401
+from monitoring.sensu.tests.rabbitmq import Until, queue_depth
 from monitoring.sensu.transport import KEEPALIVES_QUEUE, keepalives_consume
 
 pytestmark = pytest.mark.django_db(transaction=True)
