@@ -160,8 +160,12 @@ class Publisher:
             self.local.connection, self.local.channel = connection, channel
             self.local.declared = set()
         else:
-            # Answers heartbeats and notices a connection the broker closed meanwhile.
-            connection.process_data_events(0)
+            try:
+                # Answers heartbeats and notices a connection the broker closed meanwhile.
+                connection.process_data_events(0)
+            except (AMQPError, OSError):
+                self._reset()
+                return self._channel()
         return self.local.channel, self.local.declared
 
     def _reset(self) -> None:
