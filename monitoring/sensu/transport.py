@@ -46,8 +46,9 @@ from monitoring.services import (
 )
 
 logger = logging.getLogger(__name__)
-# pika logs every connection opened and closed at INFO: noise in a worker that reconnects.
-logging.getLogger("pika").setLevel(logging.WARNING)
+# pika logs every connection opened and closed (INFO) and every passive declare of a queue
+# not there yet (WARNING): noise. Our own messages say what failed.
+logging.getLogger("pika").setLevel(logging.ERROR)
 
 KEEPALIVES_QUEUE = "keepalives"
 RESULTS_QUEUE = "results"

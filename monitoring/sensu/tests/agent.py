@@ -51,6 +51,7 @@ class SensuAgent:
         self.channel = self.connection.channel()
         self.requests: list[dict[str, Any]] = []
         self.queues: dict[str, str] = {}
+        self.declared: set[tuple[str, str]] = set()
 
     def close(self) -> None:
         # The broker may have closed it already (a test closing every connection).
@@ -93,10 +94,13 @@ class SensuAgent:
 
     def _publish(self, kind: str, exchange: str, body: bytes) -> None:
         # rabbitmq.rb publish: `channel.direct(pipe).publish(message)`, the amqp gem's
-        # defaults (durable false, auto_delete false) and an empty routing key.
-        self.channel.exchange_declare(
-            exchange=exchange, exchange_type=kind, durable=False, auto_delete=False
-        )
+        # defaults (durable false, auto_delete false) and an empty routing key. The gem
+        # declares an exchange once per channel and keeps the object.
+        if (kind, exchange) not in self.declared:
+            self.channel.exchange_declare(
+                exchange=exchange, exchange_type=kind, durable=False, auto_delete=False
+            )
+            self.declared.add((kind, exchange))
         self.channel.basic_publish(exchange=exchange, routing_key="", body=body)
 
     # --- What it consumes -----------------------------------------------------------------
