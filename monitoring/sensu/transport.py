@@ -128,8 +128,8 @@ class Publisher:
     def __call__(self, kind: str, name: str, body: bytes, options: dict[str, Any]) -> None:
         routing_key = options.get("routing_key") or ""
         for attempt in (1, 2):
-            channel, declared = self._channel()
             try:
+                channel, declared = self._channel()
                 if (kind, name) not in declared:
                     exchange_declare(channel, kind, name)
                     declared.add((kind, name))

@@ -55,7 +55,9 @@ def occurrences() -> int:
     return Event.objects.aggregate(total=Sum("occurrences"))["total"] or 0
 
 
-def test_a_worker_killed_mid_batch_loses_and_duplicates_no_result(agents, vhost_url):
+def test_a_worker_killed_mid_batch_loses_and_duplicates_no_result_and_two_share_the_queue(
+    agents, vhost_url
+):
     agent = agents(name="web-1")
     total = CHECKS * RESULTS_PER_CHECK
     for index in range(total):
@@ -81,8 +83,8 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_no_result(agents, vhost_
             worker.send_signal(signal.SIGKILL)
             worker.wait(timeout=30)
             assert TransportReceipt.objects.count() < total  # Killed mid-stream.
-        worker = worker_start(vhost_url)
-        workers.append(worker)
+        # Two workers finish the job side by side, as workers on two hosts would.
+        workers += [worker_start(vhost_url), worker_start(vhost_url)]
         wait_until(
             lambda: (
                 TransportReceipt.objects.count() == total
