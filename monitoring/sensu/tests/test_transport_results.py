@@ -176,3 +176,38 @@ def test_a_batch_that_fails_is_retried_one_by_one(vhost_url, monkeypatch, caplog
         assert results_receive(messages) == 2
     assert sorted(CheckResult.objects.values_list("check_name", flat=True)) == ["a", "b"]
     assert any("Dropping transport result" in r.getMessage() for r in caplog.records)
+
+
+def test_old_receipts_are_purged(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from monitoring.services import transport_receipts_purge
+
+    settings.MONITORING_TRANSPORT_RECEIPT_HOURS = 24
+    now = timezone.now()
+    TransportReceipt.objects.create(digest="old", received_at=now - timedelta(hours=25))
+    TransportReceipt.objects.create(digest="recent", received_at=now - timedelta(hours=23))
+    assert transport_receipts_purge(batch_size=1) == 1
+    assert list(TransportReceipt.objects.values_list("digest", flat=True)) == ["recent"]
+
+
+def test_the_results_consumer_returns_at_once_without_a_transport(settings):
+    settings.SENSU_TRANSPORT_URL = ""
+    results_consume(Until(lambda: False))  # Returns: nothing to consume.
+
+
+def test_the_app_registers_the_transport_when_configured(settings, vhost_url):
+    from integration_site.registry import registry
+    from monitoring import bus
+    from monitoring.apps import MonitoringConfig
+
+    previous = bus._publisher
+    try:
+        MonitoringConfig.transport_register()
+        assert bus.transport_configured()
+        assert isinstance(bus._publisher, transport.Publisher)
+        assert results_consume in list(registry["worker_threads"])
+    finally:
+        bus.publisher_set(previous)
