@@ -27,7 +27,10 @@ class MonitoringConfig(AppConfig):
         from monitoring import tasks  # noqa: F401 (registers the periodic monitors)
         from monitoring.dashboard import events_panel
         from monitoring.demo import load_demo
+        from monitoring.handling.dispatch import handling_loop
 
         registry["api_path_prefixes"].add(*SENSU_API_PATH_PREFIXES)
         registry["dashboard_panels"].add(events_panel)
         registry["demo_loaders"]["monitoring"] = load_demo
+        # Handlers run in the worker, after the engine commits, never in a request.
+        registry["worker_threads"].add(handling_loop)

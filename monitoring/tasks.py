@@ -8,6 +8,7 @@ from django.tasks import task
 from audits.context import audit_context
 from integration_site.schedule import periodic
 from monitoring.engine import accepted_results_drain
+from monitoring.handling.retention import handler_runs_purge
 from monitoring.monitors import MONITOR_INTERVAL_SECONDS, keepalive_monitor_run, ttl_monitor_run
 
 
@@ -33,3 +34,10 @@ def results_drain() -> int:
     # run is due a second later.
     with audit_context():
         return accepted_results_drain(seconds=settings.MONITORING_RESULTS_DRAIN_SECONDS)
+
+
+@periodic(every=timedelta(hours=1))
+@task
+def handler_runs_retention() -> int:
+    """Purge handler runs older than MONITORING_HANDLER_RUN_RETENTION_DAYS."""
+    return handler_runs_purge()
