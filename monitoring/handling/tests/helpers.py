@@ -17,9 +17,11 @@ def event_doc(
     history: list[str] | None = None,
     silenced: bool = False,
     client: str = "i-424242",
+    check_attributes: dict[str, Any] | None = None,
     **check: Any,
 ) -> dict[str, Any]:
     """An event document shaped as engine.event_document builds it."""
+    check.update(check_attributes or {})
     return {
         "id": "3a5c8f0e-5a7e-4a57-9d0a-1b2c3d4e5f60",
         "client": {"name": client, "address": "127.0.0.1", "subscriptions": ["web"]},
