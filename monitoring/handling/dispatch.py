@@ -418,8 +418,9 @@ def handling_dispatch_once(*, concurrency: int | None = None, now=None) -> Dispa
         summary.notifications += taken
     concurrency = concurrency or settings.MONITORING_HANDLER_CONCURRENCY
     worker_id = worker_id_current()
-    if connection.vendor != "postgresql" or concurrency == 1:
-        # SQLite serialises writers, and in-memory test databases are per connection.
+    if connection.vendor != "postgresql" or concurrency == 1 or connection.in_atomic_block:
+        # Inline: SQLite serialises writers anyway, and threads (each with its own
+        # connection) would not see rows the caller's open transaction has not committed.
         while runs := handler_runs_claim(worker_id=worker_id, limit=concurrency, now=now):
             for run in runs:
                 state = handler_run_execute(run)

@@ -296,3 +296,32 @@ def test_handler_run_changelist_makes_no_query_per_row(client_web, admin_client,
     admin_client.get("/admin/monitoring/handlerrun/")  # Warm the session.
     with django_assert_max_num_queries(12):
         assert admin_client.get("/admin/monitoring/handlerrun/").status_code == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_thread_loop_dispatches_and_runs(tmp_path):
+    import threading
+    import time
+
+    from monitoring.handling.dispatch import handling_loop
+
+    client_register(data={"name": "web-1", "address": "10.0.0.1", "subscriptions": ["web"]})
+    Handler.objects.create(name="default", type="pipe", command=f"tee {tmp_path / 'out'}")
+    publish(2)
+    stopping = threading.Event()
+    thread = threading.Thread(target=handling_loop, args=(stopping,))
+    thread.start()
+    try:
+        # Polls for the outcome; the bound only stops a hang, no duration is asserted.
+        for _ in range(600):
+            if HandlerRun.objects.filter(state="succeeded").exists():
+                break
+            time.sleep(0.05)
+    finally:
+        stopping.set()
+        thread.join(30)
+    assert not thread.is_alive()
+    assert HandlerRun.objects.get().state == "succeeded"
+    assert (tmp_path / "out").exists()
+    assert not Notification.objects.exists()
