@@ -21,7 +21,14 @@ from monitoring.handling.dispatch import (
     notifications_dispatch,
 )
 from monitoring.handling.retention import handler_runs_purge
-from monitoring.models import Event, Filter, Handler, HandlerRun, HandlerRunState, Mutator, Notification
+from monitoring.models import (
+    Event,
+    Filter,
+    Handler,
+    HandlerRun,
+    Mutator,
+    Notification,
+)
 from monitoring.services import client_register
 
 pytestmark = pytest.mark.django_db
@@ -30,13 +37,19 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def client_web():
     return client_register(
-        data={"name": "web-1", "address": "10.0.0.1", "subscriptions": ["web"], "password": "hunter2"}
+        data={
+            "name": "web-1",
+            "address": "10.0.0.1",
+            "subscriptions": ["web"],
+            "password": "hunter2",
+        }
     )
 
 
 def publish(status: int, check: str = "disk", **extra):
     return result_process(
-        client_name="web-1", check={"name": check, "status": status, "output": f"s{status}", **extra}
+        client_name="web-1",
+        check={"name": check, "status": status, "output": f"s{status}", **extra},
     )
 
 
@@ -52,7 +65,10 @@ def test_a_critical_result_reaches_a_pipe_handler_end_to_end(client_web, tmp_pat
     run = HandlerRun.objects.get()
     event = Event.objects.get()
     assert (run.state, run.handler, run.client_name, run.check_name) == (
-        "succeeded", "default", "web-1", "disk"
+        "succeeded",
+        "default",
+        "web-1",
+        "disk",
     )
     assert run.event_uuid == event.uuid
     assert (run.action, run.status, run.attempts, run.exit_status) == ("create", 2, 1, 0)
@@ -200,12 +216,18 @@ def test_http_handler_retries_with_backoff_then_succeeds(client_web, webhook_rec
 
 def test_http_handler_gives_up_after_its_retries(client_web, webhook_receiver):
     webhook_receiver.statuses = [500, 500]
-    Handler.objects.create(name="default", type="http", http_url=webhook_receiver.url, http_retries=1)
+    Handler.objects.create(
+        name="default", type="http", http_url=webhook_receiver.url, http_retries=1
+    )
     publish(2)
     handling_dispatch_once()
     handling_dispatch_once(now=timezone.now() + timedelta(minutes=10))
     run = HandlerRun.objects.get()
-    assert (run.state, run.attempts, run.reason) == ("failed", 2, f"HTTP 500 from {webhook_receiver.url}")
+    assert (run.state, run.attempts, run.reason) == (
+        "failed",
+        2,
+        f"HTTP 500 from {webhook_receiver.url}",
+    )
 
 
 def test_a_run_is_claimed_once(client_web):
@@ -226,11 +248,18 @@ def test_a_run_left_running_by_a_dead_worker_is_failed_not_rerun(client_web):
     gone, alive = HandlerRun.objects.order_by("id")
     now = timezone.now()
     WorkerHeartbeat.objects.create(
-        worker_id="alive-1", hostname=socket.gethostname()[:255], pid=os.getpid(),
-        started_at=now, last_seen_at=now,
+        worker_id="alive-1",
+        hostname=socket.gethostname()[:255],
+        pid=os.getpid(),
+        started_at=now,
+        last_seen_at=now,
     )
-    HandlerRun.objects.filter(pk=gone.pk).update(state="running", worker_id="gone-1", started_at=now)
-    HandlerRun.objects.filter(pk=alive.pk).update(state="running", worker_id="alive-1", started_at=now)
+    HandlerRun.objects.filter(pk=gone.pk).update(
+        state="running", worker_id="gone-1", started_at=now
+    )
+    HandlerRun.objects.filter(pk=alive.pk).update(
+        state="running", worker_id="alive-1", started_at=now
+    )
     assert handler_runs_fail_abandoned() == 1
     gone.refresh_from_db()
     alive.refresh_from_db()
@@ -275,7 +304,9 @@ def test_admin_lists_handler_runs_and_the_event_page_shows_them(client_web, admi
     listing = admin_client.get("/admin/monitoring/handlerrun/")
     assert listing.status_code == 200
     assert b"does not handle event severity" in listing.content
-    assert admin_client.get("/admin/monitoring/handlerrun/?state=succeeded&q=web-1").status_code == 200
+    assert (
+        admin_client.get("/admin/monitoring/handlerrun/?state=succeeded&q=web-1").status_code == 200
+    )
     run = HandlerRun.objects.get(handler="default")
     detail = admin_client.get(f"/admin/monitoring/handlerrun/{run.pk}/change/")
     assert detail.status_code == 200 and b"told" in detail.content
@@ -288,7 +319,9 @@ def test_admin_lists_handler_runs_and_the_event_page_shows_them(client_web, admi
     assert filtered.status_code == 200 and b"picky" in filtered.content
 
 
-def test_handler_run_changelist_makes_no_query_per_row(client_web, admin_client, django_assert_max_num_queries):
+def test_handler_run_changelist_makes_no_query_per_row(
+    client_web, admin_client, django_assert_max_num_queries
+):
     Handler.objects.create(name="default", type="pipe", command="true")
     for _ in range(30):
         publish(2)

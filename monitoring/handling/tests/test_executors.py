@@ -195,7 +195,9 @@ def test_http_handler_posts_with_its_headers(webhook_receiver):
     assert json.loads(execution.output) == {"received": 1}
 
 
-@pytest.mark.parametrize(("status", "retryable"), [(500, True), (503, True), (429, True), (404, False)])
+@pytest.mark.parametrize(
+    ("status", "retryable"), [(500, True), (503, True), (429, True), (404, False)]
+)
 def test_http_handler_failures_say_whether_to_retry(webhook_receiver, status, retryable):
     webhook_receiver.statuses = [status]
     handler = Handler(name="hook", type="http", http_url=webhook_receiver.url)
@@ -223,7 +225,10 @@ def test_only_check_output_mutator():
 
 
 def test_pipe_mutator_output_is_the_handlers_data():
-    mutator = Mutator(name="status", command="python3 -c 'import json,sys; print(json.load(sys.stdin)[\"check\"][\"status\"])'")
+    mutator = Mutator(
+        name="status",
+        command='python3 -c \'import json,sys; print(json.load(sys.stdin)["check"]["status"])\'',
+    )
     assert event_mutate("status", event_doc(status=2), MutatorBook({"status": mutator})) == b"2\n"
 
 

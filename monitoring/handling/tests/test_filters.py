@@ -103,7 +103,9 @@ def test_native_filter_filters_when_the_attributes_do_not_match():
 
 def test_native_filter_negate_filters_when_they_match():
     # filtered = negate ? matched : !matched
-    staging = Filter(name="no_staging", attributes={"check": {"environment": "staging"}}, negate=True)
+    staging = Filter(
+        name="no_staging", attributes={"check": {"environment": "staging"}}, negate=True
+    )
     assert native_filter_filters(staging, event_doc(environment="staging"))
     assert not native_filter_filters(staging, event_doc(environment="production"))
 
