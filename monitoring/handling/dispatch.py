@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from audits.context import AuditTarget, audit_context
 from audits.models import AuditSource
-from audits.services import audit_event_record
+from audits.services import audit_event_build, audit_events_append
 from integration_site.models import WorkerHeartbeat
 from integration_site.schedule import pid_alive, worker_id_current
 from monitoring.engine import handler_names_expand
@@ -309,7 +309,7 @@ def _run_audit(run: HandlerRun, event: dict[str, Any], finish: _Finish) -> None:
         HandlerRunState.TIMED_OUT: "timed out notifying",
     }[finish.state]
     with audit_context():
-        audit_event_record(
+        audit = audit_event_build(
             action="notify",
             source=AuditSource.SYSTEM,
             target=AuditTarget(type="SensuEvent", id=str(run.event_uuid), name=label[:255]),
@@ -330,6 +330,9 @@ def _run_audit(run: HandlerRun, event: dict[str, Any], finish: _Finish) -> None:
                 "handler_run": run.pk,
             },
         )
+    # Stored pending, without the chain head lock (the worker links it within about a
+    # second, as single-event ingest does): runs finishing side by side do not queue on it.
+    audit_events_append([audit], link=False)
 
 
 # --- Runs abandoned by a dead worker ----------------------------------------------------------
@@ -421,7 +424,7 @@ def handling_dispatch_once(*, concurrency: int | None = None, now=None) -> Dispa
     if connection.vendor != "postgresql" or concurrency == 1 or connection.in_atomic_block:
         # Inline: SQLite serialises writers anyway, and threads (each with its own
         # connection) would not see rows the caller's open transaction has not committed.
-        while runs := handler_runs_claim(worker_id=worker_id, limit=concurrency, now=now):
+        while runs := handler_runs_claim(worker_id=worker_id, limit=100, now=now):
             for run in runs:
                 state = handler_run_execute(run)
                 summary.runs[state] = summary.runs.get(state, 0) + 1
