@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def results(count: int, rng: random.Random, *, handlers: list[str] | None = None
     return items
 
 
-def engine_rate(items: list, *, notify: bool) -> float:
+def batch_seconds(batch: list, *, notify: bool) -> float:
     from monitoring import engine
 
     original = engine._Batch.notify
@@ -89,33 +90,45 @@ def engine_rate(items: list, *, notify: bool) -> float:
         engine._Batch.notify = lambda self, event: None
     try:
         started = time.perf_counter()
-        for start in range(0, len(items), BATCH):
-            engine.results_process(items[start : start + BATCH])
-        return len(items) / (time.perf_counter() - started)
+        engine.results_process(batch)
+        return time.perf_counter() - started
     finally:
         engine._Batch.notify = original
 
 
 def engine_overhead(rounds: int, per_round: int) -> None:
+    """
+    Paired batches: each step processes one batch without the Notification path and one
+    with it, in random order, so the load of the shared machine at that moment hits both;
+    the median of the per-pair ratios is the added cost.
+    """
     from monitoring.models import Handler, Notification
 
     reset()
     rng = random.Random(16)
-    engine_rate(results(2000, rng), notify=True)  # Warm: create the clients and pairs.
+    for _ in range(0, 2000, BATCH):  # Warm: create the clients and pairs.
+        batch_seconds(results(BATCH, rng), notify=True)
     assert not Handler.objects.exists()
-    baseline, current = [], []
-    for _ in range(rounds):
-        baseline.append(engine_rate(results(per_round, rng), notify=False))
-        current.append(engine_rate(results(per_round, rng), notify=True))
+    before, today, ratios = [], [], []
+    for _ in range(rounds * per_round // BATCH):
+        pair = {}
+        for notify in rng.sample([False, True], 2):
+            pair[notify] = batch_seconds(results(BATCH, rng), notify=notify)
+        before.append(pair[False])
+        today.append(pair[True])
+        ratios.append(pair[True] / pair[False])
     assert not Notification.objects.exists()
-    base, now = statistics.median(baseline), statistics.median(current)
+    count = len(ratios) * BATCH
+    print(f"engine, no handler configured ({len(ratios)} paired batches of {BATCH} results):")
     print(
-        f"engine, no handler configured ({rounds} rounds x {per_round} results, batches of {BATCH}):"
+        f"  without the Notification path (before handlers): {count / sum(before):8.0f} results/s"
     )
-    print(f"  without the Notification path (before handlers): {base:8.0f} results/s")
-    print(f"  with 0 Handler rows (today):                     {now:8.0f} results/s")
+    print(f"  with 0 Handler rows (today):                     {count / sum(today):8.0f} results/s")
+    median = statistics.median(ratios)
+    quartiles = statistics.quantiles(ratios, n=4)
     print(
-        f"  ratio today/before: {now / base:.3f} (cost per result {100 * (base / now - 1):+.1f} %)"
+        f"  time per batch today/before: median {median:.3f} "
+        f"(quartiles {quartiles[0]:.3f}..{quartiles[2]:.3f}): {100 * (median - 1):+.1f} % per result"
     )
 
 
@@ -136,6 +149,7 @@ def dispatch_rate(kind: str, events: int) -> None:
 
     from monitoring.engine import ResultInput, results_process
     from monitoring.handling.dispatch import handling_dispatch_once
+    from monitoring.handling.executors import handler_execute
     from monitoring.models import Handler, HandlerRun, Notification
 
     reset()
@@ -160,13 +174,24 @@ def dispatch_rate(kind: str, events: int) -> None:
     started = time.perf_counter()
     summary = handling_dispatch_once()
     elapsed = time.perf_counter() - started
-    if server is not None:
-        server.shutdown()
     done = HandlerRun.objects.filter(state="succeeded").count()
     assert done == events, summary
+    # The ceiling: the same handler on the same data, run directly by a pool of the same
+    # size, with no database at all (what spawning `cat` or POSTing costs by itself).
+    handler = Handler.objects.get(name="bench")
+    data = HandlerRun.objects.values_list("data", flat=True).first().encode()
+    concurrency = settings.MONITORING_HANDLER_CONCURRENCY
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        bare = list(pool.map(lambda _: handler_execute(handler, data), range(events)))
+    ceiling = time.perf_counter() - started
+    assert all(execution.ok for execution in bare)
+    if server is not None:
+        server.shutdown()
     print(
         f"dispatch, {kind} handler: {events} events in {elapsed:.2f} s = {events / elapsed:7.0f}"
-        f" events/s end to end (concurrency {settings.MONITORING_HANDLER_CONCURRENCY})"
+        f" events/s end to end (concurrency {concurrency}); bare handler ceiling"
+        f" {events / ceiling:7.0f}/s; ratio {ceiling / elapsed:.2f}"
     )
 
 

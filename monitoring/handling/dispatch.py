@@ -37,6 +37,7 @@ from audits.context import AuditTarget, audit_context
 from audits.models import AuditSource
 from audits.services import audit_event_build, audit_events_append
 from integration_site.models import WorkerHeartbeat
+from integration_site.row_insert import rows_insert_each
 from integration_site.schedule import pid_alive, worker_id_current
 from monitoring.engine import handler_names_expand
 from monitoring.handling.executors import (
@@ -116,8 +117,9 @@ def notifications_dispatch(*, batch_size: int = NOTIFICATION_BATCH_SIZE, now=Non
         if not notifications:
             return 0
         handler_map = _handler_map()
+        # By notification: one event may be notified twice in a batch (two results).
         wanted = {
-            n.event["id"]: handler_names_expand(n.event.get("check") or {}, handler_map)
+            n.pk: handler_names_expand(n.event.get("check") or {}, handler_map)
             for n in notifications
         }
         names = {name for found in wanted.values() for name in found}
@@ -127,7 +129,7 @@ def notifications_dispatch(*, batch_size: int = NOTIFICATION_BATCH_SIZE, now=Non
         for notification in notifications:
             event = notification.event
             document = json.dumps(event, separators=(",", ":"))
-            for name in wanted[event["id"]]:
+            for name in wanted[notification.pk]:
                 handler = handlers.get(name)
                 if handler is None:
                     continue  # Deleted since the engine looked.
@@ -332,7 +334,8 @@ def _run_audit(run: HandlerRun, event: dict[str, Any], finish: _Finish) -> None:
         )
     # Stored pending, without the chain head lock (the worker links it within about a
     # second, as single-event ingest does): runs finishing side by side do not queue on it.
-    audit_events_append([audit], link=False)
+    # One prepared INSERT, as single-event ingest stores its event (integration_site.row_insert).
+    audit_events_append([audit], link=False, persist=rows_insert_each)
 
 
 # --- Runs abandoned by a dead worker ----------------------------------------------------------
