@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from audits.chain import audit_chain_verify, chain_link_pending
 from audits.models import AuditEvent
 from integration_site.models import WorkerHeartbeat
 from monitoring.engine import result_process
@@ -172,6 +173,10 @@ def test_each_executed_run_is_audited_once(client_web):
     ]
     assert "handler ok (pipe) notified" in audits[0].description
     assert audits[1].audited_changes["state"] == "failed"
+    # Stored pending (no chain lock per run); the worker's tick links them into the chain.
+    assert {a.seq for a in audits} == {None}
+    assert chain_link_pending() >= 2
+    assert audit_chain_verify().ok
 
 
 def test_metric_runs_are_not_audited(client_web):
