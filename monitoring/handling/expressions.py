@@ -435,7 +435,7 @@ class _Parser:
     def parse(self) -> Evaluator:
         if not self.tokens:
             raise ExpressionError("The expression is empty.")
-        evaluator = self.disjunction()
+        evaluator = self.expression()
         token = self.peek()
         if token is not None:
             raise ExpressionError(
@@ -444,40 +444,67 @@ class _Parser:
             )
         return evaluator
 
+    # Ruby's precedence, highest first: `!`, method calls, `< <= > >=`, `== !=`, `&&`, `||`,
+    # `not`, then `and`/`or` (equal, left to right: `a or b and c` is `(a or b) and c`).
+
+    def expression(self) -> Evaluator:
+        left = self.word_negation()
+        while self.at("and", "or"):
+            combine = _and if self.take().text == "and" else _or
+            left = combine(left, self.word_negation())
+        return left
+
+    def word_negation(self) -> Evaluator:
+        if self.at("not"):
+            self.take()
+            self.nested()
+            operand = self.word_negation()
+            self.depth -= 1
+            return _not(operand)
+        return self.disjunction()
+
     def disjunction(self) -> Evaluator:
         left = self.conjunction()
-        while self.at("or", "||"):
+        while self.at("||"):
             self.take()
-            right = self.conjunction()
-            left = _or(left, right)
+            left = _or(left, self.conjunction())
         return left
 
     def conjunction(self) -> Evaluator:
-        left = self.negation()
-        while self.at("and", "&&"):
+        left = self.equality()
+        while self.at("&&"):
             self.take()
-            right = self.negation()
-            left = _and(left, right)
+            left = _and(left, self.equality())
         return left
 
-    def negation(self) -> Evaluator:
-        if self.at("not", "!"):
-            self.take()
-            self.nested()
-            operand = self.negation()
-            self.depth -= 1
-            return lambda value, event: not ruby_truthy(operand(value, event))
-        return self.comparison()
-
-    def comparison(self) -> Evaluator:
-        left = self.postfix()
-        if self.at("==", "!=", "<", "<=", ">", ">="):
+    def equality(self) -> Evaluator:
+        left = self.relation()
+        if self.at("==", "!="):
             operator = self.take().text
-            right = self.postfix()
-            if self.at("==", "!=", "<", "<=", ">", ">="):
+            right = self.relation()
+            if self.at("==", "!="):
                 raise ExpressionError("Chained comparisons are not allowed; use and/or.")
             return _comparison(operator, left, right)
         return left
+
+    def relation(self) -> Evaluator:
+        left = self.unary()
+        if self.at("<", "<=", ">", ">="):
+            operator = self.take().text
+            right = self.unary()
+            if self.at("<", "<=", ">", ">="):
+                raise ExpressionError("Chained comparisons are not allowed; use and/or.")
+            return _comparison(operator, left, right)
+        return left
+
+    def unary(self) -> Evaluator:
+        if self.at("!"):
+            self.take()
+            self.nested()
+            operand = self.unary()
+            self.depth -= 1
+            return _not(operand)
+        return self.postfix()
 
     def postfix(self) -> Evaluator:
         evaluator = self.primary()
@@ -493,7 +520,7 @@ class _Parser:
                 if parenthesised:
                     self.take()
                     self.nested()
-                    argument = self.disjunction()
+                    argument = self.expression()
                     self.depth -= 1
                     self.expect(")")
                 else:
@@ -521,7 +548,7 @@ class _Parser:
             return lambda value, event: _token_literal(attribute_token_value(event, path))
         if token.kind == "op" and token.text == "(":
             self.nested()
-            inner = self.disjunction()
+            inner = self.expression()
             self.depth -= 1
             self.expect(")")
             return inner
@@ -529,10 +556,10 @@ class _Parser:
             self.nested()
             items: list[Evaluator] = []
             if not self.at("]"):
-                items.append(self.disjunction())
+                items.append(self.expression())
                 while self.at(","):
                     self.take()
-                    items.append(self.disjunction())
+                    items.append(self.expression())
             self.depth -= 1
             self.expect("]")
             return lambda value, event: [item(value, event) for item in items]
@@ -549,6 +576,10 @@ class _Parser:
         raise ExpressionError(
             f"{token.text!r} (character {token.position + 1}) is not allowed: {ALLOWED_SUMMARY}."
         )
+
+
+def _not(operand: Evaluator) -> Evaluator:
+    return lambda value, event: not ruby_truthy(operand(value, event))
 
 
 def _or(left: Evaluator, right: Evaluator) -> Evaluator:

@@ -322,6 +322,9 @@ def test_admin_lists_handler_runs_and_the_event_page_shows_them(client_web, admi
     assert f"?event_uuid={event.uuid}".encode() in page.content
     filtered = admin_client.get(f"/admin/monitoring/handlerrun/?event_uuid={event.uuid}")
     assert filtered.status_code == 200 and b"picky" in filtered.content
+    by_handler = admin_client.get("/admin/monitoring/handlerrun/?handler=picky&action=create")
+    assert by_handler.status_code == 200
+    assert list(by_handler.context["cl"].queryset.values_list("handler", flat=True)) == ["picky"]
 
 
 def test_handler_run_changelist_makes_no_query_per_row(

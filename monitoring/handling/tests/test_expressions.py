@@ -53,6 +53,21 @@ def test_only_nil_and_false_are_false_as_in_ruby():
     assert expression_compile("value && 0")(1) is True
 
 
+@pytest.mark.parametrize(
+    ("text", "value", "expected"),
+    [
+        ("!value == false", True, True),  # (!value) == false: `!` binds tightest.
+        ("not value == 1", 1, False),  # not (value == 1): `not` binds loosest but and/or.
+        ("true or false and false", None, False),  # (true or false) and false
+        ("true || false && false", None, True),  # true || (false && false)
+        ("value > 1 == true", 2, True),  # (value > 1) == true
+        ("not value and value", None, False),
+    ],
+)
+def test_precedence_is_rubys(text, value, expected):
+    assert expression_compile(text)(value) is expected
+
+
 def test_true_is_not_one_and_a_string_is_not_a_number():
     assert expression_compile("value == 1")(True) is False
     assert expression_compile("value == 1")("1") is False
