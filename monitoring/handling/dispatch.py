@@ -194,9 +194,13 @@ class _Finish:
     executed: bool = True
 
 
-def handler_run_execute(run: HandlerRun) -> str:
-    """Run one claimed run to its end (or its next attempt); returns the state it ended in."""
-    handler = Handler.objects.filter(name=run.handler).first()
+def handler_run_execute(run: HandlerRun, handler: Handler | None = None) -> str:
+    """
+    Run one claimed run to its end (or its next attempt); returns the state it ended in.
+    `handler` is its definition when the caller loaded it with the claim's others.
+    """
+    if handler is None or handler.name != run.handler:
+        handler = Handler.objects.filter(name=run.handler).first()
     event = json.loads(run.data or "{}")
     if handler is None:
         finish = _Finish(
@@ -397,10 +401,16 @@ class DispatchSummary:
     runs: dict[str, int] = field(default_factory=dict)
 
 
-def _execute_in_thread(run: HandlerRun) -> str:
+def _handlers_of(runs: list[HandlerRun]) -> dict[str, Handler]:
+    """The definitions of a claim's runs, in one query."""
+    names = {run.handler for run in runs}
+    return {h.name: h for h in Handler.objects.filter(name__in=names)} if names else {}
+
+
+def _execute_in_thread(run: HandlerRun, handler: Handler | None) -> str:
     close_old_connections()
     try:
-        return handler_run_execute(run)
+        return handler_run_execute(run, handler)
     except Exception:
         logger.exception("handler run %s crashed", run.pk)
         HandlerRun.objects.filter(pk=run.pk, state=HandlerRunState.RUNNING).update(
@@ -428,13 +438,17 @@ def handling_dispatch_once(*, concurrency: int | None = None, now=None) -> Dispa
         # Inline: SQLite serialises writers anyway, and threads (each with its own
         # connection) would not see rows the caller's open transaction has not committed.
         while runs := handler_runs_claim(worker_id=worker_id, limit=100, now=now):
+            handlers = _handlers_of(runs)
             for run in runs:
-                state = handler_run_execute(run)
+                state = handler_run_execute(run, handlers.get(run.handler))
                 summary.runs[state] = summary.runs.get(state, 0) + 1
         return summary
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="handler") as pool:
         while runs := handler_runs_claim(worker_id=worker_id, limit=concurrency * 4, now=now):
-            for state in pool.map(_execute_in_thread, runs):
+            handlers = _handlers_of(runs)
+            for state in pool.map(
+                _execute_in_thread, runs, [handlers.get(run.handler) for run in runs]
+            ):
                 summary.runs[state] = summary.runs.get(state, 0) + 1
     return summary
 
@@ -457,10 +471,10 @@ def handling_loop(stopping: threading.Event) -> None:
                 if time.monotonic() >= next_abandoned_check:
                     handler_runs_fail_abandoned()
                     next_abandoned_check = time.monotonic() + DEAD_RUNS_CHECK_SECONDS
-                for run in handler_runs_claim(
-                    worker_id=worker_id, limit=concurrency - len(in_flight)
-                ):
-                    in_flight.add(pool.submit(_execute_in_thread, run))
+                runs = handler_runs_claim(worker_id=worker_id, limit=concurrency - len(in_flight))
+                handlers = _handlers_of(runs)
+                for run in runs:
+                    in_flight.add(pool.submit(_execute_in_thread, run, handlers.get(run.handler)))
                     busy = True
             finally:
                 close_old_connections()
