@@ -27,23 +27,8 @@ MAX_NESTING = 32
 ALLOWED_SUMMARY = (
     "an eval: expression may use value, numbers, quoted strings, true/false/nil, "
     "comparisons (== != < <= > >=), and/or/not (&& || !), parentheses, [arrays], "
-    ":::event.attribute::: tokens and the methods "
-    + ", ".join(
-        [
-            "to_i",
-            "to_f",
-            "to_s",
-            "include?",
-            "nil?",
-            "empty?",
-            "length",
-            "size",
-            "downcase",
-            "upcase",
-            "start_with?",
-            "end_with?",
-        ]
-    )
+    ":::event.attribute::: tokens and the methods to_i, to_f, to_s, include?, nil?, empty?, "
+    "length, size, downcase, upcase, start_with? and end_with?"
 )
 
 

@@ -138,3 +138,14 @@ def test_hostile_nesting_fails_on_the_bound_not_on_python_recursion():
 def test_not_a_string_is_rejected():
     with pytest.raises(ExpressionError):
         expression_compile(42)
+
+
+def test_the_error_message_names_every_method_the_language_has():
+    from monitoring.handling.expressions import (
+        _METHODS_NO_ARGUMENT,
+        _METHODS_ONE_ARGUMENT,
+        ALLOWED_SUMMARY,
+    )
+
+    for method in [*_METHODS_NO_ARGUMENT, *_METHODS_ONE_ARGUMENT]:
+        assert method in ALLOWED_SUMMARY
