@@ -19,6 +19,7 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -213,6 +214,18 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _http_opener = urllib.request.build_opener(_NoRedirects)
 
 
+def url_shown(url: str) -> str:
+    """
+    A webhook URL as logs, runs and the audit trail show it: scheme and host only. Webhook
+    URLs often carry their credential in the path or query (Slack's do).
+    """
+    parts = urllib.parse.urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return "(unreadable URL)"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}/…"
+
+
 def http_execute(handler: Handler, data: bytes) -> Execution:
     """
     Beyond Sensu 1.x: POST the data to `http_url` with the handler's headers. A 2xx answer
@@ -233,13 +246,13 @@ def http_execute(handler: Handler, data: bytes) -> Execution:
             ok=False,
             output=body,
             exit_status=error.code,
-            reason=f"HTTP {error.code} from {handler.http_url}",
+            reason=f"HTTP {error.code} from {url_shown(handler.http_url)}",
             retryable=error.code >= 500 or error.code in (408, 429),
         )
     except (urllib.error.URLError, OSError, ValueError) as error:
-        reason = getattr(error, "reason", error)
+        reason = str(getattr(error, "reason", error)).replace(handler.http_url, "…")
         return Execution(
-            ok=False, reason=f"POST {handler.http_url} failed: {reason}", retryable=True
+            ok=False, reason=f"POST {url_shown(handler.http_url)} failed: {reason}", retryable=True
         )
 
 

@@ -228,11 +228,9 @@ def test_http_handler_gives_up_after_its_retries(client_web, webhook_receiver):
     handling_dispatch_once()
     handling_dispatch_once(now=timezone.now() + timedelta(minutes=10))
     run = HandlerRun.objects.get()
-    assert (run.state, run.attempts, run.reason) == (
-        "failed",
-        2,
-        f"HTTP 500 from {webhook_receiver.url}",
-    )
+    # The URL's path (where webhooks keep their secret) is not shown.
+    host = webhook_receiver.url.rsplit("/", 1)[0]
+    assert (run.state, run.attempts, run.reason) == ("failed", 2, f"HTTP 500 from {host}/…")
 
 
 def test_a_run_is_claimed_once(client_web):

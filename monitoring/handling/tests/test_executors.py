@@ -207,6 +207,17 @@ def test_http_handler_failures_say_whether_to_retry(webhook_receiver, status, re
     assert execution.retryable is retryable
 
 
+def test_http_failures_never_show_the_urls_path_or_query():
+    probe = socket.create_server(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    url = f"http://127.0.0.1:{port}/services/T000/B000/s3cr3tPath?token=s3cr3tQuery"
+    execution = handler_execute(Handler(name="hook", type="http", http_url=url), b"{}")
+    assert not execution.ok and execution.retryable
+    assert execution.reason.startswith(f"POST http://127.0.0.1:{port}/… failed")
+    assert "s3cr3t" not in execution.reason
+
+
 def test_http_backoff_is_exponential_and_capped():
     assert [http_backoff_seconds(n) for n in (1, 2, 3, 4)] == [1, 2, 4, 8]
     assert http_backoff_seconds(30) == 300
