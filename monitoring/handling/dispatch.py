@@ -22,6 +22,7 @@ shipped to a graphing system.
 
 import json
 import logging
+import socket
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -350,13 +351,18 @@ def handler_runs_fail_abandoned(*, now=None) -> int:
     Fail the runs a dead worker left `running` (its heartbeat is gone or stale, or its pid no
     longer exists on this host), as integration_site.schedule judges task rows. They are not
     run again: the handler may already have told someone.
-    """
-    import socket
 
+    Only runs started longer ago than a heartbeat's age plus the default handler timeout
+    are judged: a process that dispatches synchronously (the demo, a bench) has no heartbeat,
+    and its runs must be left to finish.
+    """
     now = now or timezone.now()
     current = worker_id_current()
+    grace = settings.WORKER_HEARTBEAT_MAX_AGE_SECONDS + settings.MONITORING_HANDLER_TIMEOUT_SECONDS
     running = list(
-        HandlerRun.objects.filter(state=HandlerRunState.RUNNING)
+        HandlerRun.objects.filter(
+            state=HandlerRunState.RUNNING, started_at__lt=now - timedelta(seconds=grace)
+        )
         .exclude(worker_id=current)
         .values_list("id", "worker_id", "started_at")[:1000]
     )

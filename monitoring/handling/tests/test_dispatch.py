@@ -245,11 +245,12 @@ def test_a_run_is_claimed_once(client_web):
 
 def test_a_run_left_running_by_a_dead_worker_is_failed_not_rerun(client_web):
     Handler.objects.create(name="default", type="pipe", command="true")
-    publish(2)
-    publish(2)
+    for _ in range(3):
+        publish(2)
     notifications_dispatch()
-    gone, alive = HandlerRun.objects.order_by("id")
+    gone, alive, recent = HandlerRun.objects.order_by("id")
     now = timezone.now()
+    long_ago = now - timedelta(minutes=10)
     WorkerHeartbeat.objects.create(
         worker_id="alive-1",
         hostname=socket.gethostname()[:255],
@@ -258,17 +259,21 @@ def test_a_run_left_running_by_a_dead_worker_is_failed_not_rerun(client_web):
         last_seen_at=now,
     )
     HandlerRun.objects.filter(pk=gone.pk).update(
-        state="running", worker_id="gone-1", started_at=now
+        state="running", worker_id="gone-1", started_at=long_ago
     )
     HandlerRun.objects.filter(pk=alive.pk).update(
-        state="running", worker_id="alive-1", started_at=now
+        state="running", worker_id="alive-1", started_at=long_ago
+    )
+    # No heartbeat either, but started a moment ago: a synchronous dispatcher's run.
+    HandlerRun.objects.filter(pk=recent.pk).update(
+        state="running", worker_id="bench-1", started_at=now
     )
     assert handler_runs_fail_abandoned() == 1
-    gone.refresh_from_db()
-    alive.refresh_from_db()
+    for run in (gone, alive, recent):
+        run.refresh_from_db()
     assert gone.state == "failed"
     assert "gone-1 is gone" in gone.reason and "not run again" in gone.reason
-    assert alive.state == "running"
+    assert (alive.state, recent.state) == ("running", "running")
     assert handling_dispatch_once().runs == {}
 
 
