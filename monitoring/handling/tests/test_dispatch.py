@@ -369,3 +369,11 @@ def test_the_worker_thread_loop_dispatches_and_runs(tmp_path):
     assert HandlerRun.objects.get().state == "succeeded"
     assert (tmp_path / "out").exists()
     assert not Notification.objects.exists()
+
+
+def test_the_worker_runs_handling_and_its_retention():
+    from integration_site.registry import registry
+    from monitoring.handling.dispatch import handling_loop
+
+    assert handling_loop in registry["worker_threads"]
+    assert "monitoring.tasks.handler_runs_retention" in registry["periodic_jobs"]
