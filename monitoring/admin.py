@@ -208,6 +208,14 @@ class HandlerRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     class Media:
         css = CONSOLE_CSS
 
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        if match is not None and match.url_name == "monitoring_handlerrun_changelist":
+            # A page of runs never shows their data or output (an event each, up to 64 KiB).
+            queryset = queryset.defer("data", "output")
+        return queryset
+
     @admin.display(description="Status", ordering="status")
     def severity(self, obj: HandlerRun) -> str:
         return severity_badge(obj.status)
@@ -222,7 +230,9 @@ class EventHandlerRunsMixin:
     @admin.display(description="Handler runs")
     def handler_runs(self, obj: Event) -> str:
         runs = list(
-            HandlerRun.objects.filter(event_uuid=obj.uuid).order_by("-id")[
+            HandlerRun.objects.filter(event_uuid=obj.uuid)
+            .order_by("-id")
+            .only("id", "created_at", "handler", "action", "state", "attempts", "reason")[
                 : EVENT_HANDLER_RUNS_SHOWN + 1
             ]
         )
