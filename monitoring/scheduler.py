@@ -99,34 +99,49 @@ def check_schedule_state(check: dict[str, Any]) -> str:
     return ScheduleState.SCHEDULED
 
 
-def scheduled_checks() -> Iterator[dict[str, Any]]:
+def _scheduled_check_pages() -> Iterator[list[dict[str, Any]]]:
     """
-    Every check the server schedules, in pages by primary key (bounded reads), at most
+    Every check the server schedules, in pages read by primary key (bounded reads), at most
     SCHEDULED_CHECKS_MAX of them.
     """
     seen = 0
     last_pk = 0
     while True:
-        page = list(
+        rows = list(
             CheckDefinition.objects.filter(standalone=False, pk__gt=last_pk).order_by("pk")[
                 :CHECK_PAGE_SIZE
             ]
         )
-        if not page:
+        if not rows:
             return
-        for definition in page:
+        page = []
+        for definition in rows:
             check = check_definition_document(definition)
-            if check_schedule_state(check) in (ScheduleState.SCHEDULED, ScheduleState.NO_TRANSPORT):
-                if seen == SCHEDULED_CHECKS_MAX:
-                    logger.warning(
-                        "More than %d scheduled checks: only the first %d (by id) are requested.",
-                        SCHEDULED_CHECKS_MAX,
-                        SCHEDULED_CHECKS_MAX,
-                    )
-                    return
-                seen += 1
-                yield check
-        last_pk = page[-1].pk
+            if check_schedule_state(check) not in (
+                ScheduleState.SCHEDULED,
+                ScheduleState.NO_TRANSPORT,
+            ):
+                continue
+            if seen == SCHEDULED_CHECKS_MAX:
+                logger.warning(
+                    "More than %d scheduled checks: only the first %d (by id) are requested.",
+                    SCHEDULED_CHECKS_MAX,
+                    SCHEDULED_CHECKS_MAX,
+                )
+                if page:
+                    yield page
+                return
+            seen += 1
+            page.append(check)
+        if page:
+            yield page
+        last_pk = rows[-1].pk
+
+
+def scheduled_checks() -> Iterator[dict[str, Any]]:
+    """Every check the server schedules (see _scheduled_check_pages)."""
+    for page in _scheduled_check_pages():
+        yield from page
 
 
 # --- When: the splay --------------------------------------------------------------------
@@ -413,17 +428,12 @@ def _warn_no_transport() -> None:
         )
 
 
-def check_schedule_claim(*, check_name: str, due_ms: int) -> int | None:
+def check_schedule_claim(*, check_name: str, due_ms: int, previous: int | None) -> int | None:
     """
-    Claim fire time `due_ms` of a check: advance its CheckSchedule past the last one with a
-    conditional UPDATE (or create the row), and return the previous value; None when it is
-    not newer (published already, by this or another runner).
+    Claim fire time `due_ms` of a check whose CheckSchedule read `previous` (None: no row):
+    advance the row with a conditional UPDATE, or create it, and return what it held (0 for a
+    new row); None when another runner got there first.
     """
-    previous = (
-        CheckSchedule.objects.filter(check_name=check_name)
-        .values_list("last_issued_ms", flat=True)
-        .first()
-    )
     if previous is None:
         try:
             with transaction.atomic():
@@ -431,8 +441,8 @@ def check_schedule_claim(*, check_name: str, due_ms: int) -> int | None:
             return 0
         except IntegrityError:
             return None  # Another runner created it, claiming this fire time.
-    if previous >= due_ms:
-        return None
+    # Conditional on the value read: of two runners that both read it, one updates the row
+    # and the other's UPDATE, re-checked after the first commits, matches nothing.
     claimed = CheckSchedule.objects.filter(check_name=check_name, last_issued_ms=previous).update(
         last_issued_ms=due_ms
     )
@@ -446,12 +456,20 @@ def _claim_undo(*, check_name: str, due_ms: int, previous: int) -> None:
     )
 
 
+def _no_transport_tick() -> int:
+    if next(scheduled_checks(), None) is not None:
+        _warn_no_transport()
+    return 0
+
+
 def check_requests_schedule_tick(*, now: datetime | None = None) -> int:
     """
     One tick of the scheduler under its run lease: publish every scheduled check whose
     newest fire time has not been published. Returns how many checks were requested (0 when
     another run holds the lease). `now` pins the clock for tests.
     """
+    if not transport_configured():
+        return _no_transport_tick()  # Nothing to publish through: no lease to take either.
     with exclusive_run_lease(
         name=CHECK_SCHEDULER_JOB, seconds=CHECK_SCHEDULER_LEASE_SECONDS
     ) as lease:
@@ -461,40 +479,43 @@ def check_requests_schedule_tick(*, now: datetime | None = None) -> int:
 
 
 def check_requests_schedule(*, lease: RunLease | None = None, now: datetime | None = None) -> int:
+    """The tick's work (see check_requests_schedule_tick); returns how many checks were requested."""
+    if not transport_configured():
+        return _no_transport_tick()
     now = now or timezone.now()
     now_ms = int(now.timestamp() * 1000)
     requested = 0
-    for check in scheduled_checks():
-        if not settings.SENSU_TRANSPORT_URL or not transport_configured():
-            _warn_no_transport()
-            return requested
+    for page in _scheduled_check_pages():
         if lease is not None and not lease.renew_if_due():
             logger.warning("Check scheduler lost its lease; stopping after %d", requested)
             return requested
-        name = check["name"]
-        due_ms = check_request_due_ms(name, check["interval"], now_ms)
-        previous = check_schedule_claim(check_name=name, due_ms=due_ms)
-        if previous is None:
-            continue
-        if check_subdued(check, now=now):
-            # Sensu's timer fired and published nothing: the fire time is spent.
-            logger.info("check request was subdued: %s", name)
-            continue
-        try:
-            check_requests_publish(check, issued=due_ms // 1000)
-        except Exception:
-            # A broker outage: give the fire time back and try again on the next tick,
-            # without hammering the broker once per check meanwhile.
-            _claim_undo(check_name=name, due_ms=due_ms, previous=previous)
-            logger.exception("failed to publish check request %s; retrying next tick", name)
-            return requested
-        requested += 1
+        # One read of the page's schedules: most ticks find nothing due.
+        last_issued = dict(
+            CheckSchedule.objects.filter(check_name__in=[c["name"] for c in page]).values_list(
+                "check_name", "last_issued_ms"
+            )
+        )
+        for check in page:
+            name = check["name"]
+            due_ms = check_request_due_ms(name, check["interval"], now_ms)
+            if last_issued.get(name, -1) >= due_ms:
+                continue
+            previous = check_schedule_claim(
+                check_name=name, due_ms=due_ms, previous=last_issued.get(name)
+            )
+            if previous is None:
+                continue
+            if check_subdued(check, now=now):
+                # Sensu's timer fired and published nothing: the fire time is spent.
+                logger.info("check request was subdued: %s", name)
+                continue
+            try:
+                check_requests_publish(check, issued=due_ms // 1000)
+            except Exception:
+                # A broker outage: give the fire time back and try again on the next tick,
+                # without hammering the broker once per check meanwhile.
+                _claim_undo(check_name=name, due_ms=due_ms, previous=previous)
+                logger.exception("failed to publish check request %s; retrying next tick", name)
+                return requested
+            requested += 1
     return requested
-
-
-def check_schedule_next_ms(check: dict[str, Any], *, now: datetime | None = None) -> int | None:
-    """When the check's next request is due (epoch ms), for the admin; None if never."""
-    if check_schedule_state(check) != ScheduleState.SCHEDULED:
-        return None
-    now_ms = int((now or timezone.now()).timestamp() * 1000)
-    return check_request_due_ms(check["name"], check["interval"], now_ms) + check["interval"] * 1000

@@ -499,3 +499,19 @@ def test_proxy_check_result_is_recorded_for_its_source_client():
     assert result.client.name == "site-a"
     assert result.client.type == ClientType.PROXY
     assert result.check_data["origin"] == "agent-1"
+
+
+def test_a_tick_reads_definitions_in_pages_and_requests_at_most_the_limit(
+    transport, agent, monkeypatch, caplog
+):
+    monkeypatch.setattr(scheduler, "CHECK_PAGE_SIZE", 2)
+    monkeypatch.setattr(scheduler, "SCHEDULED_CHECKS_MAX", 3)
+    subscription = unique_subscription()
+    agent.subscribe(subscription)
+    for name in ("a", "b", "c", "d", "e"):
+        define(name, [subscription])
+    define("local", [subscription], standalone=True)
+    with caplog.at_level(logging.WARNING, logger="monitoring.scheduler"):
+        assert check_requests_schedule(now=NOW) == 3
+    assert sorted(r["name"] for r in agent.received(subscription)) == ["a", "b", "c"]
+    assert "More than 3 scheduled checks" in caplog.text
