@@ -88,7 +88,7 @@ def check_schedule_state(check: dict[str, Any]) -> str:
         return ScheduleState.STANDALONE
     if check.get("publish") is False:
         return ScheduleState.NOT_PUBLISHED
-    if not check.get("subscribers"):
+    if not check.get("subscribers") or not isinstance(check["subscribers"], list):
         return ScheduleState.NO_SUBSCRIBERS
     if check.get("cron"):
         return ScheduleState.CRON
@@ -359,7 +359,10 @@ def check_request_publish(check: dict[str, Any], *, issued: int | None = None) -
     payload = {k: v for k, v in check.items() if k not in ("subscribers", "interval")}
     payload["issued"] = epoch_now() if issued is None else issued
     body = json.dumps(payload, separators=(",", ":")).encode()
-    subscribers = [str(s) for s in check.get("subscribers") or []]
+    subscribers = check.get("subscribers") or []
+    if not isinstance(subscribers, list):
+        subscribers = [subscribers]  # One subscription written without its list.
+    subscribers = [str(s) for s in subscribers]
     logger.info("publishing check request %s to %s", check.get("name"), subscribers)
     for subscription in subscribers:
         kind, exchange = transport_publish_options(subscription)
