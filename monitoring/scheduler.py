@@ -251,7 +251,7 @@ def attributes_match(obj: dict[str, Any], match: dict[str, Any], within: Any = N
     """
     utilities.rb `attributes_match?`: every attribute equal, nested hashes matched
     recursively, or equal as strings. `eval:` values ran Ruby; they are not supported here
-    and never match (logged), docs/api-compat.md.
+    and never match (docs/api-compat.md; proxy_check_requests_publish says so once).
     """
     within = obj if within is None else within
     for key, expected in match.items():
@@ -264,15 +264,15 @@ def attributes_match(obj: dict[str, Any], match: dict[str, Any], within: Any = N
             return False
         if ruby_to_s(expected) == ruby_to_s(actual) and not isinstance(expected, dict):
             continue
-        if isinstance(expected, str) and expected.startswith(EVAL_PREFIX):
-            logger.warning(
-                "proxy_requests.client_attributes %r=%r: eval: expressions are not supported "
-                "by the scheduler; the client does not match.",
-                key,
-                expected,
-            )
         return False
     return True
+
+
+def _eval_values(match: Any) -> list[str]:
+    """The `eval:` expressions among match attributes, at any depth."""
+    if isinstance(match, dict):
+        return [found for value in match.values() for found in _eval_values(value)]
+    return [match] if isinstance(match, str) and match.startswith(EVAL_PREFIX) else []
 
 
 def _attribute_find(tree: Any, path: list[str], default: str | None) -> Any:
@@ -381,6 +381,15 @@ def proxy_check_requests_publish(check: dict[str, Any], *, issued: int | None = 
     """
     client_attributes = (check.get("proxy_requests") or {}).get("client_attributes")
     if not isinstance(client_attributes, dict) or not client_attributes:
+        return 0
+    if evals := _eval_values(client_attributes):
+        # Once per round, not once per client: no client can match.
+        logger.warning(
+            "no proxy check request for %s: proxy_requests.client_attributes use eval: "
+            "expressions (%s), which the scheduler does not support.",
+            check.get("name"),
+            ", ".join(evals),
+        )
         return 0
     published = 0
     for client in proxy_clients_matching(client_attributes):

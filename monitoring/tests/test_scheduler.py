@@ -515,3 +515,23 @@ def test_a_tick_reads_definitions_in_pages_and_requests_at_most_the_limit(
         assert check_requests_schedule(now=NOW) == 3
     assert sorted(r["name"] for r in agent.received(subscription)) == ["a", "b", "c"]
     assert "More than 3 scheduled checks" in caplog.text
+
+
+def test_proxy_requests_with_eval_attributes_publish_nothing_and_warn_once(
+    transport, agent, caplog
+):
+    # Sensu's eval: ran Ruby (utilities.rb eval_attribute_value); not supported here.
+    subscription = unique_subscription()
+    agent.subscribe(subscription)
+    for name in ("db-1", "db-2"):
+        Client.objects.create(name=name, attributes={"role": "db", "port": 5432})
+    define(
+        "pg",
+        [subscription],
+        proxy_requests={"client_attributes": {"role": "db", "port": "eval: value > 1024"}},
+    )
+    with caplog.at_level(logging.WARNING, logger="monitoring.scheduler"):
+        check_requests_schedule(now=NOW)
+    assert agent.received(subscription) == []
+    [warning] = [r for r in caplog.records if "eval:" in r.getMessage()]
+    assert "pg" in warning.getMessage()
