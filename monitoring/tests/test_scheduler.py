@@ -535,3 +535,26 @@ def test_proxy_requests_with_eval_attributes_publish_nothing_and_warn_once(
     assert agent.received(subscription) == []
     [warning] = [r for r in caplog.records if "eval:" in r.getMessage()]
     assert "pg" in warning.getMessage()
+
+
+def test_proxy_client_result_keeps_the_definitions_command():
+    # sensu/lib/sensu/server/process.rb process_check_result: for a proxy client the
+    # command comes from the definition, so substituted token values stay out of the event.
+    define("http", ["web"], command="check-http -u :::url::: -p :::password:::")
+    result_process(
+        client_name="agent-1",
+        check={
+            "name": "http",
+            "status": 2,
+            "output": "down",
+            "source": "site-a",
+            "command": "check-http -u https://a -p hunter2",
+        },
+    )
+    stored = CheckResult.objects.get(client__name="site-a", check_name="http").check_data
+    assert stored["command"] == "check-http -u :::url::: -p :::password:::"
+    # A standard client's result keeps the command it ran.
+    result_process(
+        client_name="agent-1", check={"name": "http", "status": 0, "output": "", "command": "x"}
+    )
+    assert CheckResult.objects.get(client__name="agent-1").check_data["command"] == "x"
