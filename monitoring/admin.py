@@ -21,6 +21,7 @@ from monitoring.models import (
     epoch_now,
     severity_of,
 )
+from monitoring.scheduler import ScheduleState, check_definition_document, check_schedule_state
 
 CONSOLE_CSS = {"all": ["integration_site/console.css"]}
 
@@ -283,9 +284,26 @@ class ClientAdmin(admin.ModelAdmin):
 
 @admin.register(CheckDefinition)
 class CheckDefinitionAdmin(admin.ModelAdmin):
-    list_display = ["name", "command", "interval", "type", "ttl", "auto_resolve", "standalone"]
+    list_display = [
+        "name",
+        "command",
+        "interval",
+        "type",
+        "ttl",
+        "auto_resolve",
+        "standalone",
+        "scheduling",
+    ]
     list_filter = ["type", "auto_resolve", "standalone"]
     search_fields = ["name", "command"]
+
+    @admin.display(description="scheduling")
+    def scheduling(self, obj: CheckDefinition) -> str:
+        """Whether the site requests this check of its agents, and if not, why."""
+        state = check_schedule_state(check_definition_document(obj))
+        if state == ScheduleState.SCHEDULED:
+            return f"scheduled every {obj.interval} s"
+        return state
 
 
 @admin.register(CheckResult)
