@@ -572,7 +572,7 @@ def handler_fill(handler: Handler, data: dict[str, Any]) -> list[str]:
     retries = http.get("retries")
     handler.http_retries = 3 if retries is None else retries
     handler.attributes = {k: v for k, v in data.items() if k not in HANDLER_KEYS}
-    notes = []
+    notes = _shell_notes(handler.command, shell=handler.shell)
     if "filter" in data and "filters" in data:
         notes.append("`filter` ignored: `filters` is set (Sensu uses `filters` first)")
     return notes
@@ -589,7 +589,22 @@ def mutator_fill(mutator: Mutator, data: dict[str, Any]) -> list[str]:
     mutator.command = data["command"]
     mutator.shell = data.get("shell") is True
     mutator.timeout = _seconds(data.get("timeout"))
-    return _ignored_keys(data, {"command", "timeout", "shell", "name"})
+    return _shell_notes(mutator.command, shell=mutator.shell) + _ignored_keys(
+        data, {"command", "timeout", "shell", "name"}
+    )
+
+
+# Characters that mean something only to a shell: Sensu ran every command with `sh -c`.
+SHELL_SYNTAX = re.compile(r"[|&;<>`$*?~]|\(|\)")
+
+
+def _shell_notes(command: str, *, shell: bool) -> list[str]:
+    if shell or not (found := SHELL_SYNTAX.search(command)):
+        return []
+    return [
+        f'the command uses shell syntax ({found[0]}) but runs without a shell: add "shell": true'
+        " if it needs one"
+    ]
 
 
 def _ignored_keys(data: dict[str, Any], known: set[str]) -> list[str]:

@@ -272,3 +272,23 @@ def test_bad_files_are_reported_never_a_traceback(tmp_path):
 
 def test_a_missing_directory_is_a_clear_error(tmp_path):
     assert "is not a directory" in run_import(tmp_path / "nope")
+
+
+def test_a_command_written_for_sensus_shell_is_pointed_out(tmp_path):
+    # Sensu ran every handler and mutator command with `sh -c`; here only with "shell": true.
+    write(
+        tmp_path,
+        "h.json",
+        {
+            "handlers": {
+                "piped": {"type": "pipe", "command": "cat | mail ops"},
+                "asked": {"type": "pipe", "command": "cat | mail ops", "shell": True},
+            },
+            "mutators": {"env": {"command": "tag.rb --env $ENV"}},
+        },
+    )
+    report = run_import(tmp_path)
+    assert "created   handler piped: the command uses shell syntax (|)" in report
+    assert "created   handler asked\n" in report
+    assert "created   mutator env: the command uses shell syntax ($)" in report
+    assert Handler.objects.get(name="asked").shell is True
