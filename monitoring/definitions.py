@@ -12,8 +12,9 @@ pipe handler or mutator is ours too: Sensu always ran commands through a shell.
 
 import json
 import math
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -700,6 +701,7 @@ def definition_save(*, category: str, name: str, data: Any) -> Saved:
 
 CONFIG_FILE_MAX_BYTES = 1024 * 1024
 CONFIG_FILES_MAX = 10_000
+CONFIG_TOTAL_MAX_BYTES = 64 * 1024 * 1024
 # The settings a Sensu server read that this site takes from elsewhere, and where.
 SKIPPED_SETTINGS = {
     "client": "the agent's own settings: sensu-client reads them; clients come from keepalives",
@@ -741,26 +743,45 @@ def _deep_merge(one: dict[str, Any], two: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _config_files(directory: Path) -> Iterator[Path]:
+    """The `*.json` files under `directory`, directory by directory, names in sorted order."""
+    for folder, subfolders, names in os.walk(directory):
+        subfolders.sort()  # Walked in this order: the same tree always merges the same way.
+        for name in sorted(names):
+            path = Path(folder) / name
+            if name.endswith(".json") and path.is_file():
+                yield path
+
+
 def sensu_config_read(directory: Path) -> ConfigRead:
     """
-    Every `*.json` file under `directory`, at any depth, merged in path order (Sensu's
-    loader.rb load_directory merges them in the order the file system lists them). A file
-    that cannot be read, is not JSON, is not an object or is too large is reported and left
-    out, where Sensu would refuse to start.
+    Every `*.json` file under `directory`, at any depth, merged one after another (Sensu's
+    loader.rb load_directory merges them in the order the file system lists them; here the
+    order is sorted, so it is the same on every machine). A file that cannot be read, is not
+    JSON, is not an object or is too large is reported and left out, where Sensu would
+    refuse to start. At most CONFIG_FILES_MAX files and CONFIG_TOTAL_MAX_BYTES are read: the
+    walk stops there, whatever directory it is given.
     """
     read = ConfigRead(settings={}, files=[], problems=[])
-    paths = sorted(p for p in directory.rglob("*.json") if p.is_file())
-    if len(paths) > CONFIG_FILES_MAX:
-        read.problems.append(
-            f"{directory}: {len(paths)} JSON files; only the first {CONFIG_FILES_MAX} are read"
-        )
-        paths = paths[:CONFIG_FILES_MAX]
-    for path in paths:
+    total = 0
+    for count, path in enumerate(_config_files(directory), start=1):
         shown = str(path.relative_to(directory))
+        if count > CONFIG_FILES_MAX:
+            read.problems.append(
+                f"{shown}: not read, nor any file after it: over {CONFIG_FILES_MAX} files"
+            )
+            break
         try:
-            if path.stat().st_size > CONFIG_FILE_MAX_BYTES:
+            size = path.stat().st_size
+            if size > CONFIG_FILE_MAX_BYTES:
                 read.problems.append(f"{shown}: skipped, larger than {CONFIG_FILE_MAX_BYTES} bytes")
                 continue
+            total += size
+            if total > CONFIG_TOTAL_MAX_BYTES:
+                read.problems.append(
+                    f"{shown}: not read, nor any file after it: over {CONFIG_TOTAL_MAX_BYTES} bytes in all"
+                )
+                break
             # loader.rb read_config_file: a UTF-8 byte order mark is dropped, blanks stripped.
             text = path.read_bytes().removeprefix(b"\xef\xbb\xbf").decode("utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:

@@ -270,6 +270,21 @@ def test_bad_files_are_reported_never_a_traceback(tmp_path):
     assert f"huge.json: skipped, larger than {CONFIG_FILE_MAX_BYTES} bytes" in problems
 
 
+def test_reading_stops_at_the_file_and_byte_limits(tmp_path, monkeypatch):
+    from monitoring import definitions
+
+    for n in range(4):
+        write(tmp_path, f"d{n}/m.json", {"mutators": {f"m{n}": {"command": "c"}}})
+    monkeypatch.setattr(definitions, "CONFIG_FILES_MAX", 3)
+    read = sensu_config_read(tmp_path)
+    assert read.files == ["d0/m.json", "d1/m.json", "d2/m.json"]
+    assert read.problems == ["d3/m.json: not read, nor any file after it: over 3 files"]
+    monkeypatch.setattr(definitions, "CONFIG_TOTAL_MAX_BYTES", 100)
+    read = sensu_config_read(tmp_path)
+    assert len(read.files) == 2
+    assert "over 100 bytes in all" in read.problems[0]
+
+
 def test_a_missing_directory_is_a_clear_error(tmp_path):
     assert "is not a directory" in run_import(tmp_path / "nope")
 
