@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 
 from monitoring.models import CheckDefinition, Filter, Handler, HandlerType, Mutator
 
@@ -672,28 +672,34 @@ def definition_save(*, category: str, name: str, data: Any) -> Saved:
     """
     kind = KINDS[category]
     kind.validate(name, data)
-    with transaction.atomic():
-        instance = kind.model.objects.select_for_update().filter(name=name).first()
-        created = instance is None
-        if created:
-            instance = kind.model(name=name)
-        before = None if created else _tracked_values(instance)
-        notes = kind.fill(instance, data)
-        if not created and _tracked_values(instance) == before:
-            return Saved(instance, "unchanged", notes)
-        try:
-            instance.full_clean(validate_unique=False)
-        except ValidationError as exc:
-            raise DefinitionInvalid(
-                kind.word,
-                name,
-                [
-                    Problem(field, message)
-                    for field, messages in exc.message_dict.items()
-                    for message in messages
-                ],
-            ) from exc
-        instance.save()
+    try:
+        with transaction.atomic():  # A savepoint: a lost race rolls back only the insert.
+            return _definition_write(kind, name, data)
+    except IntegrityError:
+        # Another save created `name` between the read and the insert: now it is an update.
+        with transaction.atomic():
+            return _definition_write(kind, name, data)
+
+
+def _definition_write(kind: DefinitionKind, name: str, data: dict[str, Any]) -> Saved:
+    instance = kind.model.objects.select_for_update().filter(name=name).first()
+    created = instance is None
+    if created:
+        instance = kind.model(name=name)
+    before = None if created else _tracked_values(instance)
+    notes = kind.fill(instance, data)
+    if not created and _tracked_values(instance) == before:
+        return Saved(instance, "unchanged", notes)
+    try:
+        instance.full_clean(validate_unique=False)
+    except ValidationError as exc:
+        problems = [
+            Problem(field, message)
+            for field, messages in exc.message_dict.items()
+            for message in messages
+        ]
+        raise DefinitionInvalid(kind.word, name, problems) from exc
+    instance.save()
     return Saved(instance, "created" if created else "updated", notes)
 
 

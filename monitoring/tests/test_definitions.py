@@ -4,8 +4,10 @@ them, the round trip JSON -> model -> as_sensu, and /settings listing them.
 """
 
 import importlib.util
+import threading
 
 import pytest
+from django.db import connection
 
 from audits.models import AuditEvent
 from monitoring.definitions import (
@@ -417,3 +419,37 @@ def test_check_definitions_and_filters_are_audited_as_they_are_saved():
     assert Filter.objects.filter(name="prod").exists()
     names = set(AuditEvent.objects.values_list("target_type", "target_name"))
     assert {("CheckDefinition", "disk"), ("SensuFilter", "prod")} <= names
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_definition_created_meanwhile_by_another_save_is_updated_not_a_500(monkeypatch):
+    from monitoring import definitions
+
+    fill = definitions.mutator_fill
+    raced = []
+
+    def create_elsewhere():
+        try:
+            Mutator.objects.create(name="tag", command="old.rb")
+        finally:
+            connection.close()
+
+    def fill_after_a_concurrent_create(mutator, data):
+        if not raced:  # Another import commits the same name between the read and the insert.
+            raced.append(1)
+            other = threading.Thread(target=create_elsewhere)
+            other.start()
+            other.join()
+        return fill(mutator, data)
+
+    monkeypatch.setitem(
+        definitions.KINDS,
+        "mutators",
+        definitions.DefinitionKind(
+            "mutators", "mutator", Mutator, mutator_validate, fill_after_a_concurrent_create
+        ),
+    )
+    saved = definition_save(category="mutators", name="tag", data={"command": "new.rb"})
+    assert raced and saved.outcome == "updated"
+    assert list(Mutator.objects.values_list("name", "command")) == [("tag", "new.rb")]
