@@ -10,6 +10,7 @@ The JSON form of the one handler type Sensu 1.x lacks, `http`, follows its `sock
 pipe handler or mutator is ours too: Sensu always ran commands through a shell.
 """
 
+import copy
 import json
 import math
 import os
@@ -819,6 +820,24 @@ class ImportLine:
         return f"{self.outcome:<9} {self.subject}" + (f": {self.detail}" if self.detail else "")
 
 
+IMPORT_READ_CHUNK = 500
+
+
+def _stored_by_name(model: type[models.Model], names: list[str]) -> dict[str, models.Model]:
+    stored: dict[str, models.Model] = {}
+    for start in range(0, len(names), IMPORT_READ_CHUNK):
+        chunk = names[start : start + IMPORT_READ_CHUNK]
+        stored.update({row.name: row for row in model.objects.filter(name__in=chunk)})
+    return stored
+
+
+def _notes_if_unchanged(kind: DefinitionKind, stored: models.Model, data: dict) -> list[str] | None:
+    """The fill's notes if `data` would leave `stored` as it is, None if it would change it."""
+    candidate = copy.copy(stored)
+    notes = kind.fill(candidate, data)
+    return notes if _tracked_values(candidate) == _tracked_values(stored) else None
+
+
 def sensu_config_import(settings: dict[str, Any], *, dry_run: bool = False) -> list[ImportLine]:
     """
     Create or update every check, handler, filter and mutator of `settings` (a merged
@@ -841,10 +860,22 @@ def sensu_config_import(settings: dict[str, Any], *, dry_run: bool = False) -> l
             if not isinstance(definitions, dict):
                 lines.append(ImportLine("invalid", category, "must be an object of definitions"))
                 continue
-            for name in sorted(definitions):
+            kind = KINDS[category]
+            names = sorted(definitions)
+            # One read per chunk of names: a second import of a large directory, all
+            # unchanged, costs a few queries rather than a locked read per definition.
+            stored = _stored_by_name(kind.model, names)
+            for name in names:
                 subject = f"{word} {name}"
+                data = definitions[name]
                 try:
-                    saved = definition_save(category=category, name=name, data=definitions[name])
+                    if name in stored:
+                        kind.validate(name, data)
+                        notes = _notes_if_unchanged(kind, stored[name], data)
+                        if notes is not None:
+                            lines.append(ImportLine("unchanged", subject, "; ".join(notes)))
+                            continue
+                    saved = definition_save(category=category, name=name, data=data)
                 except DefinitionInvalid as exc:
                     detail = "; ".join(str(p) for p in exc.problems)
                     lines.append(ImportLine("invalid", subject, detail))

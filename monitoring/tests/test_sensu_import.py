@@ -201,6 +201,14 @@ def test_a_changed_file_updates_only_its_definition(conf_d):
     assert AuditEvent.objects.count() == audits + 1
 
 
+def test_a_stored_definition_made_invalid_in_the_file_is_reported_and_kept(conf_d):
+    run_import(conf_d)
+    write(conf_d, "mutators/tag.json", {"mutators": {"tag": {"command": "tag.rb", "timeout": "9"}}})
+    report = run_import(conf_d)
+    assert "invalid   mutator tag: timeout: must be numeric" in report
+    assert Mutator.objects.get(name="tag").timeout == 5
+
+
 def test_a_dry_run_writes_nothing_and_reports_what_it_would_do(conf_d):
     audits = AuditEvent.objects.count()
     report = run_import(conf_d, "--dry-run")
