@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
@@ -445,6 +446,9 @@ def _http_check(problems: _Problems, http: Any) -> None:
         problems.add("http.url", "must be an http:// or https:// URL")
     elif len(url) > URL_MAX_LENGTH:
         problems.add("http.url", f"must be at most {URL_MAX_LENGTH} characters")
+    elif "@" in urlsplit(url).netloc:
+        # The URL is shown in the admin's list, /settings and the trail; headers are masked.
+        problems.add("http.url", "must not carry credentials: put them in a header")
     headers = http.get("headers")
     if headers is not None and not (
         isinstance(headers, dict)

@@ -188,6 +188,11 @@ def test_valid_handler_definitions_pass(handler):
         ({"type": "http", "http": {"url": "ftp://x"}}, "http.url", "http:// or https://"),
         ({"type": "http", "http": {"url": "http://x", "headers": {"A": 1}}}, "http.headers", ""),
         ({"type": "http", "http": {"url": "http://x", "retries": 99}}, "http.retries", "0 to 10"),
+        (
+            {"type": "http", "http": {"url": "https://user:pw@h.example/x"}},
+            "http.url",
+            "must not carry credentials",
+        ),
     ],
 )
 def test_invalid_handler_definitions_name_the_field_and_the_problem(handler, field, message):
