@@ -385,3 +385,6 @@ class AggregateMemberAdmin(admin.ModelAdmin):
     list_filter = ["name"]
     search_fields = ["name", "client__name", "check_name"]
     list_select_related = ["client"]
+
+
+from monitoring import admin_definitions  # noqa: E402, F401 (registers the definitions admins)

@@ -620,6 +620,6 @@ class InfoView(SensuView):
 class SettingsView(SensuView):
     @wire({200: JSON_OBJECT})
     def get(self, request):
-        # Nothing secret lives in these settings today; `redacted=false` changes nothing but
-        # is accepted as Sensu accepts it.
+        # Always redacted (webhook header values are masked in the payload itself):
+        # `redacted=false` is accepted as Sensu accepts it and changes nothing.
         return Response(redact(payloads.settings_payload()))
