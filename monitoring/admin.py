@@ -24,6 +24,7 @@ from monitoring.models import (
     epoch_now,
     severity_of,
 )
+from monitoring.scheduler import ScheduleState, check_definition_document, check_schedule_state
 
 CONSOLE_CSS = {"all": ["integration_site/console.css"]}
 
@@ -437,9 +438,26 @@ class ClientAdmin(admin.ModelAdmin):
 
 @admin.register(CheckDefinition)
 class CheckDefinitionAdmin(admin.ModelAdmin):
-    list_display = ["name", "command", "interval", "type", "ttl", "auto_resolve", "standalone"]
+    list_display = [
+        "name",
+        "command",
+        "interval",
+        "type",
+        "ttl",
+        "auto_resolve",
+        "standalone",
+        "scheduling",
+    ]
     list_filter = ["type", "auto_resolve", "standalone"]
     search_fields = ["name", "command"]
+
+    @admin.display(description="scheduling")
+    def scheduling(self, obj: CheckDefinition) -> str:
+        """Whether the site requests this check of its agents, and if not, why."""
+        state = check_schedule_state(check_definition_document(obj))
+        if state == ScheduleState.SCHEDULED:
+            return f"scheduled every {obj.interval} s"
+        return state
 
 
 @admin.register(CheckResult)
@@ -521,3 +539,6 @@ class AggregateMemberAdmin(admin.ModelAdmin):
     list_filter = ["name"]
     search_fields = ["name", "client__name", "check_name"]
     list_select_related = ["client"]
+
+
+from monitoring import admin_definitions  # noqa: E402, F401 (registers the definitions admins)

@@ -24,7 +24,7 @@ class MonitoringConfig(AppConfig):
 
     def ready(self) -> None:
         from integration_site.registry import registry
-        from monitoring import tasks  # noqa: F401 (registers the periodic monitors)
+        from monitoring import checks, tasks  # noqa: F401 (register system checks, periodic jobs)
         from monitoring.dashboard import events_panel
         from monitoring.demo import load_demo
         from monitoring.handling.dispatch import handling_loop

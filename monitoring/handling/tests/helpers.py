@@ -41,6 +41,13 @@ def event_doc(
     }
 
 
+def open_event(*, client: str, check: str, status: int = 2) -> None:
+    """An open event for `client`/`check`, made by the engine (the client created as a proxy)."""
+    from monitoring.engine import result_process
+
+    result_process(client_name=client, check={"name": check, "status": status, "output": "x"})
+
+
 class WebhookReceiver:
     """A real HTTP server on 127.0.0.1 answering with the statuses queued, then 200."""
 

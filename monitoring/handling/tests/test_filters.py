@@ -19,9 +19,8 @@ from monitoring.handling.filters import (
     native_filter_filters,
     occurrences_filter_reason,
 )
-from monitoring.handling.tests.helpers import event_doc
+from monitoring.handling.tests.helpers import event_doc, open_event
 from monitoring.models import Filter
-from monitoring.tests.fixtures import make_event
 
 UTC = ZoneInfo("UTC")
 # A Wednesday.
@@ -157,8 +156,8 @@ def test_occurrences_filter(check, event, filtered):
 
 @pytest.mark.django_db
 def test_check_dependencies_filters_while_a_dependency_has_an_event():
-    make_event(client="i-424242", check="network", status=2)
-    make_event(client="router", check="uplink", status=2)
+    open_event(client="i-424242", check="network")
+    open_event(client="router", check="uplink")
     book = FilterBook({})
     same_client = event_doc(dependencies=["network"])
     assert "i-424242/network has an event" in event_filter_reason(
