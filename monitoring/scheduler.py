@@ -21,7 +21,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -35,6 +35,8 @@ from monitoring.bus import (
     transport_configured,
     transport_publish,
 )
+from monitoring.handling.expressions import ruby_to_s
+from monitoring.handling.filters import attributes_match, in_time_windows
 from monitoring.models import CheckDefinition, CheckSchedule, Client, epoch_now
 
 logger = logging.getLogger(__name__)
@@ -54,8 +56,6 @@ CLIENT_PAGE_SIZE = 500
 # How often (seconds) the "no transport" warning is logged while subscription checks exist.
 NO_TRANSPORT_WARNING_EVERY_SECONDS = 300
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-EVAL_PREFIX = "eval:"
 TOKEN_PATTERN = re.compile(r":::([^:].*?):::")
 
 
@@ -170,109 +170,14 @@ def check_request_due_ms(name: str, interval: int, now_ms: int) -> int:
 # --- Whether: subdue -------------------------------------------------------------------
 
 
-def _time_of_day(text: Any) -> time | None:
-    """Ruby's Time.parse of Sensu's window times ("11:30:00 PM", "08:00", "23:00:00")."""
-    if not isinstance(text, str):
-        return None
-    for layout in ("%I:%M:%S %p", "%I:%M %p", "%I:%M:%S%p", "%I:%M%p", "%H:%M:%S", "%H:%M"):
-        try:
-            # Only the time of day is kept; the zone is the caller's.
-            return datetime.strptime(text.strip().upper(), layout).time()  # noqa: DTZ007
-        except ValueError:
-            continue
-    return None
-
-
-def in_time_window(condition: Any, now: datetime) -> bool:
-    """
-    utilities.rb `in_time_window?`: `begin` and `end` are times of today (the server's time
-    zone, TIME_ZONE here); a window whose end is before its begin crosses midnight.
-    """
-    if not isinstance(condition, dict) or "begin" not in condition or "end" not in condition:
-        return False
-    begin, end = _time_of_day(condition["begin"]), _time_of_day(condition["end"])
-    if begin is None or end is None:
-        return False
-    current = now.time()
-    if end < begin:
-        # Before the end: from midnight to the end; else from the begin to midnight.
-        if current < end:
-            begin = time.min
-        else:
-            end = time.max
-    return begin <= current <= end
-
-
-def in_time_windows(conditions: Any, now: datetime) -> bool:
-    """utilities.rb `in_time_windows?`: `days.all` or today's weekday has a window holding now."""
-    days = conditions.get("days") if isinstance(conditions, dict) else None
-    if not isinstance(days, dict):
-        return False
-    for day in ("all", WEEKDAYS[now.weekday()]):
-        windows = days.get(day)
-        if isinstance(windows, list) and any(in_time_window(w, now) for w in windows):
-            return True
-    return False
-
-
 def check_subdued(check: dict[str, Any], *, now: datetime | None = None) -> bool:
     """utilities.rb `check_subdued?`: Sensu 1.x's `subdue: {days: {...}}` windows."""
     if not check.get("subdue"):
         return False
-    return in_time_windows(check["subdue"], timezone.localtime(now or timezone.now()))
+    return in_time_windows(check["subdue"], now)
 
 
 # --- Proxy requests: matching clients and token substitution -----------------------------
-
-
-def ruby_to_s(value: Any) -> str:
-    """What Ruby's `to_s` (and string interpolation) makes of a JSON value."""
-    if value is None:
-        return ""
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)):
-        return str(value)
-    return json.dumps(value, separators=(", ", "=>"))
-
-
-def _ruby_equal(one: Any, two: Any) -> bool:
-    """Ruby's `==` on JSON values: true and 1 differ (Python's bools are ints)."""
-    if isinstance(one, bool) or isinstance(two, bool):
-        return type(one) is type(two) and one == two
-    return one == two
-
-
-def attributes_match(obj: dict[str, Any], match: dict[str, Any], within: Any = None) -> bool:
-    """
-    utilities.rb `attributes_match?`: every attribute equal, nested hashes matched
-    recursively, or equal as strings. `eval:` values ran Ruby; they are not supported here
-    and never match (docs/api-compat.md; proxy_check_requests_publish says so once).
-    """
-    within = obj if within is None else within
-    for key, expected in match.items():
-        actual = within.get(key) if isinstance(within, dict) else None
-        if _ruby_equal(expected, actual):
-            continue
-        if isinstance(expected, dict) and isinstance(actual, dict):
-            if attributes_match(obj, expected, actual):
-                continue
-            return False
-        if ruby_to_s(expected) == ruby_to_s(actual) and not isinstance(expected, dict):
-            continue
-        return False
-    return True
-
-
-def _eval_values(match: Any) -> list[str]:
-    """The `eval:` expressions among match attributes, at any depth."""
-    if isinstance(match, dict):
-        return [found for value in match.values() for found in _eval_values(value)]
-    return [match] if isinstance(match, str) and match.startswith(EVAL_PREFIX) else []
 
 
 def _attribute_find(tree: Any, path: list[str], default: str | None) -> Any:
@@ -381,15 +286,6 @@ def proxy_check_requests_publish(check: dict[str, Any], *, issued: int | None = 
     """
     client_attributes = (check.get("proxy_requests") or {}).get("client_attributes")
     if not isinstance(client_attributes, dict) or not client_attributes:
-        return 0
-    if evals := _eval_values(client_attributes):
-        # Once per round, not once per client: no client can match.
-        logger.warning(
-            "no proxy check request for %s: proxy_requests.client_attributes use eval: "
-            "expressions (%s), which the scheduler does not support.",
-            check.get("name"),
-            ", ".join(evals),
-        )
         return 0
     published = 0
     for client in proxy_clients_matching(client_attributes):

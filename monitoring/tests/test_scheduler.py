@@ -19,6 +19,7 @@ from django.urls import reverse
 from integration_site.registry import registry
 from monitoring import scheduler
 from monitoring.engine import result_process
+from monitoring.handling.filters import in_time_window
 from monitoring.models import CheckDefinition, CheckResult, CheckSchedule, Client, ClientType
 from monitoring.scheduler import (
     CHECK_SCHEDULER_JOB,
@@ -29,7 +30,6 @@ from monitoring.scheduler import (
     check_requests_schedule_tick,
     check_schedule_state,
     check_subdued,
-    in_time_window,
     object_tokens_substitute,
     transport_publish_options,
 )
@@ -315,13 +315,14 @@ def test_proxy_request_keeps_a_source_the_check_names(transport, agent):
 
 
 def test_proxy_client_attributes_match_as_sensu_compares_them():
-    # sensu/lib/sensu/utilities.rb attributes_match?: nested hashes, to_s equality, no eval
+    # sensu/lib/sensu/utilities.rb attributes_match?: nested hashes, to_s equality, eval
     client = {"name": "x", "port": 161, "tags": {"dc": "ams", "rack": 4}, "on": True}
     assert scheduler.attributes_match(client, {"port": "161", "tags": {"dc": "ams"}})
     assert scheduler.attributes_match(client, {"tags": {"rack": "4"}, "on": "true"})
     assert not scheduler.attributes_match(client, {"tags": {"dc": "fra"}})
     assert not scheduler.attributes_match(client, {"on": 1})
-    assert not scheduler.attributes_match(client, {"port": "eval: value > 100"})
+    assert scheduler.attributes_match(client, {"port": "eval: value > 100"})
+    assert not scheduler.attributes_match(client, {"port": "eval: value > 1000"})
 
 
 # --- Single fire -----------------------------------------------------------------------
@@ -517,24 +518,20 @@ def test_a_tick_reads_definitions_in_pages_and_requests_at_most_the_limit(
     assert "More than 3 scheduled checks" in caplog.text
 
 
-def test_proxy_requests_with_eval_attributes_publish_nothing_and_warn_once(
-    transport, agent, caplog
-):
-    # Sensu's eval: ran Ruby (utilities.rb eval_attribute_value); not supported here.
+def test_proxy_requests_match_clients_with_eval_attributes(transport, agent):
+    # sensu/lib/sensu/utilities.rb attributes_match? / eval_attribute_value: Sensu ran Ruby;
+    # the site's expression language (monitoring/handling/expressions.py) stands in for it.
     subscription = unique_subscription()
     agent.subscribe(subscription)
-    for name in ("db-1", "db-2"):
-        Client.objects.create(name=name, attributes={"role": "db", "port": 5432})
+    Client.objects.create(name="db-1", attributes={"role": "db", "port": 5432})
+    Client.objects.create(name="db-2", attributes={"role": "db", "port": 80})
     define(
         "pg",
         [subscription],
         proxy_requests={"client_attributes": {"role": "db", "port": "eval: value > 1024"}},
     )
-    with caplog.at_level(logging.WARNING, logger="monitoring.scheduler"):
-        check_requests_schedule(now=NOW)
-    assert agent.received(subscription) == []
-    [warning] = [r for r in caplog.records if "eval:" in r.getMessage()]
-    assert "pg" in warning.getMessage()
+    check_requests_schedule(now=NOW)
+    assert [r["source"] for r in agent.received(subscription)] == ["db-1"]
 
 
 def test_proxy_client_result_keeps_the_definitions_command():
