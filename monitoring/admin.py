@@ -5,7 +5,8 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import csrf_protect_m
 from django.template.response import TemplateResponse
-from django.utils.html import format_html
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from integration_site.admin_site import ReadOnlyAdminMixin
 from monitoring import selectors, services
@@ -16,11 +17,14 @@ from monitoring.models import (
     CheckResult,
     Client,
     Event,
+    Handler,
+    HandlerRun,
     Silence,
     Stash,
     epoch_now,
     severity_of,
 )
+from monitoring.scheduler import ScheduleState, check_definition_document, check_schedule_state
 
 CONSOLE_CSS = {"all": ["integration_site/console.css"]}
 
@@ -120,8 +124,159 @@ class SilenceEventsForm(forms.Form):
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
 
 
+# --- Handler runs (monitoring/handling): who was told what, when -------------------------
+
+EVENT_HANDLER_RUNS_SHOWN = 50
+HANDLER_FILTER_CHOICES = 200
+
+
+class HandlerNameFilter(admin.SimpleListFilter):
+    """
+    By handler, offered from the (small) Handler table rather than a DISTINCT over every run;
+    `?handler=<name>` works for any name, a deleted handler's too.
+    """
+
+    title = "handler"
+    parameter_name = "handler"
+
+    def lookups(self, request, model_admin):
+        names = Handler.objects.order_by("name").values_list("name", flat=True)
+        return [(name, name) for name in names[:HANDLER_FILTER_CHOICES]]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(handler=self.value()) if self.value() else queryset
+
+
+class RunActionFilter(admin.SimpleListFilter):
+    title = "action"
+    parameter_name = "action"
+
+    def lookups(self, request, model_admin):
+        return Event.Action.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
+@admin.register(HandlerRun)
+class HandlerRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """
+    Every handler run, filtered ones included, as the dispatcher recorded it. `data` holds
+    the event as handed on (its client redacted as /clients shows it), so nothing here needs
+    masking; http headers are never copied into a run.
+    """
+
+    list_display = [
+        "created_at",
+        "handler",
+        "handler_type",
+        "state",
+        "client_name",
+        "check_name",
+        "action",
+        "severity",
+        "attempts",
+        "duration_ms",
+        "reason",
+    ]
+    list_filter = ["state", "handler_type", HandlerNameFilter, RunActionFilter]
+    search_fields = ["client_name", "check_name"]
+    show_full_result_count = False
+    fields = [
+        "event_uuid",
+        "client_name",
+        "check_name",
+        "action",
+        "status",
+        "occurrences",
+        "handler",
+        "handler_type",
+        "state",
+        "reason",
+        "exit_status",
+        "attempts",
+        "next_attempt_at",
+        "worker_id",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "duration_ms",
+        "data",
+        "output",
+    ]
+    readonly_fields = fields
+
+    class Media:
+        css = CONSOLE_CSS
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        if match is not None and match.url_name == "monitoring_handlerrun_changelist":
+            # A page of runs never shows their data or output (an event each, up to 64 KiB).
+            queryset = queryset.defer("data", "output")
+        return queryset
+
+    @admin.display(description="Status", ordering="status")
+    def severity(self, obj: HandlerRun) -> str:
+        return severity_badge(obj.status)
+
+
+class EventHandlerRunsMixin:
+    """The event page's "Handler runs": its newest runs, bounded, and a link to them all."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "handler_runs"]
+
+    @admin.display(description="Handler runs")
+    def handler_runs(self, obj: Event) -> str:
+        runs = list(
+            HandlerRun.objects.filter(event_uuid=obj.uuid)
+            .order_by("-id")
+            .only("id", "created_at", "handler", "action", "state", "attempts", "reason")[
+                : EVENT_HANDLER_RUNS_SHOWN + 1
+            ]
+        )
+        if not runs:
+            return "No handler has run for this event."
+        listing = reverse("admin:monitoring_handlerrun_changelist") + f"?event_uuid={obj.uuid}"
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
+            "<td>{}</td></tr>",
+            (
+                (
+                    reverse("admin:monitoring_handlerrun_change", args=[run.pk]),
+                    run.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    run.handler,
+                    run.action,
+                    run.get_state_display(),
+                    run.attempts,
+                    run.reason,
+                )
+                for run in runs[:EVENT_HANDLER_RUNS_SHOWN]
+            ),
+        )
+        more = (
+            f"Newest {EVENT_HANDLER_RUNS_SHOWN} shown. "
+            if len(runs) > EVENT_HANDLER_RUNS_SHOWN
+            else ""
+        )
+        return format_html(
+            '<table class="handler-runs"><thead><tr><th>When</th><th>Handler</th>'
+            "<th>Action</th><th>State</th><th>Attempts</th><th>Reason</th></tr></thead>"
+            '<tbody>{}</tbody></table><p>{}<a href="{}">All runs for this event</a></p>',
+            rows,
+            more,
+            listing,
+        )
+
+
+# --- end of handler runs ---------------------------------------------------------------------
+
+
 @admin.register(Event)
-class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class EventAdmin(EventHandlerRunsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # Events leave through the engine (the Resolve action), never a bare delete.
     list_display = [
         "severity",
@@ -283,9 +438,26 @@ class ClientAdmin(admin.ModelAdmin):
 
 @admin.register(CheckDefinition)
 class CheckDefinitionAdmin(admin.ModelAdmin):
-    list_display = ["name", "command", "interval", "type", "ttl", "auto_resolve", "standalone"]
+    list_display = [
+        "name",
+        "command",
+        "interval",
+        "type",
+        "ttl",
+        "auto_resolve",
+        "standalone",
+        "scheduling",
+    ]
     list_filter = ["type", "auto_resolve", "standalone"]
     search_fields = ["name", "command"]
+
+    @admin.display(description="scheduling")
+    def scheduling(self, obj: CheckDefinition) -> str:
+        """Whether the site requests this check of its agents, and if not, why."""
+        state = check_schedule_state(check_definition_document(obj))
+        if state == ScheduleState.SCHEDULED:
+            return f"scheduled every {obj.interval} s"
+        return state
 
 
 @admin.register(CheckResult)
@@ -367,3 +539,6 @@ class AggregateMemberAdmin(admin.ModelAdmin):
     list_filter = ["name"]
     search_fields = ["name", "client__name", "check_name"]
     list_select_related = ["client"]
+
+
+from monitoring import admin_definitions  # noqa: E402, F401 (registers the definitions admins)

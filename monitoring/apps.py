@@ -24,13 +24,16 @@ class MonitoringConfig(AppConfig):
 
     def ready(self) -> None:
         from integration_site.registry import registry
-        from monitoring import tasks  # noqa: F401 (registers the periodic monitors)
+        from monitoring import checks, tasks  # noqa: F401 (register system checks, periodic jobs)
         from monitoring.dashboard import events_panel
         from monitoring.demo import load_demo
+        from monitoring.handling.dispatch import handling_loop
 
         registry["api_path_prefixes"].add(*SENSU_API_PATH_PREFIXES)
         registry["dashboard_panels"].add(events_panel)
         registry["demo_loaders"]["monitoring"] = load_demo
+        # Handlers run in the worker, after the engine commits, never in a request.
+        registry["worker_threads"].add(handling_loop)
         self.transport_register()
 
     @staticmethod

@@ -1,11 +1,18 @@
-"""Demo data: a few clients, check definitions, open events and a silence."""
+"""Demo data: a few clients, check definitions, handlers, open events and a silence."""
+
+import shlex
+import shutil
+
+from django.conf import settings
 
 from audits.context import audit_context
+from monitoring.definitions import definition_save
 from monitoring.engine import result_process
 from monitoring.models import (
     CheckDefinition,
     CheckResult,
     Client,
+    Handler,
     Silence,
     epoch_now,
     silence_key,
@@ -55,6 +62,41 @@ DEMO_RUNS = (
     ("db-1", "check_backup", 2, "CRITICAL: last backup 30 hours ago"),
 )
 DEMO_SILENCE = {"subscription": "client:web-2", "check": "check_http"}
+NOTIFICATIONS_LOG_NAME = "notifications.log"
+
+
+def demo_handlers() -> dict[str, dict]:
+    """
+    The demo's handlers in Sensu's JSON form. Every demo check reaches `default` (check_http
+    names it, the others name no handler), a set holding `notify-file`: critical events,
+    once per `occurrences` refresh, appended to var/notifications.log. The webhook is named
+    by no check and no set, so it never runs: it shows the http type's fields.
+    """
+    log = settings.VAR_DIR / NOTIFICATIONS_LOG_NAME
+    # An absolute command: handlers run with a clean environment, and without a shell.
+    tee = shutil.which("tee") or "/usr/bin/tee"
+    return {
+        "notify-file": {
+            "type": "pipe",
+            "command": f"{shlex.quote(tee)} -a {shlex.quote(str(log))}",
+            "severities": ["critical"],
+            "filters": ["occurrences"],
+            "timeout": 10,
+        },
+        "default": {"type": "set", "handlers": ["notify-file"]},
+        "webhook-example": {
+            "type": "http",
+            "http": {
+                "url": "http://127.0.0.1:9/sensu-events",
+                "headers": {"Authorization": "Bearer demo-webhook-token"},
+                "retries": 3,
+            },
+            "description": (
+                "An example webhook, not attached to any check or set, so it never runs: name "
+                "it in a check's handlers (or in the default set) once a receiver listens."
+            ),
+        },
+    }
 
 
 def load_demo(say) -> None:
@@ -79,6 +121,13 @@ def load_demo(say) -> None:
                     "environment": "production",
                 }
             )
+        # Before the results: the engine queues events for handling only when one of the
+        # check's handlers exists.
+        settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+        defined = set(Handler.objects.values_list("name", flat=True))
+        for name, definition in demo_handlers().items():
+            if name not in defined:
+                definition_save(category="handlers", name=name, data=definition)
         for definition in DEMO_CHECKS:
             CheckDefinition.objects.get_or_create(
                 name=definition["name"],
@@ -107,4 +156,7 @@ def load_demo(say) -> None:
                 expire=3600,
                 expire_on_resolve=True,
             )
-    say("Monitoring: 3 clients, 3 checks, 3 open events, 1 silence.")
+    say(
+        "Monitoring: 3 clients, 3 checks, 3 open events, 1 silence, 3 handlers "
+        f"(the worker appends critical events to var/{NOTIFICATIONS_LOG_NAME})."
+    )

@@ -444,6 +444,10 @@ def results_process(items: list[ResultInput]) -> list[Outcome]:
                 clients[name] = _client_create(name=name, proxy=bool(source), now=now)
             client = clients[name]
             merged = _merge_definition(check, client_name=client_name, definitions=definitions)
+            if client.type == ClientType.PROXY and check["name"] in definitions:
+                # process.rb process_check_result: a proxy client's result keeps the
+                # definition's command, not the one its client's tokens were substituted into.
+                merged["command"] = definitions[check["name"]].command
             _aggregates_add(client, merged)
             work.append((client, merged, now))
         batch = _Batch()

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from audits.auditing import audited, is_secret_name
 from audits.services import REDACTED as AUDIT_REDACTED
-from monitoring.redaction import is_sensitive_key, redact
+from monitoring.redaction import REDACTED, is_sensitive_key, redact
 
 # Sensu's SEVERITIES, indexed by status; any other status counts as unknown.
 SEVERITIES = ("ok", "warning", "critical", "unknown")
@@ -397,6 +397,47 @@ class Handler(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def as_sensu(self, *, redacted: bool = False) -> dict[str, Any]:
+        """
+        The definition as Sensu's settings hold it (without the name; `http` in the shape
+        monitoring/definitions.py reads). `redacted`, as /settings shows it: every header
+        value masked, and Sensu's secret-looking keys.
+        """
+        data: dict[str, Any] = {**self.attributes, "type": self.type}
+        match self.type:
+            case HandlerType.PIPE:
+                data["command"] = self.command
+                if self.shell:
+                    data["shell"] = True
+            case HandlerType.TCP | HandlerType.UDP:
+                data["socket"] = {"host": self.socket_host, "port": self.socket_port}
+            case HandlerType.TRANSPORT:
+                data["pipe"] = self.pipe
+            case HandlerType.SET:
+                data["handlers"] = list(self.handlers)
+            case HandlerType.HTTP:
+                headers = dict(self.http_headers or {})
+                if redacted:
+                    headers = dict.fromkeys(headers, REDACTED)
+                data["http"] = {
+                    "url": self.http_url,
+                    "headers": headers,
+                    "retries": self.http_retries,
+                }
+        if self.timeout is not None:
+            data["timeout"] = self.timeout
+        if self.severities:
+            data["severities"] = list(self.severities)
+        if self.filters:
+            data["filters"] = list(self.filters)
+        if self.mutator:
+            data["mutator"] = self.mutator
+        if self.handle_flapping:
+            data["handle_flapping"] = True
+        if self.handle_silenced:
+            data["handle_silenced"] = True
+        return redact(data) if redacted else data
+
 
 @audited(name_of=lambda f: f.name, type_name="SensuFilter")
 class Filter(models.Model):
@@ -415,6 +456,13 @@ class Filter(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def as_sensu(self) -> dict[str, Any]:
+        """The definition as Sensu's settings hold it (without the name)."""
+        data: dict[str, Any] = {"attributes": self.attributes, "negate": self.negate}
+        if self.when:
+            data["when"] = self.when
+        return data
+
 
 @audited(name_of=lambda m: m.name, type_name="SensuMutator")
 class Mutator(models.Model):
@@ -432,6 +480,15 @@ class Mutator(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def as_sensu(self) -> dict[str, Any]:
+        """The definition as Sensu's settings hold it (without the name)."""
+        data: dict[str, Any] = {"command": self.command}
+        if self.shell:
+            data["shell"] = True
+        if self.timeout is not None:
+            data["timeout"] = self.timeout
+        return data
 
 
 class Notification(models.Model):

@@ -37,6 +37,7 @@ from monitoring.models import (
     epoch_now,
     silence_key,
 )
+from monitoring.scheduler import check_definition_document, check_requests_publish
 
 logger = logging.getLogger(__name__)
 
@@ -341,13 +342,27 @@ def check_results_delete(*, check_name: str) -> None:
 
 
 def check_request(
-    *, check: CheckDefinition, subscribers: list[str] | None, reason: str, creator: str
+    *,
+    check: CheckDefinition,
+    subscribers: list[str] | None,
+    reason: str | None,
+    creator: str | None,
 ) -> int:
     """
-    Sensu's POST /request publishes a check request to subscribers. There is no transport to
-    agents here, so the request is recorded in the audit trail for an agent shim to act on.
+    Sensu's POST /request (lib/sensu/api/routes/request.rb): the definition with `name`, the
+    request's `subscribers` in place of its own when given, and `api_requested` {reason,
+    creator}, published to the agents as the scheduler publishes it (proxy requests
+    included, as api/utilities/publish_check_request.rb). Recorded in the audit trail once
+    published. Raises monitoring.bus.TransportUnavailable when it cannot be published:
+    Sensu answered 202 and logged the failure; a request is never dropped silently here.
     """
+    document = check_definition_document(check)
+    document["subscribers"] = list(document.get("subscribers") or [])
+    if subscribers is not None:
+        document["subscribers"] = subscribers
+    document["api_requested"] = {"reason": reason, "creator": creator}
     issued = epoch_now()
+    check_requests_publish(document, issued=issued)
     audit_event_record(
         action="request",
         crud=Crud.CREATE,
@@ -356,8 +371,8 @@ def check_request(
         description=f"Check request for {check.name}" + (f": {reason}" if reason else ""),
         audited_changes={
             "check": check.name,
-            "subscribers": subscribers if subscribers is not None else check.subscribers,
-            "api_requested": {"reason": reason, "creator": creator},
+            "subscribers": document["subscribers"],
+            "api_requested": document["api_requested"],
             "issued": issued,
         },
     )

@@ -8,7 +8,9 @@ from django.tasks import task
 from audits.context import audit_context
 from integration_site.schedule import periodic
 from monitoring.engine import accepted_results_drain
+from monitoring.handling.retention import handler_runs_purge
 from monitoring.monitors import MONITOR_INTERVAL_SECONDS, keepalive_monitor_run, ttl_monitor_run
+from monitoring.scheduler import check_requests_schedule_tick
 
 
 @periodic(every=timedelta(seconds=MONITOR_INTERVAL_SECONDS))
@@ -33,3 +35,17 @@ def results_drain() -> int:
     # run is due a second later.
     with audit_context():
         return accepted_results_drain(seconds=settings.MONITORING_RESULTS_DRAIN_SECONDS)
+
+
+@periodic(every=timedelta(hours=1))
+@task
+def handler_runs_retention() -> int:
+    """Purge handler runs older than MONITORING_HANDLER_RUN_RETENTION_DAYS."""
+    return handler_runs_purge()
+
+
+@periodic(every=timedelta(seconds=1))
+@task
+def check_scheduler() -> int:
+    """Publish the check requests that are due (Sensu's check request publisher)."""
+    return check_requests_schedule_tick()

@@ -7,7 +7,17 @@ from django.utils import timezone
 
 from monitoring import selectors
 from monitoring.engine import silences_matching
-from monitoring.models import CheckDefinition, CheckResult, Client, Event, Silence, Stash
+from monitoring.models import (
+    CheckDefinition,
+    CheckResult,
+    Client,
+    Event,
+    Filter,
+    Handler,
+    Mutator,
+    Silence,
+    Stash,
+)
 
 
 def client_payload(client: Client, *, redacted: bool = False) -> dict[str, Any]:
@@ -111,6 +121,11 @@ def settings_payload() -> dict[str, Any]:
     """Sensu's settings as GET /settings shows them (before redaction) and /info digests them."""
     return {
         "checks": {c.name: c.as_sensu() for c in CheckDefinition.objects.order_by("name")},
+        # Header values masked even here: /info's digest is computed from this payload too,
+        # and no API shows a webhook's credentials.
+        "handlers": {h.name: h.as_sensu(redacted=True) for h in Handler.objects.order_by("name")},
+        "filters": {f.name: f.as_sensu() for f in Filter.objects.order_by("name")},
+        "mutators": {m.name: m.as_sensu() for m in Mutator.objects.order_by("name")},
         "sensu": {
             "keepalives": {
                 "thresholds": {

@@ -21,7 +21,7 @@ from rest_framework.exceptions import APIException, MethodNotAllowed, NotFound, 
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integration_site.errors import Conflict
+from integration_site.errors import Conflict, ServiceUnavailable
 from integration_site.fast_path import TokenFastPathMixin
 from integration_site.models import WorkerHeartbeat
 from integration_site.schema import (
@@ -36,6 +36,7 @@ from integration_site.schema import (
 )
 from integration_site.scopes import Scope
 from monitoring import selectors, services
+from monitoring.bus import TransportUnavailable
 from monitoring.engine import UnknownEvent, event_resolve, result_accept
 from monitoring.models import (
     CheckDefinition,
@@ -310,18 +311,23 @@ class CheckView(SensuView):
 
 
 class RequestView(SensuView):
-    @wire({202: ISSUED, 404: ERROR_BODY}, request=body_schema(REQUEST_RULES))
+    @wire({202: ISSUED, 404: ERROR_BODY, 503: ERROR_BODY}, request=body_schema(REQUEST_RULES))
     def post(self, request):
         data = self.body(REQUEST_RULES)
         definition = CheckDefinition.objects.filter(name=data["check"]).first()
         if definition is None:
             raise NotFound(f"No check definition named {data['check']!r}.")
-        issued = services.check_request(
-            check=definition,
-            subscribers=data.get("subscribers"),
-            reason=data.get("reason") or "",
-            creator=data.get("creator") or "",
-        )
+        try:
+            issued = services.check_request(
+                check=definition,
+                subscribers=data.get("subscribers"),
+                reason=data.get("reason"),
+                creator=data.get("creator"),
+            )
+        except TransportUnavailable as exc:
+            # Sensu answered 202 even when the publish failed; a request that reaches no
+            # agent is refused here instead (docs/api-compat.md).
+            raise ServiceUnavailable(str(exc)) from exc
         return _issued(issued)
 
 
@@ -620,6 +626,6 @@ class InfoView(SensuView):
 class SettingsView(SensuView):
     @wire({200: JSON_OBJECT})
     def get(self, request):
-        # Nothing secret lives in these settings today; `redacted=false` changes nothing but
-        # is accepted as Sensu accepts it.
+        # Always redacted (webhook header values are masked in the payload itself):
+        # `redacted=false` is accepted as Sensu accepts it and changes nothing.
         return Response(redact(payloads.settings_payload()))

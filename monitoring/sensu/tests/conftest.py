@@ -1,2 +1,3 @@
 from monitoring.sensu.tests.rabbitmq import agents, vhost_url  # noqa: F401 (fixtures)
 from monitoring.tests.fixtures import busy_client  # noqa: F401 (fixture)
+from monitoring.tests.rabbitmq import agent, broker_down, no_publisher, transport  # noqa: F401
