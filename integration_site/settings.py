@@ -193,7 +193,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Checked on checkout unless used within the window (integration_site.db_pool).
         "check": pool_connection_check,
     }
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+# `manage.py worker` holds more connections at once than a web process: its task loop, the
+# heartbeat, and its threads (the Sensu transport's consumers, the scheduler, the handler
+# dispatcher and its MONITORING_HANDLER_CONCURRENCY runs). Its pool grows to this size.
+WORKER_DATABASE_POOL_MAX_SIZE = env_int("WORKER_DATABASE_POOL_MAX_SIZE", 12)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # gunicorn and the worker write the same file: WAL lets readers proceed during a write,
     # and IMMEDIATE transactions take the write lock up front instead of failing mid-way.
     # synchronous=FULL syncs the WAL at every commit: with NORMAL a power loss can take back

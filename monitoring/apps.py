@@ -28,12 +28,15 @@ class MonitoringConfig(AppConfig):
         from monitoring.dashboard import events_panel
         from monitoring.demo import load_demo
         from monitoring.handling.dispatch import handling_loop
+        from monitoring.scheduler import check_scheduler_loop
 
         registry["api_path_prefixes"].add(*SENSU_API_PATH_PREFIXES)
         registry["dashboard_panels"].add(events_panel)
         registry["demo_loaders"]["monitoring"] = load_demo
         # Handlers run in the worker, after the engine commits, never in a request.
         registry["worker_threads"].add(handling_loop)
+        # Check requests leave on time even while a long task runs (a results drain).
+        registry["worker_threads"].add(check_scheduler_loop)
         self.transport_register()
 
     @staticmethod

@@ -4,8 +4,9 @@ and what it calls; the API's lib/sensu/api/utilities/publish_check_request.rb fo
 /request). A check with `subscribers` and an `interval` is requested of the agents that
 subscribe, on the transport, every `interval` seconds, at the split-second phase Sensu gives it.
 
-Sensu ran one timer per check in its elected leader. Here a periodic task ticks every second
-(monitoring/tasks.py) under the job's run lease, so one worker of many runs it; for each check
+Sensu ran one timer per check in its elected leader. Here a worker thread
+(`check_scheduler_loop`, in registry["worker_threads"]) ticks every second under a run lease,
+so one worker of many publishes, and a long task in the worker's queue never delays it; for each check
 it publishes the newest fire time that has come and not been published yet. That fire time is
 claimed with a conditional UPDATE of CheckSchedule before anything is published, so even two
 ticks that raced past the lease cannot both publish it, and a worker that was down for hours
@@ -20,12 +21,14 @@ import hashlib
 import json
 import logging
 import re
+import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 
 from integration_site.schedule import RunLease, exclusive_run_lease
@@ -41,9 +44,10 @@ from monitoring.models import CheckDefinition, CheckSchedule, Client, epoch_now
 
 logger = logging.getLogger(__name__)
 
-# The lease sits on the periodic task's ScheduledJob row (monitoring/tasks.py registers the
-# task under this name; a test keeps the two in step).
-CHECK_SCHEDULER_JOB = "monitoring.tasks.check_scheduler"
+# The run lease's ScheduledJob row (a lease row only: no periodic task carries this name).
+CHECK_SCHEDULER_JOB = "monitoring.scheduler"
+# Without a transport the loop only warns, so it looks again this rarely.
+NO_TRANSPORT_TICK_SECONDS = 60
 # A tick publishes at most a few messages per check; a lease of a minute is renewed by any
 # tick that runs long and lapses soon enough after a worker killed mid-tick.
 CHECK_SCHEDULER_LEASE_SECONDS = 60
@@ -427,3 +431,18 @@ def check_requests_schedule(*, lease: RunLease | None = None, now: datetime | No
                 return requested
             requested += 1
     return requested
+
+
+def check_scheduler_loop(stopping: threading.Event) -> None:
+    """
+    The worker thread (registry["worker_threads"]): a tick at each second boundary while the
+    transport is configured, one a minute otherwise (it can only warn). Every worker runs
+    it; the lease and the conditional claim keep each request single-fire.
+    """
+    while not stopping.is_set():
+        try:
+            check_requests_schedule_tick()
+        finally:
+            close_old_connections()
+        pause = 1 - time.time() % 1 if transport_configured() else NO_TRANSPORT_TICK_SECONDS
+        stopping.wait(pause)

@@ -10,7 +10,6 @@ from integration_site.schedule import periodic
 from monitoring.engine import accepted_results_drain
 from monitoring.handling.retention import handler_runs_purge
 from monitoring.monitors import MONITOR_INTERVAL_SECONDS, keepalive_monitor_run, ttl_monitor_run
-from monitoring.scheduler import check_requests_schedule_tick
 
 
 @periodic(every=timedelta(seconds=MONITOR_INTERVAL_SECONDS))
@@ -42,10 +41,3 @@ def results_drain() -> int:
 def handler_runs_retention() -> int:
     """Purge handler runs older than MONITORING_HANDLER_RUN_RETENTION_DAYS."""
     return handler_runs_purge()
-
-
-@periodic(every=timedelta(seconds=1))
-@task
-def check_scheduler() -> int:
-    """Publish the check requests that are due (Sensu's check request publisher)."""
-    return check_requests_schedule_tick()

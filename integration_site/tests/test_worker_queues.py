@@ -67,3 +67,25 @@ def test_health_needs_a_worker_of_the_default_queue(admin_client_api):
         worker_id="main", hostname="h", pid=2, started_at=now, last_seen_at=now
     )
     assert admin_client_api.get("/health").status_code == 204
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_grows_its_connection_pool_for_its_threads(settings):
+    from django.db import connection
+
+    from integration_site.management.commands.worker import worker_pool_size_ensure
+
+    options = connection.settings_dict["OPTIONS"].get("pool")
+    if not isinstance(options, dict):
+        pytest.skip("this run's settings use no connection pool")
+    before = options["max_size"]
+    settings.WORKER_DATABASE_POOL_MAX_SIZE = before + 3
+    try:
+        worker_pool_size_ensure()
+        connection.ensure_connection()
+        assert connection.pool.max_size == before + 3
+    finally:
+        connection.close()
+        connection.close_pool()
+        options["max_size"] = before

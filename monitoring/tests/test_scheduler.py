@@ -29,6 +29,7 @@ from monitoring.scheduler import (
     check_requests_schedule,
     check_requests_schedule_tick,
     check_schedule_state,
+    check_scheduler_loop,
     check_subdued,
     object_tokens_substitute,
     transport_publish_options,
@@ -99,8 +100,10 @@ def test_due_time_is_the_newest_fire_time_at_or_before_now():
     assert check_request_due_ms(name, interval, next_fire - 1) == next_fire - interval * 1000
 
 
-def test_the_periodic_task_carries_the_lease_name():
-    assert CHECK_SCHEDULER_JOB in registry["periodic_jobs"]
+def test_the_scheduler_runs_as_a_worker_thread_not_a_queued_task():
+    # A queued task would wait behind a long results drain; a worker thread ticks on time.
+    assert check_scheduler_loop in registry["worker_threads"]
+    assert CHECK_SCHEDULER_JOB not in registry["periodic_jobs"]
 
 
 # --- What is scheduled ------------------------------------------------------------------

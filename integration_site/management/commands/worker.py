@@ -72,6 +72,23 @@ class HeartbeatThread(threading.Thread):
         self.join()
 
 
+def worker_pool_size_ensure() -> None:
+    """
+    Grow this process's connection pool to WORKER_DATABASE_POOL_MAX_SIZE: the worker's threads
+    each hold a connection while they work, and with the web's pool of 4 they would wait for
+    one another (and time out) under load. A pool already opened (system checks) is closed
+    first, so the next connection opens the larger one.
+    """
+    pool = connection.settings_dict.get("OPTIONS", {}).get("pool")
+    if (
+        not isinstance(pool, dict)
+        or pool.get("max_size", 0) >= settings.WORKER_DATABASE_POOL_MAX_SIZE
+    ):
+        return
+    connection.close_pool()
+    pool["max_size"] = settings.WORKER_DATABASE_POOL_MAX_SIZE
+
+
 def queues_to_serve(queue_name: str) -> tuple[list[str], list[str], bool]:
     """
     The queues a worker serves and leaves out for `--queue-name`, and whether it runs the
@@ -106,6 +123,7 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="One tick, then exit (tests).")
 
     def handle(self, *args, interval, queue_name, once, **options):
+        worker_pool_size_ensure()
         # Jobs walk whole tables (retention, verification, provisioning): longer limits than a
         # request's, still explicit. Restored on the way out, for a caller in the same
         # process (tests).

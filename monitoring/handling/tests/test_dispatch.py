@@ -23,6 +23,7 @@ from monitoring.handling.dispatch import (
 )
 from monitoring.handling.retention import handler_runs_purge
 from monitoring.models import (
+    Client,
     Event,
     Filter,
     Handler,
@@ -30,20 +31,20 @@ from monitoring.models import (
     Mutator,
     Notification,
 )
-from monitoring.services import client_register
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def client_web():
-    return client_register(
-        data={
-            "name": "web-1",
-            "address": "10.0.0.1",
-            "subscriptions": ["web"],
-            "password": "hunter2",
-        }
+    # Created directly: monitoring.services imports the scheduler, which imports this
+    # package, so the handling tests stay below services (no import cycle in monitoring).
+    return web_client_create(attributes={"password": "hunter2"})
+
+
+def web_client_create(**extra) -> Client:
+    return Client.objects.create(
+        name="web-1", address="10.0.0.1", subscriptions=["web", "client:web-1"], **extra
     )
 
 
@@ -293,7 +294,7 @@ def test_retention_purges_old_runs_in_batches(client_web, settings):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_runs_execute_in_a_thread_pool_on_postgresql(tmp_path):
-    client_register(data={"name": "web-1", "address": "10.0.0.1", "subscriptions": ["web"]})
+    web_client_create()
     names = [f"h{i}" for i in range(6)]
     for name in names:
         Handler.objects.create(name=name, type="pipe", command=f"tee {tmp_path / name}")
@@ -352,7 +353,7 @@ def test_the_worker_thread_loop_dispatches_and_runs(tmp_path):
 
     from monitoring.handling.dispatch import handling_loop
 
-    client_register(data={"name": "web-1", "address": "10.0.0.1", "subscriptions": ["web"]})
+    web_client_create()
     Handler.objects.create(name="default", type="pipe", command=f"tee {tmp_path / 'out'}")
     publish(2)
     stopping = threading.Event()
