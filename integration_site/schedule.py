@@ -72,12 +72,13 @@ class WorkerThreads:
 
     RESTART_PAUSE_SECONDS = 5.0
 
-    def __init__(self) -> None:
+    def __init__(self, loops=None) -> None:
+        self.loops = list(registry["worker_threads"] if loops is None else loops)
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        for loop in registry["worker_threads"]:
+        for loop in self.loops:
             name = getattr(loop, "__qualname__", repr(loop))
             thread = threading.Thread(target=self._run, args=(loop,), name=name, daemon=True)
             thread.start()

@@ -89,3 +89,42 @@ def test_the_worker_grows_its_connection_pool_for_its_threads(settings):
         connection.close()
         connection.close_pool()
         options["max_size"] = before
+
+
+def test_worker_threads_default_to_the_registry():
+    from integration_site.schedule import WorkerThreads
+
+    assert WorkerThreads().loops == list(registry["worker_threads"])
+
+
+def test_worker_threads_run_each_loop_restart_one_that_raises_and_stop_them_all():
+    import threading
+
+    from integration_site.schedule import WorkerThreads
+
+    calls: list[str] = []
+    stopped = threading.Event()
+
+    def flaky(stopping):
+        calls.append("flaky")
+        if len(calls) == 1:
+            raise RuntimeError("broker went away")
+
+    def steady(stopping):
+        stopping.wait()
+        stopped.set()
+
+    threads = WorkerThreads([flaky, steady])
+    threads.RESTART_PAUSE_SECONDS = 0.01
+    try:
+        threads.start()
+        for _ in range(500):
+            if calls == ["flaky", "flaky"]:
+                break
+            threading.Event().wait(0.01)
+        assert calls == ["flaky", "flaky"]  # raised once, started again, then returned
+        assert not stopped.is_set()
+    finally:
+        threads.stop(timeout=5)
+    assert stopped.is_set()
+    assert not any(thread.is_alive() for thread in threads.threads)
