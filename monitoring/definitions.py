@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 
+from monitoring.handling.filters import clock_parse
 from monitoring.models import CheckDefinition, Filter, Handler, HandlerType, Mutator
 
 # The conf.d categories this site holds, with the word each uses for one definition.
@@ -50,10 +51,6 @@ URL_MAX_LENGTH = 2048
 CHECK_NAME_PATTERN = re.compile(r"[\w.-]+", re.ASCII)
 CHECK_SOURCE_PATTERN = re.compile(r"[\w.-]*([:]{3}[\w|.-]+[:]{3}[\w.-]*|[\w.-]+)", re.ASCII)
 AGGREGATE_NAME_PATTERN = re.compile(r"[\w.:|-]+", re.ASCII)
-# What Ruby's Time.parse reads in a time window: "9:00 AM", "17:30", "5PM", "23:59:59".
-TIME_OF_DAY_PATTERN = re.compile(
-    r"\s*(?P<hour>\d{1,2})(:(?P<minute>\d{2}))?(:(?P<second>\d{2}))?\s*(?P<meridian>[AaPp]\.?[Mm]\.?)?\s*"
-)
 CRON_FIELD_PATTERN = re.compile(r"[\w*/,?#LW-]+", re.ASCII)
 TIME_WINDOW_DAYS = (
     "all",
@@ -178,32 +175,15 @@ class _Problems:
                 for condition in conditions:
                     if not isinstance(condition, dict):
                         self.add(path, "each time window must be an object")
-                    elif not (
-                        time_of_day(condition.get("begin")) and time_of_day(condition.get("end"))
+                    elif (
+                        clock_parse(condition.get("begin")) is None
+                        or clock_parse(condition.get("end")) is None
                     ):
                         self.add(path, "time window begin and end must be times such as '9:00 AM'")
 
     def raise_if_any(self, kind: str, name: str) -> None:
         if self.found:
             raise DefinitionInvalid(kind, name, self.found)
-
-
-def time_of_day(value: Any) -> tuple[int, int, int] | None:
-    """A time window's begin or end as (hour, minute, second), None if not a time."""
-    if not isinstance(value, str):
-        return None
-    match = TIME_OF_DAY_PATTERN.fullmatch(value)
-    if match is None:
-        return None
-    hour, minute, second = (int(match[g] or 0) for g in ("hour", "minute", "second"))
-    meridian = (match["meridian"] or "").lower()[:1]
-    if meridian:
-        if not 1 <= hour <= 12:
-            return None
-        hour = hour % 12 + (12 if meridian == "p" else 0)
-    if hour > 23 or minute > 59 or second > 59:
-        return None
-    return hour, minute, second
 
 
 def _name_check(problems: _Problems, name: Any) -> None:

@@ -69,22 +69,30 @@ def _eval_matches(expression: str, value: Any, event: dict[str, Any]) -> bool:
     return matches(value, event)
 
 
-_CLOCK = re.compile(r"^\s*(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?\s*([AaPp][Mm])?\s*$")
+# What Ruby's Time.parse reads in a time window: "9:00 AM", "17:30", "5PM", "11 p.m.".
+_CLOCK = re.compile(
+    r"\s*(?P<hour>\d{1,2})(:(?P<minute>\d{2}))?(:(?P<second>\d{2}))?\s*"
+    r"(?P<meridian>[AaPp]\.?[Mm]\.?)?\s*"
+)
 
 
-def _clock_parse(text: Any) -> time | None:
-    """A window bound as Sensu's users wrote it for Time.parse: "9:00 AM", "17:30", "5PM"."""
+def clock_parse(text: Any) -> time | None:
+    """
+    A window bound as Sensu's users wrote it for Time.parse, None if it is not one. The
+    filters' `when` and the checks' `subdue` windows are read, and validated
+    (monitoring.definitions), with this one function.
+    """
     if not isinstance(text, str):
         return None
-    match = _CLOCK.match(text)
-    if not match:
+    match = _CLOCK.fullmatch(text)
+    if match is None:
         return None
-    hour, minute, second = int(match.group(1)), int(match.group(2) or 0), int(match.group(3) or 0)
-    meridiem = (match.group(4) or "").lower()
-    if meridiem:
+    hour, minute, second = (int(match[g] or 0) for g in ("hour", "minute", "second"))
+    meridian = (match["meridian"] or "").lower()[:1]
+    if meridian:
         if not 1 <= hour <= 12:
             return None
-        hour = hour % 12 + (12 if meridiem == "pm" else 0)
+        hour = hour % 12 + (12 if meridian == "p" else 0)
     if hour > 23 or minute > 59 or second > 59:
         return None
     return time(hour, minute, second)
@@ -98,8 +106,8 @@ def in_time_window(condition: Any, now: datetime) -> bool:
     """
     if not isinstance(condition, dict) or "begin" not in condition or "end" not in condition:
         return False
-    begin_clock = _clock_parse(condition["begin"])
-    end_clock = _clock_parse(condition["end"])
+    begin_clock = clock_parse(condition["begin"])
+    end_clock = clock_parse(condition["end"])
     if begin_clock is None or end_clock is None:
         logger.error("filter time window has an unreadable begin or end: %r", condition)
         return False

@@ -5,6 +5,7 @@ them, the round trip JSON -> model -> as_sensu, and /settings listing them.
 
 import importlib.util
 import threading
+from datetime import time
 
 import pytest
 from django.db import connection
@@ -17,8 +18,8 @@ from monitoring.definitions import (
     filter_validate,
     handler_validate,
     mutator_validate,
-    time_of_day,
 )
+from monitoring.handling.filters import clock_parse
 from monitoring.models import CheckDefinition, Filter, Handler, Mutator
 
 needs_expressions = pytest.mark.skipif(
@@ -254,12 +255,12 @@ def test_filter_eval_values_must_compile_in_the_safe_expression_language():
 @pytest.mark.parametrize(
     ("text", "parsed"),
     [
-        ("9:00 AM", (9, 0, 0)),
-        ("12:00 AM", (0, 0, 0)),
-        ("5:30 PM", (17, 30, 0)),
-        ("17:30", (17, 30, 0)),
-        ("23:59:59", (23, 59, 59)),
-        ("5PM", (17, 0, 0)),
+        ("9:00 AM", time(9, 0, 0)),
+        ("12:00 AM", time(0, 0, 0)),
+        ("5:30 PM", time(17, 30, 0)),
+        ("17:30", time(17, 30, 0)),
+        ("23:59:59", time(23, 59, 59)),
+        ("5PM", time(17, 0, 0)),
         ("13:00 PM", None),
         ("24:00", None),
         ("noon", None),
@@ -267,7 +268,7 @@ def test_filter_eval_values_must_compile_in_the_safe_expression_language():
     ],
 )
 def test_time_window_times_read_as_ruby_time_parse_reads_them(text, parsed):
-    assert time_of_day(text) == parsed
+    assert clock_parse(text) == parsed
 
 
 # --- The round trip: JSON -> model -> as_sensu --------------------------------------------
