@@ -29,8 +29,12 @@ class MutationFailed(Exception):
 
 
 def event_json(event: dict[str, Any]) -> bytes:
-    """Sensu::JSON.dump: compact JSON."""
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+    """
+    Sensu::JSON.dump: compact JSON, ended by a newline (Sensu's was not), so a handler that
+    appends what it reads to a file or a line-based socket writes one event per line. Any
+    JSON reader takes it as before.
+    """
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
 def _only_check_output(event: dict[str, Any]) -> bytes:

@@ -231,6 +231,17 @@ def test_default_mutator_is_json():
     assert json.loads(event_mutate("", event, MutatorBook({}))) == event
 
 
+def test_json_is_one_line_per_event_so_appended_events_stay_apart(tmp_path):
+    # Sensu::JSON.dump ended without a newline: two events appended to a file ran together.
+    data = event_mutate("json", event_doc(), MutatorBook({}))
+    assert data.endswith(b"\n") and data.count(b"\n") == 1
+    handler = Handler(name="log", type="pipe", command=f"tee -a {tmp_path / 'events.log'}")
+    for _ in range(2):
+        handler_execute(handler, data)
+    lines = (tmp_path / "events.log").read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [event_doc()["id"]] * 2
+
+
 def test_only_check_output_mutator():
     assert event_mutate("only_check_output", event_doc(), MutatorBook({})) == b"DISK CRITICAL"
 
