@@ -175,6 +175,31 @@ def pid_alive(pid: int) -> bool:
 DEAD_WORKER_EXCEPTION = "integration_site.schedule.WorkerDied"
 
 
+def workers_dead(worker_ids: set[str], *, now: datetime) -> dict[str, str]:
+    """
+    Which of `worker_ids` are dead, each with why: no heartbeat row (every `manage.py worker`
+    beats before it claims anything and removes its row only once its work is done), a
+    heartbeat older than WORKER_HEARTBEAT_MAX_AGE_SECONDS, or, on this host, a pid that no
+    longer exists. What a dead worker left running (task rows, handler runs) is judged here.
+    """
+    horizon = now - timedelta(seconds=settings.WORKER_HEARTBEAT_MAX_AGE_SECONDS)
+    hostname = socket.gethostname()[:255]
+    beats = {b.worker_id: b for b in WorkerHeartbeat.objects.filter(worker_id__in=worker_ids)}
+    dead = {}
+    for worker_id in worker_ids:
+        beat = beats.get(worker_id)
+        if beat is None:
+            dead[worker_id] = f"its worker {worker_id or '(none recorded)'} is gone (no heartbeat)"
+        elif beat.last_seen_at < horizon:
+            dead[worker_id] = (
+                f"its worker {worker_id} stopped reporting at {beat.last_seen_at.isoformat()}, "
+                f"over {settings.WORKER_HEARTBEAT_MAX_AGE_SECONDS}s ago; it is presumed dead"
+            )
+        elif beat.hostname == hostname and not pid_alive(beat.pid):
+            dead[worker_id] = f"its worker process {beat.pid} on {hostname} ({worker_id}) died"
+    return dead
+
+
 def task_results_fail_dead_workers(*, now: datetime | None = None) -> list[str]:
     """
     Fail the task rows a dead worker left RUNNING; returns their ids. django-tasks-db marks a
@@ -185,18 +210,13 @@ def task_results_fail_dead_workers(*, now: datetime | None = None) -> list[str]:
     task still runs, and an update job whose task died before claiming the job waits on its
     row's end (licensing.update_jobs.update_jobs_fail_stale).
 
-    A row's worker is its last worker id. That worker is dead, as update jobs' are judged:
-    no heartbeat row (every `manage.py worker` beats before it claims anything and removes
-    its row only once its tasks are done), a heartbeat older than
-    WORKER_HEARTBEAT_MAX_AGE_SECONDS, or, on this host, a pid that no longer exists. Each
-    row is failed only if it is still RUNNING from the same claim, so a task that finished
-    meanwhile keeps its result.
+    A row's worker is its last worker id, judged by `workers_dead`. Each row is failed only if
+    it is still RUNNING from the same claim, so a task that finished meanwhile keeps its
+    result.
     """
     from django_tasks_db.models import DBTaskResult
 
     now = now or timezone.now()
-    horizon = now - timedelta(seconds=settings.WORKER_HEARTBEAT_MAX_AGE_SECONDS)
-    hostname = socket.gethostname()[:255]
     current = worker_id_current()
     running = list(
         DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING).only(
@@ -205,28 +225,12 @@ def task_results_fail_dead_workers(*, now: datetime | None = None) -> list[str]:
     )
     if not running:
         return []
-    heartbeats = {
-        beat.worker_id: beat
-        for beat in WorkerHeartbeat.objects.filter(
-            worker_id__in={row.worker_ids[-1] for row in running if row.worker_ids}
-        )
-    }
+    last_worker = {row.pk: row.worker_ids[-1] if row.worker_ids else "" for row in running}
+    dead = workers_dead(set(last_worker.values()) - {current}, now=now)
     failed = []
     for row in running:
-        worker_id = row.worker_ids[-1] if row.worker_ids else ""
-        if worker_id == current:
-            continue
-        beat = heartbeats.get(worker_id)
-        if beat is None:
-            reason = f"Its worker {worker_id or '(none recorded)'} is gone (no heartbeat)."
-        elif beat.last_seen_at < horizon:
-            reason = (
-                f"Its worker {worker_id} stopped reporting at {beat.last_seen_at.isoformat()}, "
-                f"over {settings.WORKER_HEARTBEAT_MAX_AGE_SECONDS}s ago; it is presumed dead."
-            )
-        elif beat.hostname == hostname and not pid_alive(beat.pid):
-            reason = f"Its worker process {beat.pid} on {hostname} ({worker_id}) died."
-        else:
+        reason = dead.get(last_worker[row.pk])
+        if reason is None:
             continue
         done = DBTaskResult.objects.filter(
             pk=row.pk, status=TaskResultStatus.RUNNING, started_at=row.started_at
@@ -234,7 +238,7 @@ def task_results_fail_dead_workers(*, now: datetime | None = None) -> list[str]:
             status=TaskResultStatus.FAILED,
             finished_at=now,
             exception_class_path=DEAD_WORKER_EXCEPTION,
-            traceback=f"The task never finished: {reason}",
+            traceback=f"The task never finished: {reason[0].upper()}{reason[1:]}.",
             return_value=None,
         )
         if done:

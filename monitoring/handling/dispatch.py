@@ -22,7 +22,6 @@ shipped to a graphing system.
 
 import json
 import logging
-import socket
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -37,9 +36,8 @@ from django.utils import timezone
 from audits.context import AuditTarget, audit_context
 from audits.models import AuditSource
 from audits.services import audit_event_build, audit_events_append
-from integration_site.models import WorkerHeartbeat
 from integration_site.row_insert import rows_insert_each
-from integration_site.schedule import pid_alive, worker_id_current
+from integration_site.schedule import worker_id_current, workers_dead
 from monitoring.engine import handler_names_expand
 from monitoring.handling.executors import (
     Execution,
@@ -348,8 +346,8 @@ def _run_audit(run: HandlerRun, event: dict[str, Any], finish: _Finish) -> None:
 
 def handler_runs_fail_abandoned(*, now=None) -> int:
     """
-    Fail the runs a dead worker left `running` (its heartbeat is gone or stale, or its pid no
-    longer exists on this host), as integration_site.schedule judges task rows. They are not
+    Fail the runs a dead worker left `running` (integration_site.schedule.workers_dead, which
+    judges task rows too). They are not
     run again: the handler may already have told someone.
 
     Only runs started longer ago than a heartbeat's age plus the default handler timeout
@@ -368,24 +366,11 @@ def handler_runs_fail_abandoned(*, now=None) -> int:
     )
     if not running:
         return 0
-    horizon = now - timedelta(seconds=settings.WORKER_HEARTBEAT_MAX_AGE_SECONDS)
-    beats = {
-        beat.worker_id: beat
-        for beat in WorkerHeartbeat.objects.filter(worker_id__in={w for _, w, _ in running})
-    }
-    hostname = socket.gethostname()[:255]
+    dead = workers_dead({worker_id for _, worker_id, _ in running}, now=now)
     failed = 0
     for pk, worker_id, started_at in running:
-        beat = beats.get(worker_id)
-        if beat is None:
-            reason = f"its worker {worker_id or '(none)'} is gone (no heartbeat)"
-        elif beat.last_seen_at < horizon:
-            reason = (
-                f"its worker {worker_id} stopped reporting at {beat.last_seen_at:%Y-%m-%d %H:%M:%S}"
-            )
-        elif beat.hostname == hostname and not pid_alive(beat.pid):
-            reason = f"its worker process {beat.pid} on {hostname} died"
-        else:
+        reason = dead.get(worker_id)
+        if reason is None:
             continue
         failed += HandlerRun.objects.filter(
             pk=pk, state=HandlerRunState.RUNNING, worker_id=worker_id, started_at=started_at
