@@ -320,12 +320,7 @@ class _Batch:
     def notify(self, event: dict[str, Any]) -> None:
         """Queue `event` for the handlers its check names, if any of them exists."""
         if self.handlers is None:
-            self.handlers = {
-                name: (members if isinstance(members, list) else [])
-                if kind == HandlerType.SET
-                else None
-                for name, kind, members in Handler.objects.values_list("name", "type", "handlers")
-            }
+            self.handlers = handler_sets()
         if not self.handlers or not handler_names_expand(event["check"], self.handlers):
             return
         self.notifications.append(Notification(event=event_document(event)))
@@ -643,6 +638,14 @@ def _event_update(
     if registry:
         batch.notify(event)
     return Outcome(event=event if registry else None, registry=registry)
+
+
+def handler_sets() -> dict[str, list[str] | None]:
+    """Every defined handler's name -> its members when a set, None otherwise (one query)."""
+    return {
+        name: (members if isinstance(members, list) else []) if kind == HandlerType.SET else None
+        for name, kind, members in Handler.objects.values_list("name", "type", "handlers")
+    }
 
 
 def handler_names(check: dict[str, Any]) -> list[str]:

@@ -38,7 +38,7 @@ from audits.models import AuditSource
 from audits.services import audit_event_build, audit_events_append
 from integration_site.row_insert import rows_insert_each
 from integration_site.schedule import worker_id_current, workers_dead
-from monitoring.engine import handler_names_expand
+from monitoring.engine import handler_names_expand, handler_sets
 from monitoring.handling.executors import (
     Execution,
     handler_execute,
@@ -83,14 +83,6 @@ def _notifications_take(batch_size: int) -> list[Notification]:
     ]
 
 
-def _handler_map() -> dict[str, list[str] | None]:
-    """Every handler name -> its members when a set, None otherwise (as the engine's)."""
-    return {
-        name: (members if isinstance(members, list) else []) if kind == HandlerType.SET else None
-        for name, kind, members in Handler.objects.values_list("name", "type", "handlers")
-    }
-
-
 def _run_for(event: dict[str, Any], handler: Handler, **values: Any) -> HandlerRun:
     check = event.get("check") or {}
     return HandlerRun(
@@ -115,7 +107,7 @@ def notifications_dispatch(*, batch_size: int = NOTIFICATION_BATCH_SIZE, now=Non
         notifications = _notifications_take(batch_size)
         if not notifications:
             return 0
-        handler_map = _handler_map()
+        handler_map = handler_sets()
         # By notification: one event may be notified twice in a batch (two results).
         wanted = {
             n.pk: handler_names_expand(n.event.get("check") or {}, handler_map)
