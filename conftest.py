@@ -139,10 +139,23 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
+def page(request, browser):
+    """
+    A new tab. The test fails on any error the browser reports (an uncaught exception, a
+    console.error, a resource refused by the CSP or answering 4xx/5xx) unless it is marked
+    `browser_errors_expected`: a console error is a broken page whatever the test asserts.
+    """
     page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    page.on(
+        "console",
+        lambda message: message.type == "error" and errors.append(f"console: {message.text}"),
+    )
     yield page
     page.close()
+    if errors and request.node.get_closest_marker("browser_errors_expected") is None:
+        pytest.fail("the browser reported errors:\n" + "\n".join(errors), pytrace=False)
 
 
 @pytest.fixture

@@ -39,11 +39,17 @@ DEBUG = env_bool("DJANGO_DEBUG")
 
 # https://docs.djangoproject.com/en/6.1/ref/settings/#secret-key
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+# The run command keeps a generated key in var/secret_key; reading it here lets manage.py
+# commands (create_api_token, audit_verify...) work from the checkout with nothing exported.
+# The variable, when set, always wins: production sets it and need not have this file.
+_SECRET_KEY_FILE = VAR_DIR / "secret_key"
+if not SECRET_KEY and _SECRET_KEY_FILE.is_file():
+    SECRET_KEY = _SECRET_KEY_FILE.read_text().strip()
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY is not set. Set it to a long random string "
-            "(the README's run command generates one in var/secret_key), "
+            f"DJANGO_SECRET_KEY is not set and {_SECRET_KEY_FILE} does not exist. Set it to a "
+            "long random string (the README's run command generates that file), "
             "or set DJANGO_DEBUG=1 for local development only."
         )
     SECRET_KEY = "insecure-debug-only-key"

@@ -1,0 +1,75 @@
+"""
+What every browser test shares beyond the fixtures in conftest.py: the README's screenshots
+and the accessibility check (axe-core from npm, run against the stock Django admin as the
+baseline the issue asks us to meet).
+"""
+
+import json
+from pathlib import Path
+
+from playwright.sync_api import Page
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+# WCAG 2 A and AA: contrast, names of controls and links, form labels, landmarks.
+AXE_TAGS = ["wcag2a", "wcag2aa"]
+
+
+def readme_screenshot(page: Page, name: str) -> Path:
+    """
+    Save the page as docs/screenshots/<name>.png, the picture the README's tour shows.
+    Taken by the tests on every run, so the tour never shows a console that no longer exists.
+    """
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path
+
+
+def axe_violations(page: Page) -> dict[str, list[str]]:
+    """
+    Rule id -> CSS targets of the nodes axe-core finds failing WCAG 2 A/AA on the current page.
+    The script goes in through the DevTools protocol (page.evaluate), which the site's CSP
+    does not govern, so the page is checked under its real policy.
+    """
+    if not AXE.exists():
+        raise RuntimeError(f"{AXE} is missing: run scripts/build_js.sh (npm ci)")
+    page.evaluate(AXE.read_text() + "\n;0")
+    results = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})"
+        ".then(r => JSON.stringify(r.violations.map("
+        "v => [v.id, v.nodes.map(n => n.target.join(' '))])))",
+        AXE_TAGS,
+    )
+    return {rule: targets for rule, targets in json.loads(results)}
+
+
+def assert_accessible_as_the_django_admin(page: Page, baseline_url: str) -> None:
+    """
+    The page meets the contrast and labelling the stock Django admin meets: no axe-core
+    violation of a rule that the admin's own page (`baseline_url`, e.g. the users changelist)
+    passes. Rules the stock admin itself fails are reported by axe there too, and are not ours
+    to fix in its templates.
+    """
+    ours = axe_violations(page)
+    here = page.url
+    page.goto(baseline_url)
+    baseline = axe_violations(page)
+    page.goto(here)
+    beyond = {rule: targets for rule, targets in ours.items() if rule not in baseline}
+    assert not beyond, f"accessibility violations the Django admin does not have: {beyond}"
+
+
+def tab_to(page: Page, selector: str, limit: int = 200) -> None:
+    """
+    Press Tab until the element matching `selector` has focus, as a keyboard user reaches it;
+    fail if it never does (unreachable by keyboard) within `limit` presses.
+    """
+    target = page.locator(selector).first
+    target.wait_for()
+    for _ in range(limit):
+        if target.evaluate("el => el === document.activeElement"):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"{selector} is not reachable with Tab ({limit} presses)")
