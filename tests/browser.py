@@ -42,7 +42,7 @@ def axe_violations(page: Page) -> dict[str, list[str]]:
         "v => [v.id, v.nodes.map(n => n.target.join(' '))])))",
         AXE_TAGS,
     )
-    return {rule: targets for rule, targets in json.loads(results)}
+    return dict(json.loads(results))
 
 
 def assert_accessible_as_the_django_admin(page: Page, baseline_url: str) -> None:
