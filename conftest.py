@@ -167,3 +167,14 @@ def admin_page(page, live_server, transactional_db, superuser):
     page.click("input[type=submit]")
     page.wait_for_url(f"{live_server.url}/admin/")
     return page
+
+
+@pytest.fixture
+def demo_data(transactional_db, superuser):
+    """Every app's demo rows, as `manage.py bootstrap` loads them on a fresh site."""
+    from integration_site.registry import registry
+    from integration_site.request_context import operation
+
+    with operation(), transaction.atomic():
+        for loader in registry["demo_loaders"].values():
+            loader(lambda line: None)

@@ -277,8 +277,24 @@ class ReleaseAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.apply_view),
                 name="licensing_release_apply",
             ),
+            path(
+                "updates/",
+                self.admin_site.admin_view(self.updates_view),
+                name="licensing_release_updates",
+            ),
             *super().get_urls(),
         ]
+
+    def updates_view(self, request):
+        # Placeholder of the Updates page (issue 17 §2) so other pages can link here.
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Updates",
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/licensing/release/updates.html", context)
 
     def apply_view(self, request, release_id: int):
         if not self.has_apply_update_permission(request):

@@ -4,8 +4,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import csrf_protect_m
+from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from integration_site.admin_site import ReadOnlyAdminMixin
@@ -318,6 +319,27 @@ class EventAdmin(EventHandlerRunsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         self._silences = selectors.silences_active()
         return super().changelist_view(request, extra_context)
+
+    def get_urls(self):
+        return [
+            path(
+                "overview/",
+                self.admin_site.admin_view(self.overview_view),
+                name="monitoring_event_overview",
+            ),
+            *super().get_urls(),
+        ]
+
+    def overview_view(self, request):
+        # Placeholder of the Uchiwa-style overview (issue 17 §3) so other pages can link here.
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Monitoring overview",
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/monitoring/event/overview.html", context)
 
     @admin.display(description="Status", ordering="status")
     def severity(self, obj: Event) -> str:
