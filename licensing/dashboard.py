@@ -45,9 +45,10 @@ def license_countdown(license: License | None, *, now=None) -> tuple[str, str]:
     if license.expiration_time is None:
         return "License never expires", "severity-ok"
     now = now or timezone.now()
-    days = (license.expiration_time - now).days
     if license.is_expired(now=now):
-        return f"License expired {-days} days ago", "severity-critical"
+        ago = (now - license.expiration_time).days
+        return f"License expired {ago} day{'' if ago == 1 else 's'} ago", "severity-critical"
+    days = (license.expiration_time - now).days
     text = f"{days} day{'' if days == 1 else 's'} left on the license"
     return text, "severity-critical" if days < EXPIRY_WARNING_DAYS else "severity-ok"
 

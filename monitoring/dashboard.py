@@ -78,7 +78,7 @@ def events_panel(request) -> Panel | None:
         link_text="Monitoring overview",
     )
     return Panel(
-        title="Monitoring",
+        title="Monitoring events",
         rows=[
             ("Critical", str(events.critical), "severity-critical" if events.critical else ""),
             ("Warning", str(events.warning), "severity-warning" if events.warning else ""),
