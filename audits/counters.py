@@ -60,21 +60,25 @@ def _counts_add(groups: dict[tuple[datetime, str], int], *, sign: int) -> None:
     """Add (or subtract) `groups` to the counter rows; the caller holds the watermark lock."""
     if not groups:
         return
-    existing = {
-        (row.hour, row.source): row
-        for row in AuditEventHourlyCount.objects.filter(
-            hour__in={hour for hour, _ in groups}
-        ).select_for_update()
-    }
-    created = []
-    for (hour, source), n in groups.items():
-        row = existing.get((hour, source))
-        if row is None:
-            created.append(AuditEventHourlyCount(hour=hour, source=source, count=sign * n))
-        else:
-            row.count += sign * n
-    AuditEventHourlyCount.objects.bulk_create(created)
-    AuditEventHourlyCount.objects.bulk_update(list(existing.values()), ["count"])
+    totals = dict.fromkeys(groups, 0)
+    # Only the writer holding the watermark lock changes counts, so read-then-write is safe;
+    # the upsert below writes each total with one statement, however many hours a batch
+    # touches (late events spread over a month).
+    for row in AuditEventHourlyCount.objects.filter(hour__in={hour for hour, _ in groups}):
+        if (row.hour, row.source) in totals:
+            totals[(row.hour, row.source)] = row.count
+    AuditEventHourlyCount.objects.bulk_create(
+        [
+            AuditEventHourlyCount(
+                hour=hour, source=source, count=total + sign * groups[(hour, source)]
+            )
+            for (hour, source), total in totals.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["hour", "source"],
+        update_fields=["count"],
+        batch_size=1000,
+    )
 
 
 def audit_counts_roll_up(*, batch_size: int = ROLL_UP_BATCH) -> int:

@@ -18,7 +18,10 @@ from tests.browser import assert_accessible_as_the_django_admin, readme_screensh
 
 pytestmark = pytest.mark.browser
 
-LONG_LICENSE_ID = "L" * 200
+# The longest values the license's columns hold (license_id is 100 characters, assignee 200),
+# without a space to break at.
+LONG_LICENSE_ID = "L" * 100
+LONG_ASSIGNEE = "A" * 200
 
 
 @pytest.fixture
@@ -30,7 +33,7 @@ def dashboard(live_site, demo_data, admin_page, live_server):  # noqa: F811 (liv
         )
     audit_counts_roll_up()
     audit_event_record(action="today.tail")  # not rolled up: the live tail
-    License.objects.update(license_id=LONG_LICENSE_ID)
+    License.objects.update(license_id=LONG_LICENSE_ID, assignee=LONG_ASSIGNEE)
     admin_page.set_viewport_size({"width": 1280, "height": 800})
     admin_page.goto(f"{live_server.url}/admin/")
     admin_page.wait_for_selector("canvas[data-drawn]")
@@ -69,6 +72,7 @@ def test_every_chart_is_drawn_with_data(dashboard, live_server):
 def test_no_label_is_narrower_than_its_text(dashboard):
     page = dashboard
     assert LONG_LICENSE_ID in page.inner_text("#dashboard")
+    assert LONG_ASSIGNEE in page.inner_text("#dashboard")
     # Every visible label: its text fits its box, on one line (a squeezed "License" printed
     # one letter a line is many lines high).
     labels = page.eval_on_selector_all(
