@@ -32,7 +32,10 @@ def audit_activity_panel(request) -> Panel | None:
     if not request.user.has_perm("audits.view_auditevent"):
         return None
     now = timezone.now()
-    counts = audit_counts_since(now - timedelta(days=DAYS_SHOWN - 1, hours=now.hour))
+    counts = audit_counts_since(
+        now - timedelta(days=DAYS_SHOWN - 1, hours=now.hour),
+        hourly_since=now - timedelta(hours=HOURS_SHOWN - 1),
+    )
     sources = AuditSource.choices
 
     hours, per_hour = counts.per_hour(HOURS_SHOWN, now=now)
