@@ -1,7 +1,6 @@
 """The dashboard's audit panel: events per hour (48 h) and per day (30 days), stacked by source."""
 
 from datetime import datetime, timedelta
-from urllib.parse import urlencode
 
 from django.urls import reverse
 from django.utils import timezone
@@ -15,17 +14,21 @@ DAYS_SHOWN = 30
 
 
 def audit_list_url(
-    *, day: datetime | None = None, source: str = "", last: datetime | None = None
+    *, day: datetime | None = None, source: str = "", last: datetime | None = None, base: str = ""
 ) -> str:
-    """The audit changelist filtered to a day (or from `day` to `last`), and a source."""
-    params = {}
+    """
+    The audit changelist filtered to a day (or from `day` to `last`), and a source. `base`
+    is the changelist's path when the caller has it (a chart asks for a link per point).
+    ISO dates and source values need no quoting.
+    """
+    params = []
     if day is not None:
-        params["created_at__range_from"] = day.date().isoformat()
-        params["created_at__range_to"] = (last or day).date().isoformat()
+        params.append(f"created_at__range_from={day.date().isoformat()}")
+        params.append(f"created_at__range_to={(last or day).date().isoformat()}")
     if source:
-        params["source__exact"] = source
-    url = reverse("admin:audits_auditevent_changelist")
-    return f"{url}?{urlencode(params)}" if params else url
+        params.append(f"source__exact={source}")
+    url = base or reverse("admin:audits_auditevent_changelist")
+    return f"{url}?{'&'.join(params)}" if params else url
 
 
 def audit_activity_panel(request) -> Panel | None:
