@@ -198,8 +198,8 @@ def main() -> None:
         f"p95 {pct(dashboard, 0.95) / pct(baseline, 0.95):.2f}x; "
         f"target p95 <= 200 ms: {'met' if pct(dashboard, 0.95) <= 200 else 'MISSED'}"
     )
-    load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
-    print(f"at {timezone.now():%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load average {load}")
+    loadavg = ", ".join(f"{n:.1f}" for n in os.getloadavg())
+    print(f"at {timezone.now():%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load average {loadavg}")
 
 
 if __name__ == "__main__":
