@@ -5,6 +5,7 @@ import re
 from unittest.mock import patch
 
 import pytest
+from django.contrib.staticfiles.storage import staticfiles_storage
 
 pytestmark = pytest.mark.django_db
 
@@ -50,3 +51,17 @@ def test_without_the_bundle_the_tables_show_and_no_script_is_requested(index):
     assert "<canvas" not in page
     assert '<details class="dashboard-chart-table" open>' in page
     assert "Audit events per day, last 30 days (UTC): table" in page
+
+
+def test_a_bundle_built_after_collectstatic_leaves_the_tables(index):
+    original = staticfiles_storage.url
+
+    def url(name, *args, **kwargs):
+        if name == "integration_site/dashboard.js":
+            raise ValueError(f"Missing staticfiles manifest entry for '{name}'")
+        return original(name, *args, **kwargs)
+
+    with patch.object(staticfiles_storage, "url", url):
+        page = index(charts_built=True)
+    assert "dashboard.js" not in page
+    assert '<details class="dashboard-chart-table" open>' in page
