@@ -8,6 +8,11 @@
   const ACTIVE = new Set(["queued", "running"]);
   const POLL_MS = 500;
 
+  // "2026-12-07T07:36:31.690188Z" -> "2026-12-07 07:36:31", as the server renders times.
+  function shortTime(value) {
+    return value ? value.substring(0, 19).replace("T", " ") : "—";
+  }
+
   function watch(root) {
     if (!root.dataset.statusUrl) return; // the viewer may not read jobs: the panel stays static
     const part = function (name) {
@@ -32,7 +37,7 @@
       state.textContent = job.state;
       state.className = "job-state-" + job.state;
       root.dataset.state = job.state;
-      times.textContent = (job.started_at || "—") + " / " + (job.finished_at || "—");
+      times.textContent = shortTime(job.started_at) + " / " + shortTime(job.finished_at);
       if (job.error) {
         error.textContent = job.error;
         error.hidden = false;
