@@ -19,6 +19,7 @@ from licensing.models import (
     Release,
     StartupStatus,
     UpdateJob,
+    UpdateJobLogLine,
 )
 from licensing.options import DOCUMENTED_OPTIONS
 from licensing.services.license import license_install
@@ -247,7 +248,7 @@ def _updates_blocked_reason(*, license: License | None, active: UpdateJob | None
     return ""
 
 
-def _job_log_tail(job: UpdateJob) -> list:
+def _job_log_tail(job: UpdateJob) -> list[UpdateJobLogLine]:
     # The newest lines, oldest first: the live panel appends the ones logged after them.
     return list(job.log_lines.order_by("-pk")[:UPDATES_LOG_LINES_SHOWN])[::-1]
 

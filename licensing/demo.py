@@ -45,8 +45,8 @@ DEMO_LICENSE = {
 
 
 # The pending demo update, installed from the Updates page on a fresh `make run`. Its hook
-# prints a few lines into the job's log and ends in about two seconds (no shell features
-# beyond sh itself, nothing written anywhere), so the bar is seen to move.
+# prints three lines into the job's log and exits 0 after two seconds (echo and sleep only;
+# it writes nothing), so the job is seen running and the log shows a hook's output.
 DEMO_PENDING_NOTES = (
     "New dashboard panels.\n"
     "- Audit events per hour and per day, by source.\n"
