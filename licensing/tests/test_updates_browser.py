@@ -94,3 +94,13 @@ def test_job_page_shares_the_live_panel(admin_page, live_server, demo_data):
     assert page.inner_text("#job-state") == "succeeded"
     assert page.locator("#job-log li").count() == job.log_lines.count()
     assert_accessible_as_the_django_admin(page, f"{live_server.url}/admin/auth/user/")
+
+
+def test_the_licensing_index_leads_to_the_page_by_keyboard(admin_page, live_server, demo_data):
+    page = admin_page
+    page.goto(f"{live_server.url}/admin/licensing/")
+    assert_accessible_as_the_django_admin(page, f"{live_server.url}/admin/auth/user/")
+    tab_to(page, "#licensing-updates-link")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live_server.url}/admin/licensing/release/updates/")
+    assert page.inner_text("#current-version") == "2.2.0"

@@ -51,6 +51,7 @@ def test_page_shows_current_version_available_updates_and_install(
     staff_client, installed_license, releases
 ):
     html = staff_client.get(UPDATES).content.decode()
+    assert "{#" not in html and "{%" not in html  # no template syntax leaks
     assert '<strong id="current-version">1.10.0</strong>' in html
     assert "Notes for 10" in html
     # The license's channel (Unstable) only, newest first; 14 is on Stable.
@@ -142,6 +143,9 @@ def test_install_from_the_page_queues_audits_and_returns_to_the_page(
     assert "<script>" not in html.replace("<script src=", "")  # no inline scripts (CSP)
     assert _install_buttons(html) == []
     assert f"Update job #{job.pk} is queued" in html
+    # A running job comes right after the current version, above the available updates.
+    assert f"Update job #{job.pk}: to 1.13.0" in html
+    assert html.index('id="updates-job"') < html.index('id="updates-available"')
 
 
 def test_refused_install_returns_to_the_page_with_the_reason(
@@ -182,8 +186,14 @@ def test_history_lists_jobs_with_who_when_and_result(
     # The current version moved to 1.12.0; 1.13.0 is still available to retry.
     assert '<strong id="current-version">1.12.0</strong>' in html
     assert _install_buttons(html) == ["13"]
-    # The finished job shows, still, with its bar full or its error, and does not poll.
+    # The finished job shows, still, with its bar full or its error, below the updates.
     assert 'data-state="failed"' in html and "Hook exited with status 1" in html
+    assert f"Update job #{failed.pk}: to 1.13.0" in html
+    assert (
+        html.index('id="updates-available"')
+        < html.index('id="updates-job"')
+        < html.index('id="updates-history"')
+    )
 
 
 def test_history_is_bounded_to_the_last_ten_jobs(staff_client, installed_license, releases):
@@ -231,7 +241,14 @@ def test_ways_in_releases_changelist_and_app_index(staff_client, installed_licen
     assert f'<a href="{UPDATES}" class="updates-link">Updates</a>' in changelist
     assert "apply_update" in changelist  # the action keeps working
     app_index = staff_client.get("/admin/licensing/").content.decode()
-    assert f'href="{UPDATES}"' in app_index
+    assert f'<a href="{UPDATES}" id="licensing-updates-link">' in app_index
+
+
+def test_app_index_shows_the_link_only_to_release_viewers(make_staff):
+    html = make_staff("view_updatejob").get("/admin/licensing/").content.decode()
+    assert "licensing-updates-link" not in html
+    html = make_staff("view_release").get("/admin/licensing/").content.decode()
+    assert "licensing-updates-link" in html
 
 
 def test_page_queries_are_bounded(
