@@ -5,11 +5,13 @@ what it deletes, and the audit panel's charts show the sums and link to the filt
 """
 
 import io
+import threading
 from datetime import UTC, datetime, timedelta
 from unittest.mock import patch
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from audits.chain import chain_link_pending
 from audits.counters import audit_counts_roll_up, audit_counts_since
@@ -181,3 +183,30 @@ def test_day_link_opens_the_audit_list_filtered_to_that_day(client, superuser):
     response = client.get(audit_list_url(day=yesterday, source="site"))
     shown = [event.action for event in response.context["cl"].result_list]
     assert shown == ["yesterday.thing"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_roll_ups_at_once_count_each_event_once():
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers; the row lock is PostgreSQL's")
+    for i in range(40):
+        audit_event_record(action=f"e{i}", created_at=NOW - timedelta(hours=i))
+    start = threading.Barrier(2)
+    errors = []
+
+    def roll_up():
+        try:
+            start.wait()
+            audit_counts_roll_up(batch_size=7)
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=roll_up) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert counter_rows() == scanned()
