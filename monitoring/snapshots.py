@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from integration_site.schedule import periodic
 from monitoring.models import Client, Event, MonitoringSnapshot
+from monitoring.selectors import silences_active
 
 SNAPSHOT_EVERY = timedelta(minutes=5)
 SNAPSHOT_KEEP = timedelta(hours=48)
@@ -26,8 +27,7 @@ class EventCounts:
     critical: int
     unknown: int
     total: int
-    # As stored when each event's last result was processed (Event.silenced): a silence
-    # created since counts at the next result. A count, so no silence is matched per row.
+    # Silenced by the live silences now, as the API and the admin judge each event.
     silenced: int
 
 
@@ -50,9 +50,40 @@ def event_counts_by_severity() -> EventCounts:
         critical=Count("id", filter=Q(status=2)),
         unknown=Count("id", filter=~Q(status__in=(0, 1, 2))),
         total=Count("id"),
-        silenced=Count("id", filter=Q(silenced=True)),
     )
-    return EventCounts(**counts)
+    return EventCounts(**counts, silenced=silenced_event_count())
+
+
+def silenced_event_count(*, now: datetime | None = None) -> int:
+    """
+    How many open events the live silences silence now (monitoring.engine.silences_matching:
+    `S:*`, `S:<check>` for each subscription S of the client, `client:<name>`, `*:<check>`),
+    as one COUNT with a condition per silence instead of a match per event row. Subscriptions
+    are JSON lists, whose containment SQLite cannot query: the clients of the silenced
+    subscriptions come from one read of the clients' lists, only when such a silence exists.
+    """
+    now = now or timezone.now()
+    silences = [s for s in silences_active(now) if s.begin is None or s.begin <= now]
+    condition = Q(pk__in=[])
+    by_subscription: dict[str, list[Q]] = {}
+    for silence in silences:
+        check = Q(check_name=silence.check_name) if silence.check_name else Q()
+        if silence.subscription is None:
+            if silence.check_name:  # `*:*` names no key Sensu looks up
+                condition |= check
+        elif silence.subscription.startswith("client:"):
+            condition |= Q(client__name=silence.subscription.removeprefix("client:")) & check
+        else:
+            by_subscription.setdefault(silence.subscription, []).append(check)
+    if by_subscription:
+        members: dict[str, list[int]] = {subscription: [] for subscription in by_subscription}
+        for pk, subscriptions in Client.objects.values_list("pk", "subscriptions"):
+            for subscription in set(subscriptions or ()) & members.keys():
+                members[subscription].append(pk)
+        for subscription, checks in by_subscription.items():
+            for check in checks:
+                condition |= Q(client_id__in=members[subscription]) & check
+    return Event.objects.filter(condition).count() if silences else 0
 
 
 def client_counts_by_status() -> ClientCounts:

@@ -12,9 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from monitoring.dashboard import event_list_url, events_panel
-from monitoring.engine import result_process
-from monitoring.models import Event, MonitoringSnapshot
-from monitoring.services import client_register
+from monitoring.engine import event_is_silenced, result_process
+from monitoring.models import Client, Event, MonitoringSnapshot, Silence
+from monitoring.selectors import silences_active
+from monitoring.services import client_register, silence_create
 from monitoring.snapshots import (
     SNAPSHOT_KEEP,
     client_counts_by_status,
@@ -22,6 +23,7 @@ from monitoring.snapshots import (
     load_snapshot_history_demo,
     monitoring_snapshot,
     monitoring_snapshot_take,
+    silenced_event_count,
 )
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +44,7 @@ def test_counts_are_aggregates_of_open_events_and_worst_status(events):
     with CaptureQueriesContext(connection) as queries:
         counts = event_counts_by_severity()
         clients = client_counts_by_status()
-    assert len(queries) == 3  # no row per event or client
+    assert len(queries) == 4  # no row per event or client (1: the live silences, none)
     assert (counts.warning, counts.critical, counts.unknown, counts.total) == (2, 1, 1, 4)
     assert (clients.ok, clients.warning, clients.critical, clients.unknown) == (1, 1, 1, 1)
 
@@ -107,3 +109,37 @@ def test_severity_links_open_the_filtered_event_list(events, client, superuser):
     response = client.get(event_list_url("critical"))
     assert [event.check_name for event in response.context["cl"].result_list] == ["disk"]
     assert {e.status for e in response.context["cl"].result_list} == {2}
+
+
+@pytest.mark.parametrize(
+    ("subscription", "check"),
+    [
+        (None, "disk"),  # *:disk
+        ("client:web-1", None),  # every check of web-1
+        ("client:web-1", "disk"),
+        ("production", None),  # a subscription: its clients' events
+        ("production", "disk"),
+        ("nobody", None),
+    ],
+)
+def test_silenced_count_matches_the_engine_per_event(events, subscription, check):
+
+    Client.objects.filter(name__in=["web-1", "cache-1"]).update(subscriptions=["production"])
+    silence_create(subscription=subscription, check=check)
+    silences = silences_active()
+    expected = sum(
+        event_is_silenced(event, silences) for event in Event.objects.select_related("client")
+    )
+    assert silenced_event_count() == expected
+    assert event_counts_by_severity().silenced == expected
+    if subscription != "nobody":
+        assert expected > 0
+
+
+def test_a_silence_not_begun_or_expired_silences_nothing(events):
+
+    silence_create(subscription=None, check="disk")
+    Silence.objects.update(begin=timezone.now() + timedelta(hours=1))
+    assert silenced_event_count() == 0
+    Silence.objects.update(begin=None, expires_at=timezone.now() - timedelta(seconds=1))
+    assert silenced_event_count() == 0
