@@ -47,7 +47,7 @@ from django.utils import timezone  # noqa: E402
 from audits.counters import audit_counts_roll_up  # noqa: E402
 from audits.models import AuditEvent  # noqa: E402
 from monitoring.models import Client as SensuClient  # noqa: E402
-from monitoring.models import Event  # noqa: E402
+from monitoring.models import Event, Silence, silence_key  # noqa: E402
 from monitoring.snapshots import load_snapshot_history_demo  # noqa: E402
 
 INSERT_EVENTS = """
@@ -106,7 +106,14 @@ def load(events: int, monitoring_events: int) -> None:
             cursor.execute("ANALYZE audits_auditevent")
         print(f"data: inserted {events - have} events in {time.perf_counter() - started:.0f}s")
     if Event.objects.count() < monitoring_events:
-        clients = [SensuClient(name=f"bench-{i}", address="10.0.0.1") for i in range(500)]
+        clients = [
+            SensuClient(
+                name=f"bench-{i}",
+                address="10.0.0.1",
+                subscriptions=["production"] if i % 2 else ["staging"],
+            )
+            for i in range(500)
+        ]
         SensuClient.objects.bulk_create(clients, ignore_conflicts=True)
         clients = list(SensuClient.objects.filter(name__startswith="bench-"))
         now = int(time.time())
@@ -126,6 +133,16 @@ def load(events: int, monitoring_events: int) -> None:
             batch_size=1000,
         )
         load_snapshot_history_demo(lambda line: None)
+        # Silences of each kind the silenced count matches: a subscription's, a client's, a check's.
+        for subscription, check in (
+            ("staging", "check_1"),
+            ("client:bench-7", None),
+            (None, "check_3"),
+        ):
+            Silence.objects.get_or_create(
+                silence_id=silence_key(subscription, check),
+                defaults={"subscription": subscription, "check_name": check},
+            )
 
 
 def timed(client: Client, path: str, repeat: int) -> list[float]:
@@ -176,7 +193,8 @@ def main() -> None:
     pending = AuditEvent.objects.filter(seq__isnull=True).count()
     print(
         f"\n{total} audit events ({pending} pending, {args.tail + pending} in the live tail), "
-        f"{Event.objects.count()} open monitoring events; repeat={args.repeat}; ms"
+        f"{Event.objects.count()} open monitoring events, {Silence.objects.count()} silences; "
+        f"repeat={args.repeat}; ms"
     )
     # Static files as DEBUG serves them: the manifest needs collectstatic, not measured here.
     storages = {
