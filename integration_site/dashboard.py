@@ -66,10 +66,6 @@ class Chart:
     def data(self) -> dict:
         return asdict(self)
 
-    @property
-    def total(self) -> int | float:
-        return sum(sum(series.values) for series in self.series)
-
     def table_rows(self) -> list[tuple[str, list[tuple[int | float, str]]]]:
         """(label, [(value, link) per series]) per point, for the table beside the chart."""
         return [
