@@ -17,6 +17,7 @@ Seeded: the same clock gives the same rows, so the README's screenshots keep the
 import random
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -39,6 +40,8 @@ HISTORY_DAYS = 30
 # Integration and site events per hour at the busiest hour of a recent weekday. With the
 # shapes below this makes about 3,000 events over the month.
 PEAK_EVENTS_PER_HOUR = 19.0
+# Of those, the operator's own sign-ins on this site; the rest is the application's.
+SITE_SHARE = 0.08
 # The monitoring engine does not keep office hours: its alerts come at any time.
 SYSTEM_EVENTS_PER_HOUR = 0.2
 # UTC hour -> share of the peak: the customers' working day, a dip at lunch.
@@ -202,42 +205,52 @@ def _times_in_hour(rng: random.Random, end: datetime, count: int) -> list[dateti
     return sorted(end - timedelta(seconds=rng.uniform(1, 3599)) for _ in range(count))
 
 
-def audit_history_load(*, rng: random.Random, now: datetime, operator) -> Counter:
-    """
-    A month of events, hour by hour, oldest first. The application's events go through the
-    bulk Audit API's own path (validated, stored and linked a day at a time, as
-    `POST /audit/v1/event/bulk` does) with their `created` time; the site's and the engine's
-    are built and appended a day at a time. Returns the counts by source, and failures.
-    """
-    counts = Counter({source.value: 0 for source in AuditSource})
-    counts["failures"] = 0
+@dataclass
+class HistoryDay:
+    """One day of the history: what the application posts, and the site's own events."""
+
+    posted: list[dict]  # the application's events, as the bulk Audit API receives them
+    built: list[AuditEvent]  # unsaved: the operator's sign-ins and the engine's alerts
+
+
+def audit_history(*, rng: random.Random, now: datetime, operator) -> Iterator[HistoryDay]:
+    """The month before `now`, a day at a time, oldest first; each day's events in time order."""
     guess_day, guess_hour, guesses = PASSWORD_GUESSING
     for age_days in range(HISTORY_DAYS - 1, -1, -1):
-        posted: list[dict] = []
-        built = []
+        day = HistoryDay(posted=[], built=[])
         for hour in range(23, -1, -1):
             end = now - timedelta(days=age_days, hours=hour)
             slot_start = end - timedelta(hours=1)
             expected = _hourly_rate(slot_start, age_days)
-            times = _times_in_hour(rng, end, _draw_count(rng, expected))
-            for created in times:
-                if rng.random() < 0.08:
-                    built.append(_site_event(rng, created, operator))
+            for created in _times_in_hour(rng, end, _draw_count(rng, expected)):
+                if rng.random() < SITE_SHARE:
+                    day.built.append(_site_event(rng, created, operator))
                 else:
-                    posted.append(_app_event(rng, created))
+                    day.posted.append(_app_event(rng, created))
             for created in _times_in_hour(rng, end, _draw_count(rng, SYSTEM_EVENTS_PER_HOUR)):
-                built.append(_engine_event(rng, created))
+                day.built.append(_engine_event(rng, created))
             if (age_days, slot_start.hour) == (guess_day, guess_hour):
-                posted += [_guess(rng, created) for created in _times_in_hour(rng, end, guesses)]
-        posted.sort(key=lambda payload: payload["created"])
-        built.sort(key=lambda event: event.created_at)
-        _post_in_bulk(rng, posted)
-        audit_events_append(built)
-        counts[AuditSource.INTEGRATION] += len(posted)
-        counts[AuditSource.SITE] += sum(e.source == AuditSource.SITE for e in built)
-        counts[AuditSource.SYSTEM] += sum(e.source == AuditSource.SYSTEM for e in built)
-        counts["failures"] += sum(bool(p.get("is_failure")) for p in posted)
-        counts["failures"] += sum(e.is_failure for e in built)
+                day.posted += [_guess(rng, t) for t in _times_in_hour(rng, end, guesses)]
+        day.posted.sort(key=lambda payload: payload["created"])
+        day.built.sort(key=lambda event: event.created_at)
+        yield day
+
+
+def audit_history_load(*, rng: random.Random, now: datetime, operator) -> Counter:
+    """
+    Store the month of `audit_history`. The application's events go through the bulk Audit
+    API's own path (validated, then stored and linked in one transaction per request, as
+    `POST /audit/v1/event/bulk` does) with their `created` time; the site's and the engine's
+    are appended as one batch a day. Returns the counts by source, and of failures.
+    """
+    counts = Counter({source.value: 0 for source in AuditSource})
+    for day in audit_history(rng=rng, now=now, operator=operator):
+        _post_in_bulk(rng, day.posted)
+        audit_events_append(day.built)
+        counts[AuditSource.INTEGRATION] += len(day.posted)
+        counts.update(event.source for event in day.built)
+        counts["failures"] += sum(bool(payload["is_failure"]) for payload in day.posted)
+        counts["failures"] += sum(event.is_failure for event in day.built)
     return counts
 
 
