@@ -52,7 +52,7 @@ HOUR_SHAPE = (
 WEEKEND_SHARE = 0.25
 # Where the vendor's application posts from (its bulk requests' address).
 VENDOR_APP_ADDRESS = "10.0.0.5"
-OPERATOR_ADDRESS = "198.51.100.23"
+OPERATOR_ADDRESS = "198.51.100.7"
 # The night someone tried passwords against Acme's accounts: days ago, UTC hour, attempts.
 PASSWORD_GUESSING = (6, 3, 40)
 GUESSER_ADDRESS = "203.0.113.9"
@@ -444,24 +444,23 @@ def _morning_samples_load(*, now: datetime) -> int:
         )
     # Two of the vendor's customers (Retraced groups), so the audit admin's Groups page and "View as
     # customer" show a log on a fresh install.
-    customers = [
-        ("acme", "Acme Corp", "alice@acme.example", "Alice"),
-        ("globex", "Globex", "hank@globex.example", "Hank"),
-    ]
+    customers = [("acme", CUSTOMERS["acme"][2][0]), ("globex", CUSTOMERS["globex"][2][0])]
     changes = [
         ("document.create", Crud.CREATE, "Created the Q4 budget"),
         ("document.update", Crud.UPDATE, "Renamed the Q4 budget"),
         ("member.invite", Crud.CREATE, "Invited a new team member"),
         ("document.delete", Crud.DELETE, "Deleted an old draft"),
     ]
-    for group_id, group_name, actor_id, actor_name in customers:
+    for group_id, person in customers:
+        group_name = CUSTOMERS[group_id][0]
         for minutes, (action, crud, description) in enumerate(changes):
             audit_event_record(
                 action=action,
                 description=description,
                 source=AuditSource.INTEGRATION,
                 crud=crud,
-                actor=AuditActor(type=ActorType.INTEGRATION, id=actor_id, name=actor_name),
+                actor=AuditActor(type=ActorType.INTEGRATION, id=person.email, name=person.name),
+                remote_address=person.address,
                 target=AuditTarget(type="document", id=f"{group_id}-budget", name="Q4 budget"),
                 group_id=group_id,
                 group_name=group_name,
