@@ -48,6 +48,7 @@ def test_open_a_hosts_audits_from_the_host_list_by_keyboard_and_through_the_api(
     db = Host.objects.get(name="db-1.example.com")
 
     page.goto(f"{live_server.url}/admin/audits/host/")
+    assert_accessible_as_the_django_admin(page, baseline)  # the list with its Audits links
     tab_to(page, 'a[aria-label="Audits of db-1.example.com"]')
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/admin/audits/auditevent/?*target_id={db.pk}*")
