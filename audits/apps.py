@@ -17,6 +17,7 @@ class AuditsConfig(AppConfig):
             tasks,  # registers the idempotency-key purge; the anchor job is registered below
         )
         from audits.chain import audit_worker_tick
+        from audits.dashboard import audit_activity_panel
         from audits.demo import load_audit_demo
         from audits.foreman.auditing import foreman_auditing_register
         from audits.retraced import tasks as retraced_tasks  # noqa: F401 (the viewer purge)
@@ -34,6 +35,7 @@ class AuditsConfig(AppConfig):
             *(f"/{retraced_url_prefix()}{api}/" for api in ("publisher", "viewer", "enterprise")),
         )
         registry["demo_loaders"]["audit trail"] = load_audit_demo
+        registry["dashboard_panels"].add(audit_activity_panel)
         registry["worker_tick_hooks"].add(audit_worker_tick)
         registry["token_tenancy_checks"].add(token_tenancy_check)
         registry["secret_path_patterns"].add(ENTERPRISE_TOKEN_IN_PATH, VIEWER_SESSION_IN_QUERY)

@@ -595,3 +595,36 @@ class RetracedEnterpriseActiveSearch(models.Model):
 
     def __str__(self) -> str:
         return f"active search {self.id} of {self.saved_search_id}"
+
+
+class AuditEventHourlyCount(models.Model):
+    """
+    How many events of one source happened in one hour (`created_at`, UTC), maintained by the
+    roll-up job (audits/counters.py) so the dashboard's charts never scan the event table.
+    """
+
+    hour = models.DateTimeField()
+    source = models.CharField(max_length=12, choices=AuditSource.choices)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["hour", "source"]
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "source"], name="audit_hourly_count_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.source}: {self.count}"
+
+
+class AuditCountWatermark(models.Model):
+    """
+    The single row saying up to which chain position (`seq`) events are in the hourly
+    counts. Written in the roll-up's transaction, so counts and watermark move together.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    seq = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"counted through {self.seq}"

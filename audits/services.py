@@ -31,6 +31,7 @@ from audits.context import (
     AuditTarget,
     current_audit_context,
 )
+from audits.counters import audit_counts_expire
 from audits.ingest import ValidEvent
 from audits.models import AuditCheckpoint, AuditEvent, AuditIdempotencyKey, AuditSource, Crud
 from integration_site.row_insert import rows_insert_each
@@ -596,6 +597,8 @@ def _expire_batch(*, through: int, batch_size: int, cutoff: datetime, days: int)
         removed = 0
         if end > start:
             last = AuditEvent.objects.filter(seq=end).values("hash").first()
+            # The dashboard's hourly counters describe the events that remain.
+            audit_counts_expire(after_seq=start, through_seq=end)
             if connection.vendor == "postgresql":
                 # The one door the append-only trigger opens (migration 0012): a SECURITY
                 # DEFINER function that deletes the prefix, its taxonomy links with it (ON

@@ -70,9 +70,13 @@ class IntegrationAdminSite(admin.AdminSite):
     def index(self, request, extra_context=None):
         # Each app contributes its own dashboard panels (startup status, event counts, ...)
         # without this module knowing about them.
-        from integration_site.dashboard import dashboard_panels
+        from integration_site.dashboard import dashboard_charts_script, dashboard_panels
 
-        extra_context = {**(extra_context or {}), "dashboard_panels": dashboard_panels(request)}
+        extra_context = {
+            **(extra_context or {}),
+            "dashboard_panels": dashboard_panels(request),
+            "dashboard_charts_script": dashboard_charts_script(),
+        }
         return super().index(request, extra_context)
 
 

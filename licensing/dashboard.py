@@ -4,9 +4,10 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from integration_site.dashboard import Panel
+from integration_site.dashboard import Panel, TimelineEntry
 from licensing import selectors
-from licensing.choices import Severity
+from licensing.choices import JobState, Severity
+from licensing.models import License
 
 
 def startup_status_panel(request) -> Panel | None:
@@ -31,20 +32,72 @@ def startup_status_panel(request) -> Panel | None:
     )
 
 
+# Releases applied shown on the dashboard's timeline; the Updates page has the whole history.
+HISTORY_SHOWN = 8
+# Fewer days left than this and the countdown turns red.
+EXPIRY_WARNING_DAYS = 30
+
+
+def license_countdown(license: License | None, *, now=None) -> tuple[str, str]:
+    """The expiry countdown: (text, css class), red when expired or under 30 days."""
+    if license is None:
+        return "No license installed", "severity-critical"
+    if license.expiration_time is None:
+        return "License never expires", "severity-ok"
+    now = now or timezone.now()
+    if license.is_expired(now=now):
+        ago = (now - license.expiration_time).days
+        return f"License expired {ago} day{'' if ago == 1 else 's'} ago", "severity-critical"
+    days = (license.expiration_time - now).days
+    text = f"{days} day{'' if days == 1 else 's'} left on the license"
+    return text, "severity-critical" if days < EXPIRY_WARNING_DAYS else "severity-ok"
+
+
+def version_history(*, limit: int = HISTORY_SHOWN) -> list[TimelineEntry]:
+    """The last update jobs, newest first: version, when, by whom, result."""
+    entries = []
+    for job in selectors.update_jobs().order_by("-created_at", "-pk")[:limit]:
+        when = job.finished_at or job.started_at or job.created_at
+        who = job.requested_by_name or (job.requested_by.get_username() if job.requested_by else "")
+        result = {
+            JobState.SUCCEEDED: ("applied", "severity-ok"),
+            JobState.FAILED: ("failed", "severity-critical"),
+        }.get(
+            job.state, (f"{job.get_state_display().lower()} ({job.progress}%)", "severity-warning")
+        )
+        entries.append(
+            TimelineEntry(
+                when=f"{when:%Y-%m-%d %H:%M} UTC",
+                title=f"Version {job.target_release.version}",
+                detail=f"{result[0]}" + (f", by {who}" if who else ""),
+                css=result[1],
+            )
+        )
+    return entries
+
+
 def licensing_panel(request) -> Panel | None:
     license = selectors.license_current()
     installation = selectors.installation_get()
     pending = selectors.releases_pending().count()
     active = selectors.update_job_active()
+    updates_url = reverse("admin:licensing_release_updates")
     rows = []
-    if license is None:
-        rows.append(("License", "none installed", "severity-critical"))
-    else:
+    if license is not None:
         expires = (
             f"{license.expiration_time:%Y-%m-%d}" if license.expiration_time else "never expires"
         )
-        css = "severity-critical" if license.is_expired() else ""
-        rows.append(("License", f"{license.license_id} ({license.assignee}), {expires}", css))
+        rows += [
+            ("License", license.license_id, ""),
+            ("Assignee", license.assignee or "—", ""),
+            ("Type", license.get_license_type_display(), ""),
+            ("Channel", license.release_channel, ""),
+            ("Expires", expires, "severity-critical" if license.is_expired() else ""),
+        ]
+        rows += [
+            (field.title or field.field, _field_value(field.value), "")
+            for field in selectors.license_fields(license=license, include_hidden=False)[:10]
+        ]
     current = installation.current_release
     rows.append(
         ("Version", f"{current.version} (sequence {current.sequence})" if current else "none", "")
@@ -61,8 +114,19 @@ def licensing_panel(request) -> Panel | None:
         severity = "warning"
     return Panel(
         title="License and updates",
+        headline=license_countdown(license),
         rows=rows,
         message=message,
         severity=severity,
-        link=reverse("admin:licensing_release_changelist"),
+        timeline_caption="Version history",
+        timeline=version_history(),
+        link=updates_url,
+        link_text=f"Updates ({pending} pending)" if pending else "Updates",
+        links=[("Releases", reverse("admin:licensing_release_changelist"))],
     )
+
+
+def _field_value(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "—" if value in (None, "") else str(value)

@@ -29,10 +29,13 @@ class MonitoringConfig(AppConfig):
         from monitoring.demo import load_demo
         from monitoring.handling.dispatch import handling_loop
         from monitoring.scheduler import check_scheduler_loop
+        from monitoring.snapshots import load_snapshot_history_demo  # and its periodic job
 
         registry["api_path_prefixes"].add(*SENSU_API_PATH_PREFIXES)
         registry["dashboard_panels"].add(events_panel)
         registry["demo_loaders"]["monitoring"] = load_demo
+        # After "monitoring": the history ends at the demo's open events.
+        registry["demo_loaders"]["monitoring history"] = load_snapshot_history_demo
         # Handlers run in the worker, after the engine commits, never in a request.
         registry["worker_threads"].add(handling_loop)
         # Check requests leave on time even while a long task runs (a results drain).

@@ -596,3 +596,29 @@ class TransportReceipt(models.Model):
 
     def __str__(self) -> str:
         return self.digest
+
+
+# --- The dashboard's history ----------------------------------------------------------
+
+
+class MonitoringSnapshot(models.Model):
+    """
+    Open events by severity and clients by worst status at one moment, written every few
+    minutes by a worker job (monitoring/snapshots.py) and kept two days:
+    the dashboard's "last 24 hours" chart, since events themselves keep no history.
+    """
+
+    taken_at = models.DateTimeField(default=timezone.now, unique=True)
+    events_warning = models.PositiveIntegerField(default=0)
+    events_critical = models.PositiveIntegerField(default=0)
+    events_unknown = models.PositiveIntegerField(default=0)
+    clients_ok = models.PositiveIntegerField(default=0)
+    clients_warning = models.PositiveIntegerField(default=0)
+    clients_critical = models.PositiveIntegerField(default=0)
+    clients_unknown = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["taken_at"]
+
+    def __str__(self) -> str:
+        return f"snapshot at {self.taken_at:%Y-%m-%d %H:%M}"
