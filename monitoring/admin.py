@@ -1,17 +1,29 @@
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import csrf_protect_m
 from django.core.exceptions import PermissionDenied
+from django.db.models import F
+from django.http import HttpResponseRedirect, JsonResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
 from integration_site.admin_site import ReadOnlyAdminMixin
 from monitoring import selectors, services
-from monitoring.engine import UnknownEvent, event_is_silenced, event_resolve
+from monitoring.engine import (
+    UnknownEvent,
+    event_is_silenced,
+    event_resolve,
+    silence_keys,
+    silences_matching,
+)
 from monitoring.models import (
     AggregateMember,
     CheckDefinition,
@@ -24,6 +36,7 @@ from monitoring.models import (
     Stash,
     epoch_now,
     severity_of,
+    silence_key,
 )
 from monitoring.scheduler import ScheduleState, check_definition_document, check_schedule_state
 
@@ -33,6 +46,20 @@ CONSOLE_CSS = {"all": ["integration_site/console.css"]}
 def severity_badge(status: int | None) -> str:
     severity = severity_of(status)
     return format_html('<span class="severity-{}">{}</span>', severity, severity.upper())
+
+
+def age_display(seconds: int | None) -> str:
+    """A duration as a console shows it at a glance: "45 s", "12 min", "3 h", "2 d"."""
+    if seconds is None:
+        return "—"
+    seconds = max(seconds, 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
 
 
 def epoch_display(value: int | None) -> str:
@@ -276,6 +303,51 @@ class EventHandlerRunsMixin:
 # --- end of handler runs ---------------------------------------------------------------------
 
 
+# --- The monitoring overview (Uchiwa's views), served by EventAdmin -------------------------
+
+# Bounded lists: the page costs the same with 50 or 5,000 open events; the counts say how
+# many more there are and the "all" links open the full changelists.
+OVERVIEW_EVENTS_SHOWN = 100
+OVERVIEW_CLIENTS_SHOWN = 200
+OVERVIEW_SILENCES_SHOWN = 50
+OVERVIEW_OUTPUT_LENGTH = 160
+OVERVIEW_FILTER_MAX_LENGTH = 200
+# Uchiwa polls its Sensu APIs every 10 s by default; the page polls its own endpoint so.
+OVERVIEW_REFRESH_SECONDS = 10
+# More than any page shows; a forged post cannot make one request resolve the whole fleet.
+OVERVIEW_ACT_LIMIT = 1000
+CLIENT_RESULTS_SHOWN = 100
+
+
+def _summary(text: str, length: int) -> str:
+    text = text.strip()
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def _client_silence_keys(client: Client) -> set[str]:
+    """The entries that silence every check of the client (Uchiwa's client silence)."""
+    subscriptions = set(client.subscriptions or []) | {f"client:{client.name}"}
+    return {silence_key(subscription, None) for subscription in subscriptions}
+
+
+def _history_dot(entry) -> dict:
+    """One of the 21 history entries ([status, executed, output]) as a dot with its words."""
+    status, executed, output = [*entry, None, None, ""][:3]
+    severity = severity_of(status if isinstance(status, int) else None)
+    return {
+        "severity": severity,
+        "label": f"{severity} (status {status}) at {epoch_display(executed)}",
+        "output": _summary(str(output or ""), 120),
+    }
+
+
+def _changelist_filter(text: str, status: str) -> dict[str, str]:
+    query = {"q": text} if text else {}
+    if status:
+        query["status"] = status
+    return query
+
+
 @admin.register(Event)
 class EventAdmin(EventHandlerRunsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # Events leave through the engine (the Resolve action), never a bare delete.
@@ -327,19 +399,209 @@ class EventAdmin(EventHandlerRunsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.overview_view),
                 name="monitoring_event_overview",
             ),
+            path(
+                "overview/refresh/",
+                self.admin_site.admin_view(self.overview_refresh_view),
+                name="monitoring_event_overview_refresh",
+            ),
+            path(
+                "overview/act/",
+                self.admin_site.admin_view(require_POST(self.overview_act_view)),
+                name="monitoring_event_overview_act",
+            ),
+            path(
+                "overview/silences/clear/",
+                self.admin_site.admin_view(require_POST(self.overview_silence_clear_view)),
+                name="monitoring_event_overview_silence_clear",
+            ),
             *super().get_urls(),
         ]
 
     def overview_view(self, request):
-        # Placeholder of the Uchiwa-style overview (issue 17 §3) so other pages can link here.
         if not self.has_view_permission(request):
             raise PermissionDenied
         context = {
             **self.admin_site.each_context(request),
+            **self._overview_context(request),
             "title": "Monitoring overview",
             "opts": self.model._meta,
+            "silence_form": SilenceEventsForm(),
+            "refresh_seconds": OVERVIEW_REFRESH_SECONDS,
         }
         return TemplateResponse(request, "admin/monitoring/event/overview.html", context)
+
+    def overview_refresh_view(self, request):
+        """The overview's regions re-rendered, with the counts, for the page's poll."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = self._overview_context(request)
+        regions = {
+            name: render_to_string(
+                f"admin/monitoring/event/overview/{name}.html", context, request=request
+            )
+            for name in ("counts", "clients", "events", "silences")
+        }
+        return JsonResponse(
+            {
+                "refreshed_at": context["now"].isoformat(),
+                "events": {"shown": len(context["events"]), **context["event_counts"]},
+                "clients": {"shown": len(context["clients"]), **context["client_counts"]},
+                "silences": {"shown": len(context["silences"]), "total": context["silence_total"]},
+                "html": regions,
+            }
+        )
+
+    def _overview_context(self, request) -> dict:
+        """
+        What the overview shows, in a fixed number of queries whatever the number of events:
+        the top events and client tiles (bounded lists), counts by aggregate, and only the
+        silences that can silence what is shown (looked up by their keys).
+        """
+        text = request.GET.get("q", "")[:OVERVIEW_FILTER_MAX_LENGTH]
+        status = request.GET.get("status", "")
+        status = status if status in selectors.OVERVIEW_STATUSES else ""
+        now = timezone.now()
+        events = selectors.overview_events(text=text, status=status, limit=OVERVIEW_EVENTS_SHOWN)
+        clients = selectors.overview_clients(text=text, limit=OVERVIEW_CLIENTS_SHOWN)
+        keys: set[str] = set()
+        for event in events:
+            keys |= silence_keys(event.client, event.check_name)
+        for client in clients:
+            keys |= _client_silence_keys(client)
+        silences_of_shown = selectors.silences_by_keys(keys, now=now)
+        epoch = int(now.timestamp())
+        rows = []
+        for event in events:
+            silenced_by = silences_matching(
+                client=event.client, check_name=event.check_name, silences=silences_of_shown
+            )
+            rows.append(
+                {
+                    "event": event,
+                    "severity": event.severity,
+                    "silenced_by": [s.silence_id for s in silenced_by],
+                    "age": age_display(epoch - (event.last_state_change or event.timestamp)),
+                    "flapping": event.action == Event.Action.FLAPPING,
+                    "output": _summary(event.output, OVERVIEW_OUTPUT_LENGTH),
+                }
+            )
+        client_link = request.user.has_perm("monitoring.view_client")
+        tiles = []
+        for client in clients:
+            status_of_client = selectors.WORST_RANK_STATUS[client.worst_rank or 0]
+            whole = _client_silence_keys(client)
+            tiles.append(
+                {
+                    "client": client,
+                    "severity": severity_of(status_of_client),
+                    "silenced": any(
+                        s.silence_id in whole and (s.begin is None or s.begin <= now)
+                        for s in silences_of_shown
+                    ),
+                    "url": reverse("admin:monitoring_client_change", args=[client.pk])
+                    if client_link
+                    else "",
+                }
+            )
+        silences = selectors.silences_queryset(now=now).order_by(
+            F("expires_at").asc(nulls_last=True), "silence_id"
+        )
+        silence_total = silences.count()
+        query = {k: v for k, v in (("q", text), ("status", status)) if v}
+        return {
+            "now": now,
+            "filter_text": text,
+            "filter_status": status,
+            "statuses": selectors.OVERVIEW_STATUSES,
+            "events": rows,
+            "event_counts": selectors.overview_event_counts(text=text, status=status),
+            "clients": tiles,
+            "client_counts": selectors.overview_client_counts(text=text),
+            "silences": list(silences[:OVERVIEW_SILENCES_SHOWN]),
+            "silence_total": silence_total,
+            "can_act": self.has_resolve_permission(request),
+            "can_clear": request.user.has_perm("monitoring.delete_silence"),
+            "events_url": reverse("admin:monitoring_event_changelist")
+            + ("?" + urlencode(_changelist_filter(text, status)) if text or status else ""),
+            "clients_url": reverse("admin:monitoring_client_changelist")
+            + (f"?{urlencode({'q': text})}" if text else ""),
+            "silences_url": reverse("admin:monitoring_silence_changelist"),
+            "query": urlencode(query),
+        }
+
+    def overview_act_view(self, request):
+        """
+        Resolve or silence the posted events (`event` ids), through the same engine and
+        service calls as the changelist's actions. Answers JSON to the page's script, or
+        redirects back to the overview with a message for a plain form post.
+        """
+        if not self.has_resolve_permission(request):
+            raise PermissionDenied
+        ids = [int(v) for v in request.POST.getlist("event") if v.isdigit()]
+        events = list(
+            Event.objects.filter(pk__in=ids[:OVERVIEW_ACT_LIMIT]).select_related("client")
+        )
+        action = request.POST.get("action")
+        if action == "resolve":
+            message = f"Resolved {self._events_resolve(events)} event(s)."
+        elif action == "silence":
+            form = SilenceEventsForm(request.POST)
+            if not form.is_valid():
+                return self._overview_answer(
+                    request,
+                    "The silence needs a duration and a reason.",
+                    ok=False,
+                    errors=form.errors.get_json_data(),
+                )
+            message = f"Silenced {self._events_silence(request, events, form)} event(s)."
+        else:
+            return self._overview_answer(request, "Unknown action.", ok=False)
+        if not events:
+            message = "No event selected (or they were resolved meanwhile)."
+        return self._overview_answer(request, message)
+
+    def overview_silence_clear_view(self, request):
+        """Clear one silence entry (audited, as every removal), from the overview's list."""
+        if not request.user.has_perm("monitoring.delete_silence"):
+            raise PermissionDenied
+        silence_id = request.POST.get("silence", "")
+        cleared = services.silence_clear(silences=Silence.objects.filter(silence_id=silence_id))
+        if not cleared:
+            return self._overview_answer(request, f"No silence {silence_id}.", ok=False)
+        return self._overview_answer(request, f"Cleared silence {silence_id}.")
+
+    def _overview_answer(self, request, message: str, *, ok: bool = True, errors=None):
+        if "application/json" in request.headers.get("Accept", ""):
+            body = {"ok": ok, "message": message}
+            if errors:
+                body["errors"] = errors
+            return JsonResponse(body, status=200 if ok else 400)
+        self.message_user(request, message, messages.SUCCESS if ok else messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:monitoring_event_overview"))
+
+    def _events_resolve(self, events: list[Event]) -> int:
+        resolved = 0
+        for event in events:
+            try:
+                event_resolve(client_name=event.client.name, check_name=event.check_name)
+                resolved += 1
+            except UnknownEvent:
+                pass  # Resolved meanwhile.
+        return resolved
+
+    def _events_silence(self, request, events: list[Event], form: SilenceEventsForm) -> int:
+        """One `client:<client>:<check>` entry per event, as Uchiwa's per-event silence."""
+        duration = int(form.cleaned_data["duration"])
+        for event in events:
+            services.silence_create(
+                subscription=f"client:{event.client.name}",
+                check=event.check_name,
+                reason=form.cleaned_data["reason"],
+                creator=request.user.get_username(),
+                expire=duration if duration >= 0 else None,
+                expire_on_resolve=form.cleaned_data["expire_on_resolve"],
+            )
+        return len(events)
 
     @admin.display(description="Status", ordering="status")
     def severity(self, obj: Event) -> str:
@@ -368,13 +630,7 @@ class EventAdmin(EventHandlerRunsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Resolve selected events", permissions=["resolve"])
     def resolve_events(self, request, queryset):
-        resolved = 0
-        for event in queryset.select_related("client"):
-            try:
-                event_resolve(client_name=event.client.name, check_name=event.check_name)
-                resolved += 1
-            except UnknownEvent:
-                pass  # Resolved meanwhile.
+        resolved = self._events_resolve(list(queryset.select_related("client")))
         self.message_user(request, f"Resolved {resolved} event(s).", messages.SUCCESS)
 
     @admin.action(description="Silence selected events…", permissions=["resolve"])
@@ -382,17 +638,8 @@ class EventAdmin(EventHandlerRunsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         events = list(queryset.select_related("client"))
         form = SilenceEventsForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
-            duration = int(form.cleaned_data["duration"])
-            for event in events:
-                services.silence_create(
-                    subscription=f"client:{event.client.name}",
-                    check=event.check_name,
-                    reason=form.cleaned_data["reason"],
-                    creator=request.user.get_username(),
-                    expire=duration if duration >= 0 else None,
-                    expire_on_resolve=form.cleaned_data["expire_on_resolve"],
-                )
-            self.message_user(request, f"Silenced {len(events)} event(s).", messages.SUCCESS)
+            silenced = self._events_silence(request, events, form)
+            self.message_user(request, f"Silenced {silenced} event(s).", messages.SUCCESS)
             return None
         context = {
             **self.admin_site.each_context(request),
@@ -411,12 +658,46 @@ class ClientAdmin(admin.ModelAdmin):
     list_filter = ["type", "keepalives"]
     search_fields = ["name", "address"]
     fields = ["name", "address", "subscriptions", "type", "keepalives", "keepalive", "attributes"]
+    # The client's page (Uchiwa's client view): keepalive age, and each check's last result
+    # with its history of 21 statuses.
+    readonly_fields = ["keepalive_age", "check_results"]
 
     class Media:
-        css = CONSOLE_CSS
+        css = {"all": [*CONSOLE_CSS["all"], "monitoring/overview.css"]}
 
     def get_queryset(self, request):
         return selectors.clients_with_worst_status()
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        base = [f for f in fields if f not in self.readonly_fields]
+        return [*base, "keepalive_age", "check_results"] if obj is not None else base
+
+    @admin.display(description="Checks")
+    def check_results(self, obj: Client) -> str:
+        results = selectors.client_results(obj, limit=CLIENT_RESULTS_SHOWN + 1)
+        now = epoch_now()
+        rows = [
+            {
+                "result": result,
+                "severity": result.severity,
+                "output": _summary(result.output, OVERVIEW_OUTPUT_LENGTH),
+                "executed": epoch_display(result.executed),
+                "age": age_display(now - result.executed) if result.executed else "—",
+                "dots": [_history_dot(entry) for entry in result.history or []],
+            }
+            for result in results[:CLIENT_RESULTS_SHOWN]
+        ]
+        return render_to_string(
+            "admin/monitoring/client/check_results.html",
+            {
+                "rows": rows,
+                "more": len(results) > CLIENT_RESULTS_SHOWN,
+                "shown": CLIENT_RESULTS_SHOWN,
+                "results_url": reverse("admin:monitoring_checkresult_changelist")
+                + f"?{urlencode({'q': obj.name})}",
+            },
+        )
 
     @csrf_protect_m
     def delete_view(self, request, object_id, extra_context=None):
