@@ -1,5 +1,6 @@
 """The monitoring demo data, as `manage.py bootstrap` loads it on a fresh install."""
 
+import itertools
 import shlex
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def test_demo_has_a_failing_check_that_flaps():
     assert event.status == 1
     # The full ring of 21 results, alternating: the state change the engine judged.
     statuses = [entry[0] for entry in CheckResult.objects.get(client__name=client).history]
-    assert len(statuses) == 21 and all(a != b for a, b in zip(statuses, statuses[1:]))
+    assert len(statuses) == 21 and all(a != b for a, b in itertools.pairwise(statuses))
     assert event.check_data["total_state_change"] >= event.check_data["high_flap_threshold"]
 
 
