@@ -668,10 +668,14 @@ class ClientAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return selectors.clients_with_worst_status()
 
-    def get_fields(self, request, obj=None):
-        fields = super().get_fields(request, obj)
-        base = [f for f in fields if f not in self.readonly_fields]
-        return [*base, "keepalive_age", "check_results"] if obj is not None else base
+    def get_fieldsets(self, request, obj=None):
+        # The client's state first, as Uchiwa's client view shows it; its settings below.
+        if obj is None:
+            return [(None, {"fields": self.fields})]
+        return [
+            ("Status", {"fields": ["keepalive_age", "check_results"]}),
+            ("Client", {"fields": self.fields}),
+        ]
 
     @admin.display(description="Checks")
     def check_results(self, obj: Client) -> str:

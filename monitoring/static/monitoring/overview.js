@@ -98,7 +98,8 @@
 
     function post(form, submitter) {
       const body = new FormData(form, submitter);
-      return fetch(form.action, {
+      // getAttribute: the forms hold an input named "action", which shadows form.action.
+      return fetch(form.getAttribute("action"), {
         method: "POST",
         body: body,
         credentials: "same-origin",
