@@ -10,11 +10,9 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from monitoring.models import (
@@ -190,10 +188,19 @@ def overview_clients(*, text: str = "", limit: int) -> list[Client]:
 
 def overview_client_counts(*, text: str = "") -> dict[str, int]:
     """
-    Clients by worst status (ok, warning, critical, unknown) and in total, in one query: the
-    worst rank is a correlated subquery per client (an aggregate annotation cannot be
-    grouped on), counted with conditional aggregates.
+    Clients by worst status (ok, warning, critical, unknown) and in total, in two aggregate
+    queries: the clients' count, and the count of each worst rank over the events grouped
+    by client (Django wraps the GROUP BY in a subquery). A client without a failing event is
+    healthy, so `ok` is what is left.
     """
+    clients = Client.objects.all()
+    events = Event.objects.all()
+    text = text.strip()
+    if text:
+        clients = clients.filter(Q(name__icontains=text) | Q(subscriptions__icontains=text))
+        events = events.filter(
+            Q(client__name__icontains=text) | Q(client__subscriptions__icontains=text)
+        )
     rank = Case(
         When(status=2, then=Value(3)),
         When(status=1, then=Value(2)),
@@ -202,23 +209,21 @@ def overview_client_counts(*, text: str = "") -> dict[str, int]:
         output_field=IntegerField(),
     )
     worst = (
-        Event.objects.filter(client=OuterRef("pk"))
-        .order_by()
-        .values("client")
-        .annotate(rank=Max(rank))
-        .values("rank")
+        events.order_by()
+        .values("client_id")
+        .annotate(worst_rank=Max(rank))
+        .aggregate(
+            critical=Count("client_id", filter=Q(worst_rank=3)),
+            warning=Count("client_id", filter=Q(worst_rank=2)),
+            unknown=Count("client_id", filter=Q(worst_rank=1)),
+        )
     )
-    clients = Client.objects.annotate(worst_rank=Coalesce(Subquery(worst), Value(0)))
-    text = text.strip()
-    if text:
-        clients = clients.filter(Q(name__icontains=text) | Q(subscriptions__icontains=text))
-    return clients.aggregate(
-        total=Count("id"),
-        critical=Count("id", filter=Q(worst_rank=3)),
-        warning=Count("id", filter=Q(worst_rank=2)),
-        unknown=Count("id", filter=Q(worst_rank=1)),
-        ok=Count("id", filter=Q(worst_rank=0)),
-    )
+    total = clients.count()
+    return {
+        "total": total,
+        **worst,
+        "ok": total - worst["critical"] - worst["warning"] - worst["unknown"],
+    }
 
 
 def client_results(client: Client, *, limit: int) -> list[CheckResult]:

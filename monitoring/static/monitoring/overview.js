@@ -159,7 +159,9 @@
     root.addEventListener("click", function (event) {
       const one = event.target.closest("[data-silence-event]");
       if (one) {
-        openSilence([one.dataset.silenceEvent], "Silence " + one.dataset.label + ".");
+        const id = one.dataset.silenceEvent;
+        const name = document.getElementById("event-" + id + "-name").textContent;
+        openSilence([id], "Silence client:" + name + " (the entry client:<client>:<check>).");
         return;
       }
       if (event.target.closest("[data-silence-selected]")) {
