@@ -396,3 +396,9 @@ def test_the_client_page_history_keeps_sensus_21(client, superuser):
     web1 = Client.objects.get(name="web-1")
     html = client.get(f"/admin/monitoring/client/{web1.pk}/change/").content.decode()
     assert len(re.findall(r'<li class="history-dot', html)) == 21
+
+
+def test_the_events_list_links_to_the_overview(client, superuser):
+    client.force_login(superuser)
+    html = client.get("/admin/monitoring/event/").content.decode()
+    assert f'href="{OVERVIEW}">Overview</a>' in html
