@@ -1,4 +1,3 @@
-from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django import forms
@@ -6,24 +5,16 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import csrf_protect_m
 from django.core.exceptions import PermissionDenied
-from django.db.models import F
 from django.http import HttpResponseRedirect, JsonResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from integration_site.admin_site import ReadOnlyAdminMixin
-from monitoring import selectors, services
-from monitoring.engine import (
-    UnknownEvent,
-    event_is_silenced,
-    event_resolve,
-    silence_keys,
-    silences_matching,
-)
+from monitoring import overview, selectors, services
+from monitoring.engine import UnknownEvent, event_is_silenced, event_resolve
 from monitoring.models import (
     AggregateMember,
     CheckDefinition,
@@ -36,8 +27,8 @@ from monitoring.models import (
     Stash,
     epoch_now,
     severity_of,
-    silence_key,
 )
+from monitoring.overview import epoch_display
 from monitoring.scheduler import ScheduleState, check_definition_document, check_schedule_state
 
 CONSOLE_CSS = {"all": ["integration_site/console.css"]}
@@ -46,26 +37,6 @@ CONSOLE_CSS = {"all": ["integration_site/console.css"]}
 def severity_badge(status: int | None) -> str:
     severity = severity_of(status)
     return format_html('<span class="severity-{}">{}</span>', severity, severity.upper())
-
-
-def age_display(seconds: int | None) -> str:
-    """A duration as a console shows it at a glance: "45 s", "12 min", "3 h", "2 d"."""
-    if seconds is None:
-        return "—"
-    seconds = max(seconds, 0)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 86400:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} d"
-
-
-def epoch_display(value: int | None) -> str:
-    if not value:
-        return "—"
-    return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -303,51 +274,6 @@ class EventHandlerRunsMixin:
 # --- end of handler runs ---------------------------------------------------------------------
 
 
-# --- The monitoring overview (Uchiwa's views), served by EventAdmin -------------------------
-
-# Bounded lists: the page costs the same with 50 or 5,000 open events; the counts say how
-# many more there are and the "all" links open the full changelists.
-OVERVIEW_EVENTS_SHOWN = 50
-OVERVIEW_CLIENTS_SHOWN = 200
-OVERVIEW_SILENCES_SHOWN = 50
-OVERVIEW_OUTPUT_LENGTH = 160
-OVERVIEW_FILTER_MAX_LENGTH = 200
-# Uchiwa polls its Sensu APIs every 10 s by default; the page polls its own endpoint so.
-OVERVIEW_REFRESH_SECONDS = 10
-# More than any page shows; a forged post cannot make one request resolve the whole fleet.
-OVERVIEW_ACT_LIMIT = 1000
-CLIENT_RESULTS_SHOWN = 100
-
-
-def _summary(text: str, length: int) -> str:
-    text = text.strip()
-    return text if len(text) <= length else text[: length - 1] + "…"
-
-
-def _client_silence_keys(client: Client) -> set[str]:
-    """The entries that silence every check of the client (Uchiwa's client silence)."""
-    subscriptions = set(client.subscriptions or []) | {f"client:{client.name}"}
-    return {silence_key(subscription, None) for subscription in subscriptions}
-
-
-def _history_dot(entry) -> dict:
-    """One of the 21 history entries ([status, executed, output]) as a dot with its words."""
-    status, executed, output = [*entry, None, None, ""][:3]
-    severity = severity_of(status if isinstance(status, int) else None)
-    return {
-        "severity": severity,
-        "label": f"{severity} (status {status}) at {epoch_display(executed)}",
-        "output": _summary(str(output or ""), 120),
-    }
-
-
-def _changelist_filter(text: str, status: str) -> dict[str, str]:
-    query = {"q": text} if text else {}
-    if status:
-        query["status"] = status
-    return query
-
-
 @admin.register(Event)
 class EventAdmin(EventHandlerRunsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # Events leave through the engine (the Resolve action), never a bare delete.
@@ -426,7 +352,7 @@ class EventAdmin(EventHandlerRunsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             "title": "Monitoring overview",
             "opts": self.model._meta,
             "silence_form": SilenceEventsForm(),
-            "refresh_seconds": OVERVIEW_REFRESH_SECONDS,
+            "refresh_seconds": overview.REFRESH_SECONDS,
         }
         return TemplateResponse(request, "admin/monitoring/event/overview.html", context)
 
@@ -452,90 +378,20 @@ class EventAdmin(EventHandlerRunsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         )
 
     def _overview_context(self, request) -> dict:
-        """
-        What the overview shows, in a fixed number of queries whatever the number of events:
-        the top events and client tiles (bounded lists), counts by aggregate, and only the
-        silences that can silence what is shown (looked up by their keys).
-        """
-        text = request.GET.get("q", "")[:OVERVIEW_FILTER_MAX_LENGTH]
+        text = request.GET.get("q", "")[: overview.FILTER_MAX_LENGTH]
         status = request.GET.get("status", "")
         status = status if status in selectors.OVERVIEW_STATUSES else ""
-        now = timezone.now()
-        events = selectors.overview_events(text=text, status=status, limit=OVERVIEW_EVENTS_SHOWN)
-        clients = selectors.overview_clients(text=text, limit=OVERVIEW_CLIENTS_SHOWN)
-        keys: set[str] = set()
-        for event in events:
-            keys |= silence_keys(event.client, event.check_name)
-        for client in clients:
-            keys |= _client_silence_keys(client)
-        silences_of_shown = selectors.silences_by_keys(keys, now=now)
-        epoch = int(now.timestamp())
-        # One reverse() each, not one per row: a row's link is the pattern with its id.
-        event_url = reverse("admin:monitoring_event_change", args=["__id__"])
-        client_url = (
-            reverse("admin:monitoring_client_change", args=["__id__"])
-            if request.user.has_perm("monitoring.view_client")
-            else ""
-        )
-        rows = []
-        for event in events:
-            silenced_by = silences_matching(
-                client=event.client, check_name=event.check_name, silences=silences_of_shown
-            )
-            pk = str(event.pk)
-            rows.append(
-                {
-                    "pk": pk,
-                    "client": event.client.name,
-                    "check": event.check_name,
-                    "severity": event.severity,
-                    "url": event_url.replace("__id__", pk),
-                    "occurrences": str(event.occurrences),
-                    "silenced_by": ", ".join(s.silence_id for s in silenced_by),
-                    "age": age_display(epoch - (event.last_state_change or event.timestamp)),
-                    "flapping": event.action == Event.Action.FLAPPING,
-                    "output": _summary(event.output, OVERVIEW_OUTPUT_LENGTH),
-                }
-            )
-        tiles = []
-        for client in clients:
-            status_of_client = selectors.WORST_RANK_STATUS[client.worst_rank or 0]
-            whole = _client_silence_keys(client)
-            tiles.append(
-                {
-                    "name": client.name,
-                    "severity": severity_of(status_of_client),
-                    "silenced": any(
-                        s.silence_id in whole and (s.begin is None or s.begin <= now)
-                        for s in silences_of_shown
-                    ),
-                    "url": client_url.replace("__id__", str(client.pk)),
-                }
-            )
-        silences = selectors.silences_queryset(now=now).order_by(
-            F("expires_at").asc(nulls_last=True), "silence_id"
-        )
-        silence_total = silences.count()
-        query = {k: v for k, v in (("q", text), ("status", status)) if v}
         return {
-            "now": now,
+            **overview.overview_read(
+                text=text,
+                status=status,
+                link_clients=request.user.has_perm("monitoring.view_client"),
+            ),
             "filter_text": text,
             "filter_status": status,
             "statuses": selectors.OVERVIEW_STATUSES,
-            "events": rows,
-            "event_counts": selectors.overview_event_counts(text=text, status=status),
-            "clients": tiles,
-            "client_counts": selectors.overview_client_counts(text=text),
-            "silences": list(silences[:OVERVIEW_SILENCES_SHOWN]),
-            "silence_total": silence_total,
             "can_act": self.has_resolve_permission(request),
             "can_clear": request.user.has_perm("monitoring.delete_silence"),
-            "events_url": reverse("admin:monitoring_event_changelist")
-            + ("?" + urlencode(_changelist_filter(text, status)) if text or status else ""),
-            "clients_url": reverse("admin:monitoring_client_changelist")
-            + (f"?{urlencode({'q': text})}" if text else ""),
-            "silences_url": reverse("admin:monitoring_silence_changelist"),
-            "query": urlencode(query),
         }
 
     def overview_act_view(self, request):
@@ -548,7 +404,7 @@ class EventAdmin(EventHandlerRunsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             raise PermissionDenied
         ids = [int(v) for v in request.POST.getlist("event") if v.isdigit()]
         events = list(
-            Event.objects.filter(pk__in=ids[:OVERVIEW_ACT_LIMIT]).select_related("client")
+            Event.objects.filter(pk__in=ids[: overview.ACT_LIMIT]).select_related("client")
         )
         action = request.POST.get("action")
         if action == "resolve":
@@ -688,25 +544,10 @@ class ClientAdmin(admin.ModelAdmin):
 
     @admin.display(description="Checks")
     def check_results(self, obj: Client) -> str:
-        results = selectors.client_results(obj, limit=CLIENT_RESULTS_SHOWN + 1)
-        now = epoch_now()
-        rows = [
-            {
-                "result": result,
-                "severity": result.severity,
-                "output": _summary(result.output, OVERVIEW_OUTPUT_LENGTH),
-                "executed": epoch_display(result.executed),
-                "age": age_display(now - result.executed) if result.executed else "—",
-                "dots": [_history_dot(entry) for entry in result.history or []],
-            }
-            for result in results[:CLIENT_RESULTS_SHOWN]
-        ]
         return render_to_string(
             "admin/monitoring/client/check_results.html",
             {
-                "rows": rows,
-                "more": len(results) > CLIENT_RESULTS_SHOWN,
-                "shown": CLIENT_RESULTS_SHOWN,
+                **overview.client_checks_read(obj),
                 "results_url": reverse("admin:monitoring_checkresult_changelist")
                 + f"?{urlencode({'q': obj.name})}",
             },

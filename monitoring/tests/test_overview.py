@@ -9,9 +9,9 @@ from django.test import Client as HttpClient
 from django.test.utils import CaptureQueriesContext
 
 from audits.models import AuditEvent
-from monitoring.admin import OVERVIEW_EVENTS_SHOWN
 from monitoring.engine import result_process
 from monitoring.models import Client, Event, Silence, epoch_now
+from monitoring.overview import EVENTS_SHOWN, age_display
 from monitoring.services import client_register, silence_create
 
 pytestmark = pytest.mark.django_db
@@ -349,18 +349,15 @@ def test_queries_do_not_grow_with_the_number_of_events(
     client.force_login(superuser)
     many_events(20)
     small = {url: queries_of(client, url) for url in (OVERVIEW, REFRESH)}
-    many_events(OVERVIEW_EVENTS_SHOWN * 3, start=20)
+    many_events(EVENTS_SHOWN * 3, start=20)
     for url in (OVERVIEW, REFRESH):
         with django_assert_max_num_queries(small[url]):
             response = client.get(url)
         assert response.status_code == 200
     data = client.get(REFRESH).json()
-    assert data["events"]["shown"] == OVERVIEW_EVENTS_SHOWN
-    assert data["events"]["total"] == 5 + 20 + OVERVIEW_EVENTS_SHOWN * 3
-    assert (
-        f"{OVERVIEW_EVENTS_SHOWN} of {data['events']['total']} events shown"
-        in (data["html"]["events"])
-    )
+    assert data["events"]["shown"] == EVENTS_SHOWN
+    assert data["events"]["total"] == 5 + 20 + EVENTS_SHOWN * 3
+    assert f"{EVENTS_SHOWN} of {data['events']['total']} events shown" in (data["html"]["events"])
 
 
 def test_the_client_page_shows_each_checks_last_result_history_and_keepalive_age(client, superuser):
@@ -402,3 +399,19 @@ def test_the_events_list_links_to_the_overview(client, superuser):
     client.force_login(superuser)
     html = client.get("/admin/monitoring/event/").content.decode()
     assert f'href="{OVERVIEW}">Overview</a>' in html
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (None, "—"),
+        (-5, "0 s"),
+        (59, "59 s"),
+        (60, "1 min"),
+        (3599, "59 min"),
+        (7200, "2 h"),
+        (86400 * 3, "3 d"),
+    ],
+)
+def test_ages_read_at_a_glance(seconds, text):
+    assert age_display(seconds) == text

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from playwright.sync_api import expect
 
-from monitoring import admin as monitoring_admin
+from monitoring import overview as overview_module
 from monitoring.demo import DEMO_FLAPPING
 from monitoring.engine import result_process
 from monitoring.models import Event, Silence
@@ -159,7 +159,7 @@ def test_the_filter_applies_as_you_type_without_a_reload(overview):
 def test_it_refreshes_itself_keeping_selection_and_focus_and_waits_for_the_dialog(
     admin_page, live_site, demo_data, monkeypatch
 ):
-    monkeypatch.setattr(monitoring_admin, "OVERVIEW_REFRESH_SECONDS", 1)
+    monkeypatch.setattr(overview_module, "REFRESH_SECONDS", 1)
     page = admin_page
     page.goto(f"{live_site.url}{OVERVIEW}")
     page.evaluate("window.sameDocument = true")
