@@ -143,6 +143,29 @@ def test_bulk_resolve_of_selected_rows_by_keyboard(overview):
     assert still_same_document(page)
 
 
+def test_bulk_silence_of_selected_rows_by_keyboard(overview):
+    page = overview
+    events = list(Event.objects.filter(client__name="db-1").select_related("client"))
+    for event in events:
+        tab_to(page, f"#select-event-{event.pk}")
+        page.keyboard.press("Space")
+    tab_to(page, "#bulk-silence")
+    page.keyboard.press("Enter")
+    dialog = page.locator("#silence-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text(f"{len(events)} selected event(s)")
+    page.keyboard.type("Storage migration")
+    tab_to(page, "#silence-submit")
+    page.keyboard.press("Enter")
+    expect(page.locator("#overview-message")).to_have_text(f"Silenced {len(events)} event(s).")
+    for event in events:
+        expect(page.locator(f"#event-{event.pk}")).to_contain_text("Silenced")
+    assert set(
+        Silence.objects.filter(reason="Storage migration").values_list("silence_id", flat=True)
+    ) == {f"client:db-1:{event.check_name}" for event in events}
+    assert still_same_document(page)
+
+
 def test_the_filter_applies_as_you_type_without_a_reload(overview):
     page = overview
     expect(page.locator("#overview-events tbody tr")).to_have_count(Event.objects.count())
