@@ -79,7 +79,9 @@ class LimitedValuesFilter(admin.AllValuesFieldListFilter):
         # bidi override cannot fake another choice. The link still filters on the raw value.
         for choice in super().choices(changelist):
             if isinstance(choice["display"], str):
-                choice = {**choice, "display": visible_text(choice["display"])}
+                # A blank value (events without a target) would be a link with no name.
+                shown = visible_text(choice["display"]) if choice["display"] else "(blank)"
+                choice = {**choice, "display": shown}
             yield choice
 
 

@@ -19,6 +19,7 @@ from licensing.models import (
     Release,
     StartupStatus,
     UpdateJob,
+    UpdateJobLogLine,
 )
 from licensing.options import DOCUMENTED_OPTIONS
 from licensing.services.license import license_install
@@ -227,6 +228,30 @@ class ConsoleOptionAdmin(admin.ModelAdmin):
 
 # --- Releases and updates ---------------------------------------------------------------------------
 
+# The Updates page's bounds: a channel rarely has more pending releases than this, and the
+# full history is the Update jobs changelist.
+UPDATES_AVAILABLE_SHOWN = 50
+UPDATES_HISTORY_SHOWN = 10
+UPDATES_LOG_LINES_SHOWN = 500
+
+
+def _updates_blocked_reason(*, license: License | None, active: UpdateJob | None) -> str:
+    """Why no release can be installed now (the service would refuse it), or ""."""
+    refusal = selectors.license_update_refusal(license=license)
+    if refusal:
+        return refusal
+    if active is not None:
+        return (
+            f"Update job #{active.pk} is {active.state}; another update can be installed "
+            "when it finishes."
+        )
+    return ""
+
+
+def _job_log_tail(job: UpdateJob) -> list[UpdateJobLogLine]:
+    # The newest lines, oldest first: the live panel appends the ones logged after them.
+    return list(job.log_lines.order_by("-pk")[:UPDATES_LOG_LINES_SHOWN])[::-1]
+
 
 @admin.register(Release)
 class ReleaseAdmin(admin.ModelAdmin):
@@ -286,13 +311,47 @@ class ReleaseAdmin(admin.ModelAdmin):
         ]
 
     def updates_view(self, request):
-        # Placeholder of the Updates page (issue 17 §2) so other pages can link here.
+        """
+        The Updates page (Replicated's version history): the running version, the releases
+        available on the license's channel with Install, the latest job live, and the history.
+        """
         if not self.has_view_permission(request):
             raise PermissionDenied
+        installation = selectors.installation_get()
+        license = selectors.license_current()
+        available = list(
+            selectors.releases_pending(
+                license=license, current_sequence=installation.current_sequence
+            ).order_by("-sequence")[: UPDATES_AVAILABLE_SHOWN + 1]
+        )
+        active = selectors.update_job_active()
+        history = list(selectors.update_jobs()[:UPDATES_HISTORY_SHOWN])
+        job = active or (history[0] if history else None)
+        can_apply = self.has_apply_update_permission(request)
+        can_view_jobs = request.user.has_perm("licensing.view_updatejob")
+        blocked = _updates_blocked_reason(license=license, active=active) if available else ""
         context = {
             **self.admin_site.each_context(request),
             "title": "Updates",
             "opts": self.model._meta,
+            "installation": installation,
+            "current": installation.current_release,
+            "license": license,
+            "available": available[:UPDATES_AVAILABLE_SHOWN],
+            "more_available": len(available) > UPDATES_AVAILABLE_SHOWN,
+            "blocked": blocked,
+            "can_apply": can_apply,
+            "show_install": can_apply and not blocked,
+            "history": history,
+            "can_view_jobs": can_view_jobs,
+            "job": job,
+            "lines": _job_log_tail(job) if job is not None else [],
+            # The live panel polls the job's status, which needs the job view permission.
+            "status_url": (
+                reverse("admin:licensing_updatejob_status", args=[job.pk])
+                if job is not None and can_view_jobs
+                else ""
+            ),
         }
         return TemplateResponse(request, "admin/licensing/release/updates.html", context)
 
@@ -300,14 +359,26 @@ class ReleaseAdmin(admin.ModelAdmin):
         if not self.has_apply_update_permission(request):
             raise PermissionDenied
         release = get_object_or_404(Release, pk=release_id)
-        changelist = reverse("admin:licensing_release_changelist")
+        # Coming from the Updates page, the user goes back there (where the job shows live);
+        # from the Releases action, to the changelist and the job's own page. A flag, not a
+        # URL, so the confirmation cannot be made to redirect anywhere else.
+        from_updates = request.GET.get("from") == "updates"
+        back = reverse(
+            "admin:licensing_release_updates"
+            if from_updates
+            else "admin:licensing_release_changelist"
+        )
         if request.method == "POST":
             try:
                 job = update_apply_request(sequence=release.sequence, user=request.user)
             except UpdateError as exc:
                 self.message_user(request, f"Not applied: {exc}", messages.ERROR)
-                return HttpResponseRedirect(changelist)
-            self.message_user(request, f"Update job #{job.pk} queued.", messages.SUCCESS)
+                return HttpResponseRedirect(back)
+            self.message_user(
+                request, f"Update job #{job.pk} to {release.version} queued.", messages.SUCCESS
+            )
+            if from_updates:
+                return HttpResponseRedirect(back)
             return HttpResponseRedirect(reverse("admin:licensing_updatejob_change", args=[job.pk]))
         installation = selectors.installation_get()
         current = installation.current_sequence
@@ -328,6 +399,8 @@ class ReleaseAdmin(admin.ModelAdmin):
             "not_newer": release.sequence <= current,
             "active_job": selectors.update_job_active(),
             "license": license,
+            "from_updates": from_updates,
+            "back": back,
         }
         return TemplateResponse(request, "admin/licensing/release/apply_confirmation.html", context)
 

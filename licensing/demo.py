@@ -1,4 +1,7 @@
-"""Demo data: a signed license, a few options, releases with one pending, and a finished job."""
+"""
+Demo data: a signed license, a few options, releases with one pending (installable from the
+Updates page), and a finished job.
+"""
 
 import json
 from datetime import timedelta
@@ -41,6 +44,21 @@ DEMO_LICENSE = {
 }
 
 
+# The pending demo update, installed from the Updates page on a fresh `make run`. Its hook
+# prints three lines into the job's log and exits 0 after two seconds (echo and sleep only;
+# it writes nothing), so the job is seen running and the log shows a hook's output.
+DEMO_PENDING_NOTES = (
+    "New dashboard panels.\n"
+    "- Audit events per hour and per day, by source.\n"
+    "- Monitoring: open events by severity."
+)
+DEMO_PENDING_HOOK = [
+    "sh",
+    "-c",
+    "echo Checking the demo schema; sleep 1; echo Warming caches; sleep 1; echo Done.",
+]
+
+
 def demo_license_document() -> str:
     """The demo license signed with the DEMO vendor key (generated into var/ if missing)."""
     private_path, _ = demo_vendor_key_paths()
@@ -74,12 +92,13 @@ def load_licensing_demo(say) -> None:
                         "required": required,
                         "release_date": (now - timedelta(days=days)).isoformat(),
                         "release_notes": notes,
+                        **({"hook": {"command": hook, "timeout_seconds": 30}} if hook else {}),
                     }
-                    for seq, version, required, days, notes in [
-                        (100, "2.0.0", True, 60, "First 2.x release."),
-                        (101, "2.1.0", False, 30, "Faster search."),
-                        (102, "2.2.0", True, 10, "Database migration for audit partitions."),
-                        (103, "2.3.0", False, 2, "New dashboard panels."),
+                    for seq, version, required, days, notes, hook in [
+                        (100, "2.0.0", True, 60, "First 2.x release.", None),
+                        (101, "2.1.0", False, 30, "Faster search.", None),
+                        (102, "2.2.0", True, 10, "Database migration for audit partitions.", None),
+                        (103, "2.3.0", False, 2, DEMO_PENDING_NOTES, DEMO_PENDING_HOOK),
                     ]
                 ],
             }

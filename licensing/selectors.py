@@ -24,6 +24,18 @@ def license_fields(*, license: License, include_hidden: bool = True) -> QuerySet
     return fields if include_hidden else fields.filter(hide_from_customer=False)
 
 
+def license_update_refusal(*, license: License | None) -> str:
+    """Why the license refuses updates now (none installed, or expired under its policy), or ""."""
+    if license is None:
+        return "No license is installed; updates need a valid license."
+    if license.forbids_updates():
+        return (
+            f"The license expired at {license.expiration_time:%Y-%m-%d %H:%M:%S} UTC and its "
+            f"policy ({license.get_expiration_policy_display()}) forbids updates."
+        )
+    return ""
+
+
 def installation_get() -> Installation:
     """The singleton row, created on first use."""
     installation = Installation.objects.select_related("current_release").filter(pk=1).first()
@@ -46,11 +58,18 @@ def releases_on_channel(*, license: License | None = None) -> QuerySet[Release]:
     return releases
 
 
-def releases_pending() -> QuerySet[Release]:
-    installation = installation_get()
+def releases_pending(
+    *, license: License | None = None, current_sequence: int | None = None
+) -> QuerySet[Release]:
+    """
+    Releases above the running one on the license's channel, oldest first. A caller that
+    already holds the license and the running sequence passes them and saves their queries.
+    """
+    if current_sequence is None:
+        current_sequence = installation_get().current_sequence
     return (
-        releases_on_channel()
-        .filter(sequence__gt=installation.current_sequence)
+        releases_on_channel(license=license)
+        .filter(sequence__gt=current_sequence)
         .order_by("sequence")
     )
 

@@ -45,13 +45,9 @@ def update_apply_request(*, sequence: int, user=None) -> UpdateJob:
     so two concurrent requests never both succeed.
     """
     license = selectors.license_current()
-    if license is None:
-        raise UpdateForbidden("No license is installed; updates need a valid license.")
-    if license.forbids_updates():
-        raise UpdateForbidden(
-            f"The license expired at {license.expiration_time:%Y-%m-%d %H:%M:%S} UTC and its "
-            f"policy ({license.get_expiration_policy_display()}) forbids updates."
-        )
+    refusal = selectors.license_update_refusal(license=license)
+    if refusal:
+        raise UpdateForbidden(refusal)
     selectors.installation_get()
     with transaction.atomic():
         installation = Installation.objects.select_for_update().get(pk=1)

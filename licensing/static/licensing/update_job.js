@@ -1,19 +1,30 @@
-// Update job page: poll the job's JSON endpoint and grow the progress bar and log in place.
+// An update job's live panel (the include admin/licensing/updatejob/progress.html), on the job
+// page and on the Updates page: poll the job's JSON endpoint and grow the progress bar and log
+// in place. When the job ends here, the panel fires "update-job:finished" (bubbling, with the
+// job as detail) so the page around it can refresh what the job changed.
 // A static file because the CSP allows no inline scripts.
 (function () {
   "use strict";
   const ACTIVE = new Set(["queued", "running"]);
   const POLL_MS = 500;
 
-  function start() {
-    const root = document.getElementById("update-job");
-    if (!root) return;
-    const log = document.getElementById("job-log");
-    const bar = document.getElementById("job-progress");
-    const text = document.getElementById("job-progress-text");
-    const state = document.getElementById("job-state");
-    const error = document.getElementById("job-error");
-    const times = document.getElementById("job-times");
+  // "2026-12-07T07:36:31.690188Z" -> "2026-12-07 07:36:31", as the server renders times.
+  function shortTime(value) {
+    return value ? value.substring(0, 19).replace("T", " ") : "—";
+  }
+
+  function watch(root) {
+    if (!root.dataset.statusUrl) return; // the viewer may not read jobs: the panel stays static
+    const part = function (name) {
+      return root.querySelector('[data-job="' + name + '"]');
+    };
+    const log = part("log");
+    const logBox = part("log-box");
+    const bar = part("progress");
+    const text = part("progress-text");
+    const state = part("state");
+    const error = part("error");
+    const times = part("times");
     let lastId = 0;
     log.querySelectorAll("li[data-id]").forEach(function (li) {
       lastId = Math.max(lastId, parseInt(li.dataset.id, 10));
@@ -26,7 +37,7 @@
       state.textContent = job.state;
       state.className = "job-state-" + job.state;
       root.dataset.state = job.state;
-      times.textContent = (job.started_at || "—") + " / " + (job.finished_at || "—");
+      times.textContent = shortTime(job.started_at) + " / " + shortTime(job.finished_at);
       if (job.error) {
         error.textContent = job.error;
         error.hidden = false;
@@ -42,7 +53,7 @@
         log.appendChild(li);
         lastId = line.id;
       });
-      log.scrollTop = log.scrollHeight;
+      logBox.scrollTop = logBox.scrollHeight;
     }
 
     function poll() {
@@ -57,7 +68,13 @@
         })
         .then(function (job) {
           render(job);
-          if (ACTIVE.has(job.state)) setTimeout(poll, POLL_MS);
+          if (ACTIVE.has(job.state)) {
+            setTimeout(poll, POLL_MS);
+          } else {
+            root.dispatchEvent(
+              new CustomEvent("update-job:finished", { bubbles: true, detail: job }),
+            );
+          }
         })
         .catch(function () {
           setTimeout(poll, POLL_MS * 4);
@@ -65,6 +82,10 @@
     }
 
     poll();
+  }
+
+  function start() {
+    document.querySelectorAll("[data-update-job]").forEach(watch);
   }
 
   if (document.readyState === "loading") {
