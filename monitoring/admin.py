@@ -1,16 +1,19 @@
-from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import csrf_protect_m
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect, JsonResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
 from integration_site.admin_site import ReadOnlyAdminMixin
-from monitoring import selectors, services
+from monitoring import overview, selectors, services
 from monitoring.engine import UnknownEvent, event_is_silenced, event_resolve
 from monitoring.models import (
     AggregateMember,
@@ -25,6 +28,7 @@ from monitoring.models import (
     epoch_now,
     severity_of,
 )
+from monitoring.overview import epoch_display
 from monitoring.scheduler import ScheduleState, check_definition_document, check_schedule_state
 
 CONSOLE_CSS = {"all": ["integration_site/console.css"]}
@@ -33,12 +37,6 @@ CONSOLE_CSS = {"all": ["integration_site/console.css"]}
 def severity_badge(status: int | None) -> str:
     severity = severity_of(status)
     return format_html('<span class="severity-{}">{}</span>', severity, severity.upper())
-
-
-def epoch_display(value: int | None) -> str:
-    if not value:
-        return "—"
-    return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -327,19 +325,148 @@ class EventAdmin(EventHandlerRunsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.overview_view),
                 name="monitoring_event_overview",
             ),
+            path(
+                "overview/refresh/",
+                self.admin_site.admin_view(self.overview_refresh_view),
+                name="monitoring_event_overview_refresh",
+            ),
+            path(
+                "overview/act/",
+                self.admin_site.admin_view(require_POST(self.overview_act_view)),
+                name="monitoring_event_overview_act",
+            ),
+            path(
+                "overview/silences/clear/",
+                self.admin_site.admin_view(require_POST(self.overview_silence_clear_view)),
+                name="monitoring_event_overview_silence_clear",
+            ),
             *super().get_urls(),
         ]
 
     def overview_view(self, request):
-        # Placeholder of the Uchiwa-style overview (issue 17 §3) so other pages can link here.
         if not self.has_view_permission(request):
             raise PermissionDenied
         context = {
             **self.admin_site.each_context(request),
+            **self._overview_context(request),
             "title": "Monitoring overview",
             "opts": self.model._meta,
+            "silence_form": SilenceEventsForm(),
+            "refresh_seconds": overview.REFRESH_SECONDS,
         }
         return TemplateResponse(request, "admin/monitoring/event/overview.html", context)
+
+    def overview_refresh_view(self, request):
+        """The overview's regions re-rendered, with the counts, for the page's poll."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = self._overview_context(request)
+        regions = {
+            name: render_to_string(
+                f"admin/monitoring/event/overview/{name}.html", context, request=request
+            )
+            for name in ("counts", "clients", "events", "silences")
+        }
+        return JsonResponse(
+            {
+                "refreshed_at": context["now"].isoformat(),
+                "events": {"shown": len(context["events"]), **context["event_counts"]},
+                "clients": {"shown": len(context["clients"]), **context["client_counts"]},
+                "silences": {"shown": len(context["silences"]), "total": context["silence_total"]},
+                "html": regions,
+            }
+        )
+
+    def _overview_context(self, request) -> dict:
+        text = request.GET.get("q", "")[: overview.FILTER_MAX_LENGTH]
+        status = request.GET.get("status", "")
+        status = status if status in selectors.OVERVIEW_STATUSES else ""
+        return {
+            **overview.overview_read(
+                text=text,
+                status=status,
+                link_clients=request.user.has_perm("monitoring.view_client"),
+            ),
+            "filter_text": text,
+            "filter_status": status,
+            "statuses": selectors.OVERVIEW_STATUSES,
+            "can_act": self.has_resolve_permission(request),
+            "can_clear": request.user.has_perm("monitoring.delete_silence"),
+        }
+
+    def overview_act_view(self, request):
+        """
+        Resolve or silence the posted events (`event` ids), through the same engine and
+        service calls as the changelist's actions. Answers JSON to the page's script, or
+        redirects back to the overview with a message for a plain form post.
+        """
+        if not self.has_resolve_permission(request):
+            raise PermissionDenied
+        ids = [int(v) for v in request.POST.getlist("event") if v.isdigit()]
+        events = list(
+            Event.objects.filter(pk__in=ids[: overview.ACT_LIMIT]).select_related("client")
+        )
+        action = request.POST.get("action")
+        if action == "resolve":
+            message = f"Resolved {self._events_resolve(events)} event(s)."
+        elif action == "silence":
+            form = SilenceEventsForm(request.POST)
+            if not form.is_valid():
+                return self._overview_answer(
+                    request,
+                    "The silence needs a duration and a reason.",
+                    ok=False,
+                    errors=form.errors.get_json_data(),
+                )
+            message = f"Silenced {self._events_silence(request, events, form)} event(s)."
+        else:
+            return self._overview_answer(request, "Unknown action.", ok=False)
+        if not events:
+            message = "No event selected (or they were resolved meanwhile)."
+        return self._overview_answer(request, message)
+
+    def overview_silence_clear_view(self, request):
+        """Clear one silence entry (audited, as every removal), from the overview's list."""
+        if not request.user.has_perm("monitoring.delete_silence"):
+            raise PermissionDenied
+        silence_id = request.POST.get("silence", "")
+        cleared = services.silence_clear(silences=Silence.objects.filter(silence_id=silence_id))
+        if not cleared:
+            return self._overview_answer(request, f"No silence {silence_id}.", ok=False)
+        return self._overview_answer(request, f"Cleared silence {silence_id}.")
+
+    def _overview_answer(self, request, message: str, *, ok: bool = True, errors=None):
+        if "application/json" in request.headers.get("Accept", ""):
+            body = {"ok": ok, "message": message}
+            if errors:
+                body["errors"] = errors
+            return JsonResponse(body, status=200 if ok else 400)
+        self.message_user(request, message, messages.SUCCESS if ok else messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:monitoring_event_overview"))
+
+    def _events_resolve(self, events: list[Event]) -> int:
+        resolved = 0
+        for event in events:
+            try:
+                event_resolve(client_name=event.client.name, check_name=event.check_name)
+                resolved += 1
+            except UnknownEvent:
+                pass  # Resolved meanwhile.
+        return resolved
+
+    def _events_silence(self, request, events: list[Event], form: SilenceEventsForm) -> int:
+        """One `client:<client>:<check>` entry per event, as Uchiwa's per-event silence."""
+        duration = int(form.cleaned_data["duration"])
+        for event in events:
+            services.silence_create(
+                subscription=f"client:{event.client.name}",
+                check=event.check_name,
+                reason=form.cleaned_data["reason"],
+                creator=request.user.get_username(),
+                expire=duration if duration >= 0 else None,
+                expire_on_resolve=form.cleaned_data["expire_on_resolve"],
+            )
+        return len(events)
 
     @admin.display(description="Status", ordering="status")
     def severity(self, obj: Event) -> str:
@@ -368,13 +495,7 @@ class EventAdmin(EventHandlerRunsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Resolve selected events", permissions=["resolve"])
     def resolve_events(self, request, queryset):
-        resolved = 0
-        for event in queryset.select_related("client"):
-            try:
-                event_resolve(client_name=event.client.name, check_name=event.check_name)
-                resolved += 1
-            except UnknownEvent:
-                pass  # Resolved meanwhile.
+        resolved = self._events_resolve(list(queryset.select_related("client")))
         self.message_user(request, f"Resolved {resolved} event(s).", messages.SUCCESS)
 
     @admin.action(description="Silence selected events…", permissions=["resolve"])
@@ -382,17 +503,8 @@ class EventAdmin(EventHandlerRunsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         events = list(queryset.select_related("client"))
         form = SilenceEventsForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
-            duration = int(form.cleaned_data["duration"])
-            for event in events:
-                services.silence_create(
-                    subscription=f"client:{event.client.name}",
-                    check=event.check_name,
-                    reason=form.cleaned_data["reason"],
-                    creator=request.user.get_username(),
-                    expire=duration if duration >= 0 else None,
-                    expire_on_resolve=form.cleaned_data["expire_on_resolve"],
-                )
-            self.message_user(request, f"Silenced {len(events)} event(s).", messages.SUCCESS)
+            silenced = self._events_silence(request, events, form)
+            self.message_user(request, f"Silenced {silenced} event(s).", messages.SUCCESS)
             return None
         context = {
             **self.admin_site.each_context(request),
@@ -411,12 +523,35 @@ class ClientAdmin(admin.ModelAdmin):
     list_filter = ["type", "keepalives"]
     search_fields = ["name", "address"]
     fields = ["name", "address", "subscriptions", "type", "keepalives", "keepalive", "attributes"]
+    # The client's page (Uchiwa's client view): keepalive age, and each check's last result
+    # with its history of 21 statuses.
+    readonly_fields = ["keepalive_age", "check_results"]
 
     class Media:
-        css = CONSOLE_CSS
+        css = {"all": [*CONSOLE_CSS["all"], "monitoring/overview.css"]}
 
     def get_queryset(self, request):
         return selectors.clients_with_worst_status()
+
+    def get_fieldsets(self, request, obj=None):
+        # The client's state first, as Uchiwa's client view shows it; its settings below.
+        if obj is None:
+            return [(None, {"fields": self.fields})]
+        return [
+            ("Status", {"fields": ["keepalive_age", "check_results"]}),
+            ("Client", {"fields": self.fields}),
+        ]
+
+    @admin.display(description="Checks")
+    def check_results(self, obj: Client) -> str:
+        return render_to_string(
+            "admin/monitoring/client/check_results.html",
+            {
+                **overview.client_checks_read(obj),
+                "results_url": reverse("admin:monitoring_checkresult_changelist")
+                + f"?{urlencode({'q': obj.name})}",
+            },
+        )
 
     @csrf_protect_m
     def delete_view(self, request, object_id, extra_context=None):

@@ -9,6 +9,7 @@ from audits.context import audit_context
 from monitoring.definitions import definition_save
 from monitoring.engine import result_process
 from monitoring.models import (
+    HISTORY_LENGTH,
     CheckDefinition,
     CheckResult,
     Client,
@@ -23,6 +24,7 @@ DEMO_CLIENTS = (
     ("web-1", "10.0.0.11", ["webserver", "production"]),
     ("web-2", "10.0.0.12", ["webserver", "production"]),
     ("db-1", "10.0.0.21", ["database", "production"]),
+    ("queue-1", "10.0.0.31", ["queue", "production"]),
 )
 DEMO_CHECKS = (
     {
@@ -48,6 +50,14 @@ DEMO_CHECKS = (
         "interval": 3600,
         "auto_resolve": False,
     },
+    {
+        "name": "check_queue_depth",
+        "command": "check-rabbitmq-queue.rb -w 500 -c 1000",
+        "subscribers": ["queue"],
+        "interval": 60,
+        "low_flap_threshold": 20,
+        "high_flap_threshold": 50,
+    },
 )
 # Oldest first: web-2 WARNING (2 occurrences), db-1 disk WARNING then CRITICAL, db-1 backup
 # CRITICAL; web-1 stays OK.
@@ -60,6 +70,15 @@ DEMO_RUNS = (
     ("db-1", "check_disk", 2, "DISK CRITICAL: /var/lib/postgresql 93%"),
     ("db-1", "check_disk", 2, "DISK CRITICAL: /var/lib/postgresql 94%"),
     ("db-1", "check_backup", 2, "CRITICAL: last backup 30 hours ago"),
+)
+# A failing check that flaps: queue-1's queue depth alternates OK and WARNING over the full
+# 21-result history, so its total state change passes the high threshold and the engine
+# marks the event `flapping` (Sensu's check_flapping?). It ends on WARNING: not a critical,
+# so the demo's file handler is not told (it takes critical events only).
+DEMO_FLAPPING = ("queue-1", "check_queue_depth")
+DEMO_FLAPPING_RUNS = tuple(
+    (1, f"QUEUE WARNING: {600 + 10 * n} messages ready") if n % 2 == 0 else (0, "QUEUE OK: 12")
+    for n in range(HISTORY_LENGTH)
 )
 DEMO_SILENCE = {"subscription": "client:web-2", "check": "check_http"}
 NOTIFICATIONS_LOG_NAME = "notifications.log"
@@ -146,6 +165,15 @@ def load_demo(say) -> None:
                 check={"name": check, "status": status, "output": output, "executed": executed},
                 now=executed,
             )
+        if DEMO_FLAPPING not in replayed:
+            client, check = DEMO_FLAPPING
+            for offset, (status, output) in enumerate(DEMO_FLAPPING_RUNS):
+                executed = now - (len(DEMO_FLAPPING_RUNS) - offset) * 60
+                result_process(
+                    client_name=client,
+                    check={"name": check, "status": status, "output": output, "executed": executed},
+                    now=executed,
+                )
         if not Silence.objects.filter(
             silence_id=silence_key(DEMO_SILENCE["subscription"], DEMO_SILENCE["check"])
         ).exists():
@@ -157,6 +185,6 @@ def load_demo(say) -> None:
                 expire_on_resolve=True,
             )
     say(
-        "Monitoring: 3 clients, 3 checks, 3 open events, 1 silence, 3 handlers "
+        "Monitoring: 4 clients, 4 checks, 4 open events (one flapping), 1 silence, 3 handlers "
         f"(the worker appends critical events to var/{NOTIFICATIONS_LOG_NAME})."
     )

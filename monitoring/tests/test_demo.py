@@ -1,5 +1,6 @@
 """The monitoring demo data, as `manage.py bootstrap` loads it on a fresh install."""
 
+import itertools
 import shlex
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 
 from audits.models import AuditEvent
 from integration_site.registry import registry
-from monitoring.demo import DEMO_CLIENTS, load_demo
+from monitoring.demo import DEMO_CLIENTS, DEMO_FLAPPING, load_demo
 from monitoring.models import (
     CheckDefinition,
     CheckResult,
@@ -44,7 +45,7 @@ def test_demo_loads_clients_open_events_of_two_severities_and_a_silence():
     said = []
     load_demo(said.append)
     assert set(Client.objects.values_list("name", flat=True)) == {n for n, _, _ in DEMO_CLIENTS}
-    assert CheckDefinition.objects.count() == 3
+    assert CheckDefinition.objects.count() == 4
     severities = {event.severity for event in Event.objects.all()}
     assert Event.objects.count() >= 2
     assert {"warning", "critical"} <= severities
@@ -52,9 +53,21 @@ def test_demo_loads_clients_open_events_of_two_severities_and_a_silence():
     assert silence.silence_id == "client:web-2:check_http"
     assert Event.objects.filter(client__name="web-2", check_name="check_http").exists()
     assert said == [
-        "Monitoring: 3 clients, 3 checks, 3 open events, 1 silence, 3 handlers "
+        "Monitoring: 4 clients, 4 checks, 4 open events (one flapping), 1 silence, 3 handlers "
         "(the worker appends critical events to var/notifications.log)."
     ]
+
+
+def test_demo_has_a_failing_check_that_flaps():
+    load_demo(lambda line: None)
+    client, check = DEMO_FLAPPING
+    event = Event.objects.get(client__name=client, check_name=check)
+    assert event.action == Event.Action.FLAPPING
+    assert event.status == 1
+    # The full ring of 21 results, alternating: the state change the engine judged.
+    statuses = [entry[0] for entry in CheckResult.objects.get(client__name=client).history]
+    assert len(statuses) == 21 and all(a != b for a, b in itertools.pairwise(statuses))
+    assert event.check_data["total_state_change"] >= event.check_data["high_flap_threshold"]
 
 
 def test_demo_clients_raise_no_keepalive_alert():
