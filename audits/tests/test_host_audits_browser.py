@@ -4,12 +4,10 @@ list, an integration reads them from `/api/hosts/:id/audits`, and the audit trai
 Saves the README tour's `host-audits` and `audit-trail` screenshots.
 """
 
-import contextlib
 import json
 import urllib.request
 
 import pytest
-from playwright.sync_api import Page
 
 from audits.models import Host
 from tests.browser import assert_accessible_as_the_django_admin, readme_screenshot, tab_to
@@ -19,24 +17,6 @@ pytestmark = pytest.mark.browser
 # `live_server` comes before `demo_data` in each test's arguments: started after the
 # transactional database on SQLite, the live server's request threads fail closing the
 # shared in-memory connection (a PytestUnhandledThreadExceptionWarning per request).
-
-
-@contextlib.contextmanager
-def nav_sidebar_closed(page: Page):
-    """
-    The admin's navigation sidebar folded away (its own toggle), for a picture of a wide list
-    at the README's 1280 pixels. The admin keeps the choice in localStorage, which the
-    browser's profile shares with every later test: it is opened again on the way out.
-    """
-    toggle = page.locator("#toggle-nav-sidebar")
-    toggle.click()
-    assert page.locator("#nav-sidebar").get_attribute("aria-expanded") == "false"
-    page.evaluate("window.scrollTo(0, 0)")  # the click scrolled to the toggle
-    try:
-        yield
-    finally:
-        toggle.click()
-        assert page.locator("#nav-sidebar").get_attribute("aria-expanded") == "true"
 
 
 def test_open_a_hosts_audits_from_the_host_list_by_keyboard_and_through_the_api(
@@ -58,8 +38,7 @@ def test_open_a_hosts_audits_from_the_host_list_by_keyboard_and_through_the_api(
     assert targets == ["Host::Base db-1.example.com"] * 3
     actions = page.locator("#result_list td.field-action_shown").all_inner_texts()
     assert actions == ["update", "update", "create"]
-    with nav_sidebar_closed(page):
-        readme_screenshot(page, "host-audits")
+    readme_screenshot(page, "host-audits")
     assert_accessible_as_the_django_admin(page, baseline)
 
     # The same audits as an integration reads them: Foreman's API, with a token.
@@ -91,6 +70,5 @@ def test_the_audit_trail_with_the_demo_month(live_server, demo_data, admin_page)
     assert sources == ["Integration"] * 50
     users = set(page.locator("#result_list td.field-user").all_inner_texts())
     assert len(users) > 3  # the customers' people, not one sample actor
-    with nav_sidebar_closed(page):
-        readme_screenshot(page, "audit-trail")
+    readme_screenshot(page, "audit-trail")
     assert_accessible_as_the_django_admin(page, f"{live_server.url}/admin/auth/user/")
