@@ -3,6 +3,7 @@
 import os
 import shutil
 import tempfile
+import threading
 
 import pytest
 from django.db import connection, transaction
@@ -156,6 +157,38 @@ def page(request, browser):
     page.close()
     if errors and request.node.get_closest_marker("browser_errors_expected") is None:
         pytest.fail("the browser reported errors:\n" + "\n".join(errors), pytrace=False)
+
+
+@pytest.fixture
+def live_site(live_server):
+    """
+    The live server, answering one request at a time on SQLite. There the test server hands
+    its request threads the test's own in-memory connection (pytest-django), and a page that
+    sends requests in parallel (the logs viewer's two sessions and two searches on mount, the
+    monitoring overview's poll overlapping an action's POST) would use one connection from
+    two threads at once: "database table is locked". A real site has a connection per
+    thread. PostgreSQL keeps the concurrency.
+    """
+    if connection.vendor != "sqlite":
+        yield live_server
+        return
+    httpd = live_server.thread.httpd
+    app = httpd.get_app()
+    lock = threading.Lock()
+
+    def one_at_a_time(environ, start_response):
+        with lock:
+            result = app(environ, start_response)
+            try:
+                body = b"".join(result)  # streamed bodies read the database too
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        return [body]
+
+    httpd.set_app(one_at_a_time)
+    yield live_server
+    httpd.set_app(app)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from audits.counters import audit_counts_roll_up
 from audits.models import AuditSource
-from audits.retraced.tests.test_widget_browser import live_site  # noqa: F401 (a fixture)
 from audits.services import audit_event_record
 from licensing.models import License
 from tests.browser import assert_accessible_as_the_django_admin, readme_screenshot, tab_to
@@ -25,7 +24,7 @@ LONG_ASSIGNEE = "A" * 200
 
 
 @pytest.fixture
-def dashboard(live_site, demo_data, admin_page, live_server):  # noqa: F811 (live_site first)
+def dashboard(live_site, demo_data, admin_page, live_server):  # live_site first (conftest)
     yesterday = timezone.now() - timedelta(days=1)
     for i in range(3):
         audit_event_record(

@@ -5,10 +5,8 @@ reload; and a client's page with its history dots. Saves the README tour's scree
 """
 
 import re
-import threading
 
 import pytest
-from django.db import connection
 from playwright.sync_api import expect
 
 from monitoring import overview as overview_module
@@ -25,35 +23,6 @@ from tests.browser import (
 pytestmark = pytest.mark.browser
 
 OVERVIEW = "/admin/monitoring/event/overview/"
-
-
-@pytest.fixture
-def live_site(live_server):
-    """
-    The live server answering one request at a time on SQLite, where its threads share the
-    test's one in-memory connection (see audits/retraced/tests/test_widget_browser.py): the
-    page's poll can overlap an action's post. PostgreSQL keeps the concurrency.
-    """
-    if connection.vendor != "sqlite":
-        yield live_server
-        return
-    httpd = live_server.thread.httpd
-    app = httpd.get_app()
-    lock = threading.Lock()
-
-    def one_at_a_time(environ, start_response):
-        with lock:
-            result = app(environ, start_response)
-            try:
-                body = b"".join(result)
-            finally:
-                if hasattr(result, "close"):
-                    result.close()
-        return [body]
-
-    httpd.set_app(one_at_a_time)
-    yield live_server
-    httpd.set_app(app)
 
 
 @pytest.fixture

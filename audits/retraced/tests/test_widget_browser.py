@@ -5,11 +5,9 @@ bundle scripts/build_js.sh builds) against the site's /viewer/v1, as a vendor's 
 
 import csv
 import io
-import threading
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from playwright.sync_api import expect
 
 from audits.context import AuditActor, AuditTarget
@@ -19,37 +17,6 @@ from audits.services import audit_event_record
 pytestmark = pytest.mark.browser
 
 WIDGET = "#retraced-logs-viewer"
-
-
-@pytest.fixture
-def live_site(live_server):
-    """
-    The live server, answering one request at a time on SQLite. There the test server hands
-    its request threads the test's own in-memory connection (pytest-django), and the widget
-    sends requests in parallel (two sessions and two searches on mount): one connection used
-    by two threads at once fails with "database table is locked". A real site has a
-    connection per thread. PostgreSQL keeps the concurrency.
-    """
-    if connection.vendor != "sqlite":
-        yield live_server
-        return
-    httpd = live_server.thread.httpd
-    app = httpd.get_app()
-    lock = threading.Lock()
-
-    def one_at_a_time(environ, start_response):
-        with lock:
-            result = app(environ, start_response)
-            try:
-                body = b"".join(result)  # streamed bodies read the database too
-            finally:
-                if hasattr(result, "close"):
-                    result.close()
-        return [body]
-
-    httpd.set_app(one_at_a_time)
-    yield live_server
-    httpd.set_app(app)
 
 
 def record(group_id: str, group_name: str, action: str, target_name: str, crud=Crud.CREATE):
