@@ -31,6 +31,37 @@ def audit_list_url(
     return f"{url}?{'&'.join(params)}" if params else url
 
 
+def _chart_by_source(
+    *,
+    id: str,
+    caption: str,
+    labels: list[str],
+    buckets: list[datetime],
+    counts: dict[str, list[int]],
+    link_text: str,
+) -> Chart:
+    """A bar chart of `counts` per bucket (hour or day) stacked by source."""
+    return Chart(
+        id=id,
+        caption=caption,
+        kind="bar",
+        stacked=True,
+        labels=labels,
+        series=[
+            Series(
+                label=name,
+                values=counts[source],
+                colour=COLOURS[source],
+                # The list's filter is by day: a bar of an hour opens its day, of that source.
+                links=[audit_list_url(day=bucket, source=source) for bucket in buckets],
+            )
+            for source, name in AuditSource.choices
+        ],
+        link=audit_list_url(day=buckets[0], last=buckets[-1]),
+        link_text=link_text,
+    )
+
+
 def audit_activity_panel(request) -> Panel | None:
     if not request.user.has_perm("audits.view_auditevent"):
         return None
@@ -39,45 +70,22 @@ def audit_activity_panel(request) -> Panel | None:
         now - timedelta(days=DAYS_SHOWN - 1, hours=now.hour),
         hourly_since=now - timedelta(hours=HOURS_SHOWN - 1),
     )
-    sources = AuditSource.choices
-
     hours, per_hour = counts.per_hour(HOURS_SHOWN, now=now)
-    hourly = Chart(
+    hourly = _chart_by_source(
         id="audit-hourly",
         caption=f"Audit events per hour, last {HOURS_SHOWN} hours (UTC)",
-        kind="bar",
-        stacked=True,
         labels=[f"{hour:%d %b %H:00}" for hour in hours],
-        series=[
-            Series(
-                label=name,
-                values=per_hour[source],
-                colour=COLOURS[source],
-                # The list's filter is by day: an hour opens its day, of that source.
-                links=[audit_list_url(day=hour, source=source) for hour in hours],
-            )
-            for source, name in sources
-        ],
-        link=audit_list_url(day=hours[0], last=hours[-1]),
+        buckets=hours,
+        counts=per_hour,
         link_text="Events of the last two days",
     )
     days, per_day = counts.per_day(DAYS_SHOWN, now=now)
-    daily = Chart(
+    daily = _chart_by_source(
         id="audit-daily",
         caption=f"Audit events per day, last {DAYS_SHOWN} days (UTC)",
-        kind="bar",
-        stacked=True,
         labels=[f"{day:%Y-%m-%d}" for day in days],
-        series=[
-            Series(
-                label=name,
-                values=per_day[source],
-                colour=COLOURS[source],
-                links=[audit_list_url(day=day, source=source) for day in days],
-            )
-            for source, name in sources
-        ],
-        link=audit_list_url(day=days[0], last=days[-1]),
+        buckets=days,
+        counts=per_day,
         link_text=f"Events of the last {DAYS_SHOWN} days",
     )
     total_today = sum(series[-1] for series in per_day.values())
