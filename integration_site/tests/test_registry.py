@@ -34,6 +34,7 @@ def test_every_app_contributes_its_demo_data_in_installed_apps_order():
         "saved searches",
         "licensing and updates",
         "monitoring",
+        "monitoring history",
     ]
 
 
