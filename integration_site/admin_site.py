@@ -1,6 +1,9 @@
+from dataclasses import dataclass
+
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from integration_site.client_ip import client_ip
 from integration_site.lockout import (
@@ -8,6 +11,7 @@ from integration_site.lockout import (
     login_failures_clear,
     login_lockout_check,
 )
+from integration_site.registry import registry
 
 
 class LockoutAdminAuthenticationForm(AdminAuthenticationForm):
@@ -50,6 +54,20 @@ class LockoutAdminAuthenticationForm(AdminAuthenticationForm):
         return cleaned
 
 
+@dataclass(frozen=True)
+class AdminPage:
+    """
+    A console page that is a view, not a model (registry["admin_pages"]): listed with its
+    app's models in the app list and the navigation sidebar, to users holding `permission`,
+    so the page is found where the admin's users look for everything else.
+    """
+
+    app_label: str
+    name: str
+    url_name: str
+    permission: str
+
+
 class IntegrationAdminSite(admin.AdminSite):
     site_header = "Integration Site"
     site_title = "Integration Site"
@@ -66,6 +84,25 @@ class IntegrationAdminSite(admin.AdminSite):
             response.status_code = 429
             response["Retry-After"] = str(retry_after)
         return response
+
+    def _build_app_dict(self, request, label=None):
+        app_dict = super()._build_app_dict(request, label)  # app label -> app, even with `label`
+        for page in registry["admin_pages"]:
+            app = app_dict.get(page.app_label)
+            if app is None or not request.user.has_perm(page.permission):
+                continue
+            app["models"].append(
+                {
+                    "model": None,
+                    "name": page.name,
+                    "object_name": page.name.replace(" ", ""),
+                    "perms": {"view": True},
+                    "admin_url": reverse(page.url_name, current_app=self.name),
+                    "add_url": None,
+                    "view_only": True,
+                }
+            )
+        return app_dict
 
     def index(self, request, extra_context=None):
         # Each app contributes its own dashboard panels (startup status, event counts, ...)

@@ -7,6 +7,9 @@ it offers:
 - `api_path_prefixes`: paths whose errors are JSON even outside DRF (`errors.is_api_path`);
 - `demo_loaders`: name -> `loader(say)` creating an app's demo rows (`manage.py bootstrap`);
 - `dashboard_panels`: `provider(request) -> Panel | None` for the admin front page;
+- `admin_pages`: `admin_site.AdminPage` entries, pages that are views rather than models (the
+  Updates page, the monitoring overview), listed in their app of the admin's app list and
+  navigation sidebar;
 - `periodic_jobs`: name -> `PeriodicTask`, enqueued by the worker (`schedule.periodic`);
 - `worker_tick_hooks`: `fn()` run on every worker loop (`schedule.run_worker_tick_hooks`);
 - `worker_threads`: `loop(stopping)` run in a thread of its own by every worker that runs the
@@ -74,6 +77,7 @@ registry = Registry(
     api_path_prefixes=Contributions[str](),
     demo_loaders=dict[str, Callable[[Callable[[str], None]], None]](),
     dashboard_panels=Contributions[Callable[..., Any]](),
+    admin_pages=Contributions[Any](),
     periodic_jobs=dict[str, Any](),
     worker_tick_hooks=Contributions[Callable[[], None]](),
     worker_threads=Contributions[Callable[[threading.Event], None]](),

@@ -17,6 +17,7 @@ class LicensingConfig(AppConfig):
     verbose_name = "Licensing and updates"
 
     def ready(self) -> None:
+        from integration_site.admin_site import AdminPage
         from integration_site.registry import registry
         from licensing import checks, tasks  # noqa: F401 (system checks; update jobs, reaper)
         from licensing.dashboard import licensing_panel, startup_status_panel
@@ -27,3 +28,8 @@ class LicensingConfig(AppConfig):
         registry["api_path_prefixes"].add("/license/", "/console/", "/version/", "/status/")
         registry["dashboard_panels"].add(startup_status_panel, licensing_panel)
         registry["demo_loaders"]["licensing and updates"] = load_licensing_demo
+        registry["admin_pages"].add(
+            AdminPage(
+                "licensing", "Updates", "admin:licensing_release_updates", "licensing.view_release"
+            )
+        )

@@ -23,6 +23,7 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Monitoring"
 
     def ready(self) -> None:
+        from integration_site.admin_site import AdminPage
         from integration_site.registry import registry
         from monitoring import checks, tasks  # noqa: F401 (register system checks, periodic jobs)
         from monitoring.dashboard import events_panel
@@ -33,6 +34,11 @@ class MonitoringConfig(AppConfig):
 
         registry["api_path_prefixes"].add(*SENSU_API_PATH_PREFIXES)
         registry["dashboard_panels"].add(events_panel)
+        registry["admin_pages"].add(
+            AdminPage(
+                "monitoring", "Overview", "admin:monitoring_event_overview", "monitoring.view_event"
+            )
+        )
         registry["demo_loaders"]["monitoring"] = load_demo
         # After "monitoring": the history ends at the demo's open events.
         registry["demo_loaders"]["monitoring history"] = load_snapshot_history_demo

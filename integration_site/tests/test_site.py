@@ -1,9 +1,11 @@
+import re
 import subprocess
 import sys
 from datetime import timedelta
 
 import pytest
 import yaml
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -217,3 +219,36 @@ def test_token_service_refuses_scopes_the_creator_lacks(django_user_model):
     with pytest.raises(ScopeNotHeld, match="audit:write"):
         api_token_create(name="t", scopes=["audit:read", "audit:write"], created_by=creator)
     assert not ApiToken.objects.exists()
+
+
+def _page_rows(html: str) -> dict[str, str]:
+    """id of each app-list row -> its link, in the page (app list and navigation sidebar)."""
+    return dict(re.findall(r'<th scope="row" id="([\w-]+)">\s*<a href="([^"]+)"', html))
+
+
+@pytest.mark.django_db
+def test_admin_pages_are_listed_in_their_app_to_holders_of_their_permission(
+    client, django_user_model
+):
+    user = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="monitoring", codename="view_event")
+    )
+    client.force_login(user)
+    index = _page_rows(client.get("/admin/").content.decode())
+    # The overview sits with the event list it belongs to; Updates needs view_release.
+    assert index["monitoring-overview"] == "/admin/monitoring/event/overview/"
+    assert index["monitoring-event"] == "/admin/monitoring/event/"
+    assert "licensing-updates" not in index
+    app_index = client.get("/admin/monitoring/").content.decode()
+    assert _page_rows(app_index)["monitoring-overview"] == "/admin/monitoring/event/overview/"
+    # The sidebar of another page lists it too.
+    events = client.get("/admin/monitoring/event/").content.decode()
+    assert _page_rows(events)["monitoring-overview"] == "/admin/monitoring/event/overview/"
+
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="licensing", codename="view_release")
+    )
+    client.force_login(django_user_model.objects.get(pk=user.pk))
+    index = _page_rows(client.get("/admin/").content.decode())
+    assert index["licensing-updates"] == "/admin/licensing/release/updates/"
