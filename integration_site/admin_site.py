@@ -95,7 +95,10 @@ class IntegrationAdminSite(admin.AdminSite):
                 {
                     "model": None,
                     "name": page.name,
-                    "object_name": page.name.replace(" ", ""),
+                    # The row's id is "<app>-<object_name>": suffixed so it cannot take the
+                    # id of an element of the page itself (the overview's root is
+                    # "monitoring-overview"; the sidebar comes first in the document).
+                    "object_name": page.name.replace(" ", "") + "Page",
                     "perms": {"view": True},
                     "admin_url": reverse(page.url_name, current_app=self.name),
                     "add_url": None,

@@ -237,18 +237,18 @@ def test_admin_pages_are_listed_in_their_app_to_holders_of_their_permission(
     client.force_login(user)
     index = _page_rows(client.get("/admin/").content.decode())
     # The overview sits with the event list it belongs to; Updates needs view_release.
-    assert index["monitoring-overview"] == "/admin/monitoring/event/overview/"
+    assert index["monitoring-overviewpage"] == "/admin/monitoring/event/overview/"
     assert index["monitoring-event"] == "/admin/monitoring/event/"
-    assert "licensing-updates" not in index
+    assert "licensing-updatespage" not in index
     app_index = client.get("/admin/monitoring/").content.decode()
-    assert _page_rows(app_index)["monitoring-overview"] == "/admin/monitoring/event/overview/"
+    assert _page_rows(app_index)["monitoring-overviewpage"] == "/admin/monitoring/event/overview/"
     # The sidebar of another page lists it too.
     events = client.get("/admin/monitoring/event/").content.decode()
-    assert _page_rows(events)["monitoring-overview"] == "/admin/monitoring/event/overview/"
+    assert _page_rows(events)["monitoring-overviewpage"] == "/admin/monitoring/event/overview/"
 
     user.user_permissions.add(
         Permission.objects.get(content_type__app_label="licensing", codename="view_release")
     )
     client.force_login(django_user_model.objects.get(pk=user.pk))
     index = _page_rows(client.get("/admin/").content.decode())
-    assert index["licensing-updates"] == "/admin/licensing/release/updates/"
+    assert index["licensing-updatespage"] == "/admin/licensing/release/updates/"

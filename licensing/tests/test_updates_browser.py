@@ -100,7 +100,7 @@ def test_the_licensing_index_leads_to_the_page_by_keyboard(admin_page, live_serv
     page = admin_page
     page.goto(f"{live_server.url}/admin/licensing/")
     assert_accessible_as_the_django_admin(page, f"{live_server.url}/admin/auth/user/")
-    tab_to(page, "#content-main #licensing-updates a")
+    tab_to(page, "#content-main #licensing-updatespage a")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{live_server.url}/admin/licensing/release/updates/")
     assert page.inner_text("#current-version") == "2.2.0"

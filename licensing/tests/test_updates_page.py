@@ -253,7 +253,7 @@ def test_app_index_shows_the_link_only_to_release_viewers(make_staff):
 
 def app_list_entry(html: str) -> str | None:
     """The link of the app list's (and navigation sidebar's) Updates row, if shown."""
-    found = re.search(r'<th scope="row" id="licensing-updates">\s*<a href="([^"]+)"', html)
+    found = re.search(r'<th scope="row" id="licensing-updatespage">\s*<a href="([^"]+)"', html)
     return found.group(1) if found else None
 
 
