@@ -402,7 +402,14 @@ class EventAdmin(EventHandlerRunsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         """
         if not self.has_resolve_permission(request):
             raise PermissionDenied
-        ids = [int(v) for v in request.POST.getlist("event") if v.isdigit()]
+        # Event ids as the page posts them: ASCII digits that fit a bigint. Anything else
+        # (a Unicode digit such as "²", which isdigit() admits and int() refuses, or a number
+        # past the column's range, which the database refuses) names no event.
+        ids = [
+            int(v)
+            for v in request.POST.getlist("event")
+            if v.isascii() and v.isdigit() and len(v) <= 18
+        ]
         events = list(
             Event.objects.filter(pk__in=ids[: overview.ACT_LIMIT]).select_related("client")
         )

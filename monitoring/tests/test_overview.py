@@ -256,6 +256,20 @@ def test_silence_without_a_reason_is_refused_and_creates_nothing(client, superus
     assert Event.objects.count() == 5
 
 
+def test_event_ids_that_are_not_plain_numbers_name_no_event(client, superuser, fleet):
+    client.force_login(superuser)
+    ntp = Event.objects.get(check_name="ntp")
+    junk = ["²", "١٢", "9" * 19, "9" * 5000, "-1", " 1", ""]
+    response = client.post(ACT, {"action": "resolve", "event": [*junk, ntp.pk]}, **JSON)
+    assert response.status_code == 200
+    assert response.json()["message"] == "Resolved 1 event(s)."
+    assert not Event.objects.filter(pk=ntp.pk).exists()
+    assert Event.objects.count() == 4
+    only_junk = client.post(ACT, {"action": "resolve", "event": junk}, **JSON)
+    assert only_junk.status_code == 200
+    assert Event.objects.count() == 4
+
+
 def test_a_plain_form_post_redirects_back_with_a_message(client, superuser, fleet):
     client.force_login(superuser)
     ntp = Event.objects.get(check_name="ntp")
