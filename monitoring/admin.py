@@ -123,6 +123,11 @@ class SilenceEventsForm(forms.Form):
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
 
 
+class SilenceClearForm(forms.Form):
+    # A CharField refuses NUL characters, which PostgreSQL cannot compare (a 500 otherwise).
+    silence = forms.CharField(max_length=Silence._meta.get_field("silence_id").max_length)
+
+
 # --- Handler runs (monitoring/handling): who was told what, when -------------------------
 
 EVENT_HANDLER_RUNS_SHOWN = 50
@@ -436,7 +441,12 @@ class EventAdmin(EventHandlerRunsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         """Clear one silence entry (audited, as every removal), from the overview's list."""
         if not request.user.has_perm("monitoring.delete_silence"):
             raise PermissionDenied
-        silence_id = request.POST.get("silence", "")
+        form = SilenceClearForm(request.POST)
+        if not form.is_valid():
+            return self._overview_answer(
+                request, "Name one silence to clear.", ok=False, errors=form.errors.get_json_data()
+            )
+        silence_id = form.cleaned_data["silence"]
         cleared = services.silence_clear(silences=Silence.objects.filter(silence_id=silence_id))
         if not cleared:
             return self._overview_answer(request, f"No silence {silence_id}.", ok=False)

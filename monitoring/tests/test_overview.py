@@ -270,6 +270,16 @@ def test_event_ids_that_are_not_plain_numbers_name_no_event(client, superuser, f
     assert Event.objects.count() == 4
 
 
+def test_clearing_a_silence_named_badly_answers_400_and_clears_nothing(client, superuser, fleet):
+    client.force_login(superuser)
+    silences = Silence.objects.count()
+    for bad in ("a\x00b", "", "x" * 513):
+        response = client.post(CLEAR, {"silence": bad}, **JSON)
+        assert response.status_code == 400, bad
+        assert response.json()["errors"]["silence"]
+    assert Silence.objects.count() == silences
+
+
 def test_a_plain_form_post_redirects_back_with_a_message(client, superuser, fleet):
     client.force_login(superuser)
     ntp = Event.objects.get(check_name="ntp")
