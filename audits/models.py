@@ -161,14 +161,21 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         # Every index is paid for on each ingest (a bulk COPY maintains all of them under the
-        # chain lock), so each serves a read no other index does. No `db_index` on the
-        # columns: on PostgreSQL it adds a second, varchar_pattern_ops index per CharField
-        # that no query uses. actor_name and created_at are served by the composite indexes
-        # below and by migration 0006's (actor_name, action, created_at); a 3-valued `source`
-        # gains nothing from a B-tree. The trigram, BRIN and composite search indexes are in
-        # migration 0006 (PostgreSQL only).
+        # chain lock), so each serves a read no other index does (issue 18 measured the set:
+        # docs/benchmarks.md, docs/architecture.md "The audit trail's indexes"). No `db_index`
+        # on the columns: on PostgreSQL it adds a second, varchar_pattern_ops index per
+        # CharField that no query uses; a 3-valued `source` gains nothing from a B-tree. The
+        # trigram index over the search document and Retraced's tenancy-led indexes are
+        # PostgreSQL-only, in migrations 0020 and 0015.
         indexes = [
-            models.Index(fields=["action"], name="audit_action_idx"),
+            # The equality filters users type most, each ending in the list's order: a value
+            # reads only its own rows, newest first, and a value no row has reads nothing.
+            models.Index(fields=["action", "-created_at", "-id"], name="audit_action_time_idx"),
+            models.Index(fields=["actor_name", "-created_at", "-id"], name="audit_actor_time_idx"),
+            models.Index(
+                fields=["target_name", "-created_at", "-id"], name="audit_target_name_time_idx"
+            ),
+            models.Index(fields=["group_name", "-created_at", "-id"], name="audit_group_time_idx"),
             models.Index(fields=["request_uuid"], name="audit_request_uuid_idx"),
             models.Index(fields=["target_type", "target_id", "-version"], name="audit_target_idx"),
             models.Index(fields=["-created_at", "-id"], name="audit_created_desc_idx"),
