@@ -17,9 +17,9 @@ serves it. SQLite has no such index: there the ``Q`` is left as it was.
 """
 
 from django.db import connection
-from django.db.models import F, Func, Q, TextField
-from django.db.models.functions import Cast
-from django.db.models.lookups import IContains
+from django.db.models import BooleanField, F, Func, Q, TextField, Value
+from django.db.models.functions import Cast, Coalesce
+from django.db.models.lookups import IContains, IEndsWith, IStartsWith
 
 from audits.search.lookups import ILike
 
@@ -44,7 +44,12 @@ SEARCH_DOCUMENT_COLUMNS = (
 _DOCUMENT_LOOKUPS = frozenset({*SEARCH_DOCUMENT_COLUMNS, "changes_text"})
 # Case-insensitive matches a document condition can narrow; `istartswith` and `iendswith`
 # values are contained in the column, so in the document.
-_NARROWED_SUFFIXES = frozenset({"icontains", "istartswith", "iendswith", "ilike"})
+_NARROWED_LOOKUPS = {
+    "icontains": IContains,
+    "istartswith": IStartsWith,
+    "iendswith": IEndsWith,
+    "ilike": ILike,
+}
 
 
 class SearchDocument(Func):
@@ -72,6 +77,18 @@ def _document_condition(suffix: str, value: str) -> Q:
     return Q(IContains(SearchDocument(), value))
 
 
+def _column_condition(column: str, suffix: str, value: str) -> Q:
+    """The column's own match, exactly as `column__suffix=value`, written so that PostgreSQL
+    estimates it at one half instead of LIKE's 0.5 % (without statistics on UPPER(column), which
+    only the per-column indexes gave): the document condition, estimated from its index's
+    statistics, then decides the plan. Multiplied by 0.5 %, every match looked rare, and a
+    common word (13 % of rows) was read whole through the index and sorted, 1.6 s on 1M
+    events, where walking the newest rows finds a page in a few hundred. In a WHERE clause
+    COALESCE(x, false) is x: a NULL already rejects the row; it is never negated here."""
+    matches = _NARROWED_LOOKUPS[suffix](F(column), value)
+    return Q(Coalesce(matches, Value(False), output_field=BooleanField()))
+
+
 def document_narrowed(q: Q) -> Q:
     """`q` with a document condition beside each case-insensitive match on a document column
     (PostgreSQL only). Leaves under a negation are left alone: `not (doc and col)` is `not
@@ -91,8 +108,9 @@ def _narrowed(q: Q, *, negated: bool) -> Q:
             continue
         if isinstance(child, tuple) and not negated:
             column, _, suffix = child[0].partition("__")
-            if column in _DOCUMENT_LOOKUPS and suffix in _NARROWED_SUFFIXES:
-                rewritten.children.append(_document_condition(suffix, child[1]) & Q(child))
+            if column in _DOCUMENT_LOOKUPS and suffix in _NARROWED_LOOKUPS:
+                document = _document_condition(suffix, child[1])
+                rewritten.children.append(document & _column_condition(column, suffix, child[1]))
                 continue
         rewritten.children.append(child)
     return rewritten

@@ -10,12 +10,6 @@ from django.db import connection
 from django.db.models import Q
 
 from audits.models import ActorType, AuditEvent, AuditSource
-from audits.retraced.search import (
-    SearchScope,
-    retraced_events_search,
-    retraced_query_parse,
-    retraced_query_q,
-)
 from audits.search.document import SEARCH_DOCUMENT_COLUMNS, SearchDocument, document_narrowed
 from audits.search.fields import audit_search
 
@@ -83,15 +77,6 @@ def test_search_with_the_document_matches_what_the_columns_match(events, query, 
     assert _ids(audit_search(AuditEvent.objects.all(), query)) == _named(events, *expected)
 
 
-def test_retraced_free_text_and_words_match_the_columns(events):
-    scope = SearchScope("default", "production")
-    assert _ids(retraced_events_search(scope, "firewall")) == _named(events, "firewall")
-    assert _ids(retraced_events_search(scope, "target.type:host")) == _named(events, "target")
-    assert _ids(retraced_events_search(scope, "-description:firewall")) == _named(
-        events, "changes", "target", "comment", "split", "login"
-    )
-
-
 def _document_tests(queryset) -> int:
     """How many times the query's SQL tests the search document."""
     return str(queryset.query).count(" || ' ' || ") // (len(SEARCH_DOCUMENT_COLUMNS) - 1)
@@ -144,11 +129,3 @@ def _plan(queryset) -> str:
 )
 def test_postgresql_serves_substring_search_from_the_document_index(events, query):
     assert MIGRATION.DOCUMENT_INDEX in _plan(audit_search(AuditEvent.objects.all(), query))
-
-
-@on_postgresql
-def test_postgresql_serves_retraced_free_text_from_the_document_index(events):
-    # The query's own condition: with the tenancy too, on a handful of rows the planner may
-    # rightly pick the tenancy's B-tree instead.
-    searched = AuditEvent.objects.filter(retraced_query_q(retraced_query_parse("firewall")))
-    assert MIGRATION.DOCUMENT_INDEX in _plan(searched)
