@@ -171,18 +171,30 @@ class AuditEvent(models.Model):
             # The equality filters users type most, each ending in the list's order: a value
             # reads only its own rows, newest first, and a value no row has reads nothing.
             models.Index(fields=["action", "-created_at", "-id"], name="audit_action_time_idx"),
-            models.Index(fields=["actor_name", "-created_at", "-id"], name="audit_actor_time_idx"),
+            # `user = x` and `host = x` also test the type (Foreman's typed references): last in
+            # the key, so a count of their matches never reads the table.
             models.Index(
-                fields=["target_name", "-created_at", "-id"], name="audit_target_name_time_idx"
+                fields=["actor_name", "-created_at", "-id", "actor_type"],
+                name="audit_actor_time_idx",
+            ),
+            models.Index(
+                fields=["target_name", "-created_at", "-id", "target_type"],
+                name="audit_target_name_time_idx",
             ),
             models.Index(fields=["group_name", "-created_at", "-id"], name="audit_group_time_idx"),
             models.Index(fields=["request_uuid"], name="audit_request_uuid_idx"),
             models.Index(fields=["target_type", "target_id", "-version"], name="audit_target_idx"),
             models.Index(fields=["-created_at", "-id"], name="audit_created_desc_idx"),
-            models.Index(fields=["actor_type", "actor_id"], name="audit_actor_idx"),
-            # Retraced's scope: every viewer and enterprise search is one group's, newest first.
+            # `actor_id = x` (Foreman) and Retraced's `actor.id:x`, whose tenancy is in the key:
+            # its exact totalCount is an index-only scan.
             models.Index(
-                fields=["project", "environment", "group_id", "-created_at", "-id"],
+                fields=["actor_id", "-created_at", "-id", "project", "environment"],
+                name="audit_actor_id_time_idx",
+            ),
+            # Retraced's scope: every viewer and enterprise search is one group's, newest first;
+            # with crud in the key, the viewer's count (reads hidden) is an index-only scan.
+            models.Index(
+                fields=["project", "environment", "group_id", "-created_at", "-id", "crud"],
                 name="audit_tenant_group_idx",
             ),
             # The pending events the linker picks up, in id order; tiny (rows leave it fast).

@@ -16,7 +16,11 @@ Model state (both databases): the equality filters users type most (action, user
 group) each get a B-tree that ends in (created_at DESC, id DESC), the list's order, so a
 search for a value walks only that value's rows, newest first, and a value nobody has
 (`user = nobody`) is answered from the index at once instead of walking the whole table in
-time order. (action, ...) replaces the plain (action) index.
+time order. (action, ...) replaces the plain (action) index. Two of migration 0015's
+Retraced indexes merge into the model's: (actor_id, created_at DESC, id DESC, project,
+environment) serves Foreman's `actor_id = x` and Retraced's `actor.id:x` (replacing
+(actor_type, actor_id) and audit_rt_actor), and crud joins the tenant group index's key
+(replacing audit_rt_group_crud): each B-tree costs every insert about as much as the next.
 
 Not CONCURRENTLY: the event table may be partitioned (0019), where PostgreSQL builds an index
 on the parent only in one piece. On a large existing trail the GIN build holds writes for
@@ -66,6 +70,17 @@ DROPPED = [
         "CREATE INDEX IF NOT EXISTS audit_actor_action_time ON audits_auditevent "
         "(actor_name, action, created_at DESC)",
     ),
+    # Migration 0015's, now served by the model's actor id and tenant group indexes.
+    (
+        "audit_rt_actor",
+        "CREATE INDEX IF NOT EXISTS audit_rt_actor ON audits_auditevent "
+        "(project, environment, actor_id, created_at, id)",
+    ),
+    (
+        "audit_rt_group_crud",
+        "CREATE INDEX IF NOT EXISTS audit_rt_group_crud ON audits_auditevent "
+        "(project, environment, group_id, crud)",
+    ),
 ]
 
 
@@ -86,8 +101,8 @@ def backwards(apps, schema_editor):
     schema_editor.execute(f"DROP INDEX IF EXISTS {DOCUMENT_INDEX}")
 
 
-def _newest_first(column: str, name: str) -> models.Index:
-    return models.Index(fields=[column, "-created_at", "-id"], name=name)
+def _newest_first(column: str, name: str, *then: str) -> models.Index:
+    return models.Index(fields=[column, "-created_at", "-id", *then], name=name)
 
 
 class Migration(migrations.Migration):
@@ -100,13 +115,28 @@ class Migration(migrations.Migration):
             model_name="auditevent", index=_newest_first("action", "audit_action_time_idx")
         ),
         migrations.AddIndex(
-            model_name="auditevent", index=_newest_first("actor_name", "audit_actor_time_idx")
+            model_name="auditevent", index=_newest_first("actor_name", "audit_actor_time_idx", "actor_type")
         ),
         migrations.AddIndex(
             model_name="auditevent",
-            index=_newest_first("target_name", "audit_target_name_time_idx"),
+            index=_newest_first("target_name", "audit_target_name_time_idx", "target_type"),
         ),
         migrations.AddIndex(
             model_name="auditevent", index=_newest_first("group_name", "audit_group_time_idx")
+        ),
+        migrations.RemoveIndex(model_name="auditevent", name="audit_actor_idx"),
+        migrations.AddIndex(
+            model_name="auditevent",
+            index=_newest_first(
+                "actor_id", "audit_actor_id_time_idx", "project", "environment"
+            ),
+        ),
+        migrations.RemoveIndex(model_name="auditevent", name="audit_tenant_group_idx"),
+        migrations.AddIndex(
+            model_name="auditevent",
+            index=models.Index(
+                fields=["project", "environment", "group_id", "-created_at", "-id", "crud"],
+                name="audit_tenant_group_idx",
+            ),
         ),
     ]
