@@ -549,7 +549,7 @@ def measure_searches(repeat: int, only: str | None, *, baseline: bool) -> None:
     ).first() or get_user_model().objects.create_superuser("bench", "b@example.com", "x")
     factory = APIRequestFactory(SERVER_NAME="localhost")
     ours_list = AuditViewSet.as_view({"get": "list"})
-    baseline = BaselineView.as_view()
+    baseline_view = BaselineView.as_view()
     host_id, host_name = Host.objects.order_by("pk").values_list("pk", "name")[10]
     total = AuditEvent.objects.count()
     print(f"\n{total} events, repeat={repeat}; ms (p50 / p95)")
@@ -587,7 +587,7 @@ def measure_searches(repeat: int, only: str | None, *, baseline: bool) -> None:
 
         def base(base_params=base_params):
             request = factory.get("/baseline", base_params)
-            response = baseline(request)
+            response = baseline_view(request)
             response.render()
             return response
 
