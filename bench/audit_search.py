@@ -12,8 +12,8 @@ baseline in the same run (icontains SearchFilter over the text fields + exact Fi
 `--audits-migration 0018` migrates the audits app to that migration (forwards or backwards)
 before measuring, so the index set of any migration can be measured on the same data: run
 once at the old migration and once at the newest for a before/after pair. `--no-baseline`
-skips the naive baseline, whose scans take seconds each on 10M events; `--only <text>` runs
-the queries whose label contains it.
+skips the naive baseline, whose scans take seconds each on 10M events; `--only <text>[,<text>...]`
+runs the queries whose label contains one of them.
 
 The database must be a scratch one: the script migrates it and, when it holds fewer than
 --events rows, drops every secondary index of the event table, COPYs the missing rows and
@@ -569,7 +569,7 @@ def measure_searches(repeat: int, only: str | None, *, baseline: bool) -> None:
         )
 
     def wanted(label: str) -> bool:
-        return only is None or only in label
+        return only is None or any(part in label for part in only.split(","))
 
     for label, path, ours_params, base_params in api_queries(
         host_id, host_name, min(5000, total // 20)
@@ -698,7 +698,9 @@ def main() -> None:
         help="migrate the audits app to this migration first (e.g. 0018: its index set)",
     )
     parser.add_argument("--ingest-batches", type=int, default=30, help="0 to skip")
-    parser.add_argument("--only", help="run only the queries whose label contains this")
+    parser.add_argument(
+        "--only", help="run only the queries whose label contains one of these (comma-separated)"
+    )
     parser.add_argument(
         "--no-baseline",
         action="store_true",
