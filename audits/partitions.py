@@ -128,10 +128,16 @@ def audit_partitions_ensure(
         return []
     interval = settings.AUDIT_PARTITION_INTERVAL
     now = timezone.now()
-    wanted = partition_ranges(
-        oldest=since or now, interval=interval, premake=settings.AUDIT_PARTITION_PREMAKE, now=now
-    )
-    if through is not None:
+    if through is None:
+        wanted = partition_ranges(
+            oldest=since or now,
+            interval=interval,
+            premake=settings.AUDIT_PARTITION_PREMAKE,
+            now=now,
+        )
+    else:
+        start = interval_start(min(since or through, through), interval)
+        wanted = [(start, interval_next(start, interval))]
         while wanted[-1][1] <= through:
             wanted.append((wanted[-1][1], interval_next(wanted[-1][1], interval)))
     existing = audit_partitions()
