@@ -159,3 +159,17 @@ def audit_partitions_ensure(
                 existing.append(Partition(name, cursor_at, stop))
             cursor_at = stop
     return created
+
+
+def audit_partition_sizes() -> list[tuple[Partition, int]]:
+    """Each range partition with PostgreSQL's estimate of its rows (as of its last ANALYZE)."""
+    partitions = audit_partitions()
+    if not partitions:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, greatest(reltuples, 0)::bigint FROM pg_class WHERE relname = ANY(%s)",
+            [[p.name for p in partitions]],
+        )
+        estimates = dict(cursor.fetchall())
+    return [(p, estimates.get(p.name, 0)) for p in partitions]

@@ -78,12 +78,14 @@ def test_ranges_run_from_the_oldest_event_to_the_premade_intervals():
     assert all(end == interval_next(start, "month") for start, end in ranges)
 
 
-def test_sqlite_has_nothing_to_partition(db):
+def test_sqlite_has_nothing_to_partition(db, capsys):
     if connection.vendor == "postgresql":
         pytest.skip("the SQLite answer")
     assert audit_partitions() == []
     assert audit_partitions_ensure(since=utc(2020, 1, 1)) == []
     assert audit_default_partition_rows() == 0
+    call_command("audit_partitions", "--ensure")
+    assert "not partitioned" in capsys.readouterr().out
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------
@@ -326,3 +328,24 @@ def test_the_command_reports_partitions_dropped(old_months, capsys):
     assert AuditEvent.objects.filter(action__startswith="m").count() == 0
     assert AuditEvent.objects.filter(action="audit.expire").count() == 3
     assert audit_chain_verify().ok
+
+
+@postgresql_only
+@pytest.mark.django_db
+def test_the_command_lists_partitions_and_moves_strays_with_ensure(capsys):
+    stray = record_received(
+        interval_next(interval_start(timezone.now(), "month"), "month") + timedelta(days=200),
+        "stray",
+    )
+    call_command("audit_partitions")
+    out, err = capsys.readouterr()
+    assert f"audits_auditevent_p{interval_start(timezone.now(), 'month'):%Y%m%d}" in out
+    assert f"{DEFAULT_PARTITION}  (no range)  1 events" in out
+    assert "is the worker running?" in err
+    with override_settings(AUDIT_PARTITION_PREMAKE=12):
+        call_command("audit_partitions", "--ensure")
+    out, err = capsys.readouterr()
+    assert "created audits_auditevent_p" in out
+    assert f"{DEFAULT_PARTITION}  (no range)  0 events" in out
+    assert err == ""
+    assert partition_of(stray) != DEFAULT_PARTITION
