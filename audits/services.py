@@ -587,26 +587,30 @@ def audit_events_expire(*, days: int, batch_size: int = EXPIRE_BATCH_SIZE) -> Ex
     if partitioned:
         dropped = _expire_partitions(cutoff=cutoff, days=days)
         removed = dropped.removed
-        # Row by row only for what the DEFAULT partition holds (events no partition covered).
-        if dropped.partitions and not audit_default_partition_rows(before=cutoff):
-            return ExpireResult(removed=removed, through_seq=dropped.through_seq, cutoff=cutoff)
+        # Row by row only for what the DEFAULT partition holds (events no partition covered):
+        # a partitioned event is removed with its whole partition, never row by row.
+        if not audit_default_partition_rows(before=cutoff):
+            if dropped.partitions:
+                return ExpireResult(removed=removed, through_seq=dropped.through_seq, cutoff=cutoff)
+            # Nothing to remove: the run is still recorded (removed 0).
+            return _expire_batch(through=0, batch_size=batch_size, cutoff=cutoff, days=days)
     with transaction.atomic():
         head = chain_head_locked()
         # Pending events join the chain first, so the prefix is computed over all of them.
         chain_link_pending_locked(head)
-        first_kept = (
-            AuditEvent.objects.filter(seq__isnull=False, received_at__gte=cutoff)
-            .order_by("seq")
-            .values("seq")
-            .first()
-        )
-        # Events appended later are received after the cutoff: the prefix cannot grow.
-        through = (first_kept["seq"] - 1) if first_kept else head.last_seq
         if partitioned:
-            # A partition is removed whole, never row by row: the prefix stops before it.
-            first_partitioned = _first_seq_in_range_partitions()
-            if first_partitioned is not None:
-                through = min(through, first_partitioned - 1)
+            # Only the DEFAULT partition is searched: the prefix stops before the first
+            # partitioned event anyway, and a month's partition is too big to walk here.
+            through = _default_partition_prefix_end(cutoff=cutoff, head_seq=head.last_seq)
+        else:
+            first_kept = (
+                AuditEvent.objects.filter(seq__isnull=False, received_at__gte=cutoff)
+                .order_by("seq")
+                .values("seq")
+                .first()
+            )
+            # Events appended later are received after the cutoff: the prefix cannot grow.
+            through = (first_kept["seq"] - 1) if first_kept else head.last_seq
     while True:
         batch = _expire_batch(through=through, batch_size=batch_size, cutoff=cutoff, days=days)
         removed += batch.removed
@@ -726,14 +730,22 @@ def _expire_partition_locked(
     return removed, through
 
 
-def _first_seq_in_range_partitions() -> int | None:
+def _default_partition_prefix_end(*, cutoff: datetime, head_seq: int) -> int:
+    """
+    The last seq of the chain's prefix that lies in the DEFAULT partition and was received
+    before `cutoff`: it ends before the first event of any range partition and before the
+    first default one received since.
+    """
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    default = connection.ops.quote_name(DEFAULT_PARTITION)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT min(seq) FROM {connection.ops.quote_name(AuditEvent._meta.db_table)}"
-            " WHERE tableoid <> to_regclass(%s)",
-            [DEFAULT_PARTITION],
+            f"SELECT (SELECT min(seq) FROM {table} WHERE tableoid <> to_regclass(%s)),"
+            f" (SELECT min(seq) FROM {default} WHERE received_at >= %s)",
+            [DEFAULT_PARTITION, cutoff],
         )
-        return cursor.fetchone()[0]
+        bounds = [seq - 1 for seq in cursor.fetchone() if seq is not None]
+    return min([head_seq, *bounds])
 
 
 def _expire_batch(*, through: int, batch_size: int, cutoff: datetime, days: int) -> ExpireResult:
