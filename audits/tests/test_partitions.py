@@ -349,3 +349,40 @@ def test_the_command_lists_partitions_and_moves_strays_with_ensure(capsys):
     assert f"{DEFAULT_PARTITION}  (no range)  0 events" in out
     assert err == ""
     assert partition_of(stray) != DEFAULT_PARTITION
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_moves_a_trail_into_partitions_and_it_still_verifies():
+    if connection.vendor != "postgresql":
+        pytest.skip("partitioning is PostgreSQL's")
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("audits", "0018_hourly_event_counts")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relkind FROM pg_class WHERE relname = 'audits_auditevent'")
+        assert cursor.fetchone()[0] == "r"
+    # Events of three months, written as the code of 0018's time would: linked, in order.
+    events = [record_received(utc(2025, month, 10), f"m{month}") for month in (4, 5, 6)]
+    events.append(audit_event_record(action="today"))
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    assert {partition_of(e) for e in events} == {
+        "audits_auditevent_p20250401",
+        "audits_auditevent_p20250501",
+        "audits_auditevent_p20250601",
+        f"audits_auditevent_p{interval_start(timezone.now(), 'month'):%Y%m%d}",
+    }
+    stored = {
+        e.pk: (e.seq, e.hash) for e in AuditEvent.objects.filter(pk__in=[e.pk for e in events])
+    }
+    assert stored == {e.pk: (e.seq, e.hash) for e in events}
+    verified = audit_chain_verify()
+    assert verified.ok, verified.message
+    # New events continue the ids and the chain.
+    later = audit_event_record(action="after.migration")
+    assert later.pk > max(e.pk for e in events)
+    assert audit_chain_verify().ok
