@@ -6,6 +6,7 @@ The one auditing entry point. Every app records events through `audit_event_reco
 import hashlib
 import io
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ from audits.partitions import (
     audit_partitions,
 )
 from integration_site.row_insert import rows_insert_each
+
+logger = logging.getLogger(__name__)
 
 REDACTED = "[redacted]"
 _NO_TARGET = AuditTarget(type="")
@@ -686,6 +689,7 @@ def _expire_partition(part: Partition, *, cutoff: datetime, days: int) -> tuple[
                 )
         except DatabaseError as exc:
             if isinstance(exc.__cause__, LockNotAvailable):
+                logger.info("Expiring %s: the event table stayed busy; retrying.", part.name)
                 time.sleep(min(2.0, 0.1 * 2**attempt))
                 continue
             # Events stored or left unlinked in its range since it was counted.

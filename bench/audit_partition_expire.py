@@ -20,12 +20,13 @@ of another old month, as events/s, and what that rate makes of N events.
 """
 
 import argparse
+import logging
 import os
 import statistics
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -46,6 +47,7 @@ from audits.chain import chain_link_pending  # noqa: E402
 from audits.counters import audit_counts_roll_up  # noqa: E402
 from audits.partitions import audit_partitions, interval_next, interval_start  # noqa: E402
 from audits.services import (  # noqa: E402
+    EXPIRE_LOCK_TIMEOUT_MS,
     audit_event_build,
     audit_event_record,
     audit_events_append,
@@ -162,7 +164,9 @@ class Writers:
 
 def report(writers: Writers, window: tuple[float, float]) -> None:
     began, ended = window
-    print("| writer | calls before | p50 / max before (ms) | calls during expiry | p50 / max during (ms) | errors during |")
+    print(
+        "| writer | calls before | p50 / max before (ms) | calls during expiry | p50 / max during (ms) | errors during |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for kind in Writers.KINDS:
         before = [d for t, d in writers.calls[kind] if t + d < began]
@@ -200,11 +204,23 @@ def main() -> None:
     base = load_month(baseline_month, first=args.events + 1, count=args.baseline_events)
     last = args.events + args.baseline_events
     with connection.cursor() as cursor:
-        cursor.execute("SELECT setval(pg_get_serial_sequence('audits_auditevent', 'id'), %s)", [last])
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('audits_auditevent', 'id'), %s)", [last]
+        )
     chain_at(last)
-    print(f"loaded {args.events:,} + {args.baseline_events:,} events in {time.perf_counter() - t0:.0f} s ({part}, {base})")
+    print(
+        f"loaded {args.events:,} + {args.baseline_events:,} events in {time.perf_counter() - t0:.0f} s ({part}, {base})"
+    )
     print(f"partitions: {len(audit_partitions())}; machine: {os.cpu_count()} cores")
 
+    retries = []
+
+    class RetryCounter(logging.Handler):
+        def emit(self, record):
+            retries.append(record.getMessage())
+
+    logging.getLogger("audits.services").addHandler(RetryCounter(level=logging.INFO))
+    logging.getLogger("audits.services").setLevel(logging.INFO)
     writers = Writers()
     writers.start()
     time.sleep(args.warmup)
@@ -217,7 +233,8 @@ def main() -> None:
     chain_link_pending()
     print(
         f"\naudits_expire --days {days}: removed {result.removed:,} events (through seq"
-        f" {result.through_seq:,}) in {ended - began:.2f} s"
+        f" {result.through_seq:,}) in {ended - began:.2f} s; the table was busy"
+        f" {len(retries)} time(s) (each a {EXPIRE_LOCK_TIMEOUT_MS} ms wait, then a retry)"
     )
     report(writers, (began, ended))
 
