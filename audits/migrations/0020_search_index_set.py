@@ -22,8 +22,8 @@ environment) serves Foreman's `actor_id = x` and Retraced's `actor.id:x` (replac
 (actor_type, actor_id) and audit_rt_actor), and crud joins the tenant group index's key
 (replacing audit_rt_group_crud): each B-tree costs every insert about as much as the next.
 
-Not CONCURRENTLY: the event table may be partitioned (0019), where PostgreSQL builds an index
-on the parent only in one piece. On a large existing trail the GIN build holds writes for
+Not CONCURRENTLY: the event table is partitioned (0019), where PostgreSQL builds an index on
+the parent only in one piece, on every partition (and clones it onto each future one). On a large existing trail the GIN build holds writes for
 minutes (about a minute per million events on the bench machine); run the migration in a
 maintenance window there.
 """
@@ -106,7 +106,7 @@ def _newest_first(column: str, name: str, *then: str) -> models.Index:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("audits", "0018_hourly_event_counts")]
+    dependencies = [("audits", "0019_partition_events_by_received_time")]
 
     operations = [
         migrations.RunPython(forwards, backwards),
