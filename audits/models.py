@@ -175,9 +175,10 @@ class AuditEvent(models.Model):
             # reads only its own rows, newest first, and a value no row has reads nothing.
             models.Index(fields=["action", "-created_at", "-id"], name="audit_action_time_idx"),
             # `user = x` and `host = x` also test the type (Foreman's typed references): last in
-            # the key, so a count of their matches never reads the table.
+            # the key, so a count of their matches never reads the table; so is the action, for
+            # "user + action + time".
             models.Index(
-                fields=["actor_name", "-created_at", "-id", "actor_type"],
+                fields=["actor_name", "-created_at", "-id", "actor_type", "action"],
                 name="audit_actor_time_idx",
             ),
             models.Index(
@@ -186,7 +187,12 @@ class AuditEvent(models.Model):
             ),
             models.Index(fields=["group_name", "-created_at", "-id"], name="audit_group_time_idx"),
             models.Index(fields=["request_uuid"], name="audit_request_uuid_idx"),
-            models.Index(fields=["target_type", "target_id", "-version"], name="audit_target_idx"),
+            # A record's audits (a host's, newest first) and its next version (the largest,
+            # read from the index alone).
+            models.Index(
+                fields=["target_type", "target_id", "-created_at", "-id", "version"],
+                name="audit_target_idx",
+            ),
             models.Index(fields=["-created_at", "-id"], name="audit_created_desc_idx"),
             # `actor_id = x` (Foreman) and Retraced's `actor.id:x`, whose tenancy is in the key:
             # its exact totalCount is an index-only scan.

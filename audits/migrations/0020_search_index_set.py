@@ -21,6 +21,9 @@ Retraced indexes merge into the model's: (actor_id, created_at DESC, id DESC, pr
 environment) serves Foreman's `actor_id = x` and Retraced's `actor.id:x` (replacing
 (actor_type, actor_id) and audit_rt_actor), and crud joins the tenant group index's key
 (replacing audit_rt_group_crud): each B-tree costs every insert about as much as the next.
+A record's audits (a host's) are read newest first from (target_type, target_id, created_at
+DESC, id DESC, version), which still gives the next version from the index alone; the user
+index carries the action too, for "user + action + time".
 
 Not CONCURRENTLY: the event table is partitioned (0019), where PostgreSQL builds an index on
 the parent only in one piece, on every partition (and clones it onto each future one). On a large existing trail the GIN build holds writes for
@@ -115,7 +118,7 @@ class Migration(migrations.Migration):
             model_name="auditevent", index=_newest_first("action", "audit_action_time_idx")
         ),
         migrations.AddIndex(
-            model_name="auditevent", index=_newest_first("actor_name", "audit_actor_time_idx", "actor_type")
+            model_name="auditevent", index=_newest_first("actor_name", "audit_actor_time_idx", "actor_type", "action")
         ),
         migrations.AddIndex(
             model_name="auditevent",
@@ -129,6 +132,14 @@ class Migration(migrations.Migration):
             model_name="auditevent",
             index=_newest_first(
                 "actor_id", "audit_actor_id_time_idx", "project", "environment"
+            ),
+        ),
+        migrations.RemoveIndex(model_name="auditevent", name="audit_target_idx"),
+        migrations.AddIndex(
+            model_name="auditevent",
+            index=models.Index(
+                fields=["target_type", "target_id", "-created_at", "-id", "version"],
+                name="audit_target_idx",
             ),
         ),
         migrations.RemoveIndex(model_name="auditevent", name="audit_tenant_group_idx"),

@@ -112,6 +112,21 @@ def test_the_document_expression_is_the_migrations():
     assert all(column in MIGRATION.DOCUMENT_SQL for column in SEARCH_DOCUMENT_COLUMNS)
 
 
+def _document_index_names() -> set[str]:
+    """The document index and, on the partitioned table, its partitions' own indexes, which
+    are what a plan names."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relid::regclass::text FROM pg_partition_tree(%s::regclass)",
+            [MIGRATION.DOCUMENT_INDEX],
+        )
+        return {name for (name,) in cursor.fetchall()}
+
+
+def _uses_document_index(plan: str) -> bool:
+    return any(f" on {name} " in f"{plan} " for name in _document_index_names())
+
+
 def _plan(queryset) -> str:
     sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:
@@ -128,4 +143,4 @@ def _plan(queryset) -> str:
     "query", ["description ~ firewall", "firewall", "changes ~ deny", "comment ~ fire*wall"]
 )
 def test_postgresql_serves_substring_search_from_the_document_index(events, query):
-    assert MIGRATION.DOCUMENT_INDEX in _plan(audit_search(AuditEvent.objects.all(), query))
+    assert _uses_document_index(_plan(audit_search(AuditEvent.objects.all(), query)))
