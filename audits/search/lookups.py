@@ -2,8 +2,9 @@
 
 ``<path>__ilike=<pattern>`` is SQL's LIKE, case-insensitive, with ``\\`` escaping ``%``, ``_``
 and itself. It is built from the backend's own ``icontains`` pieces, so PostgreSQL sees the
-same ``UPPER(col::text) LIKE UPPER(%s)`` as ``icontains`` (and the trigram indexes on
-``UPPER(col::text)`` serve both), and SQLite sees ``LIKE %s ESCAPE '\\'``.
+same ``UPPER(col::text) LIKE UPPER(%s)`` as ``icontains`` (and the trigram index on the
+search document, ``audits.search.document``, serves both), and SQLite sees
+``LIKE %s ESCAPE '\\'``.
 
 LIKE, never a regular expression: SQLite's REGEXP is Python's backtracking ``re``, where an
 anchored pattern with eight ``.*`` took about 10 s per non-matching value. Both databases
