@@ -102,6 +102,11 @@ class ReplicaReads:
 _current: ContextVar[ReplicaReads | None] = ContextVar("replica_reads", default=None)
 
 
+def replica_reads_current() -> ReplicaReads | None:
+    """The replica use of the current request or job (None outside both)."""
+    return _current.get()
+
+
 def replica_reads_allow() -> None:
     """From here to the end of the current request, reads may go to a replica."""
     reads = _current.get()
@@ -209,11 +214,11 @@ def replica_mark_down(alias: str, problem: str) -> None:
     _status_set(alias, ReplicaStatus(usable=False, lag_seconds=None, problem=problem))
 
 
-def replica_check(alias: str) -> ReplicaStatus:
-    """Connect (within the replica's connect_timeout) and read its lag (within
-    CHECK_STATEMENT_TIMEOUT_MS): usable when it answers and is within the lag limit."""
-    params = connections[alias].get_connection_params()
-    params.pop("cursor_factory", None)
+def replica_check(params: dict) -> ReplicaStatus:
+    """Connect with a replica's connection parameters (within its connect_timeout) and read
+    its lag (within CHECK_STATEMENT_TIMEOUT_MS): usable when it answers and is within the lag
+    limit."""
+    params = {key: value for key, value in params.items() if key != "cursor_factory"}
     params["options"] = " ".join(
         [params.get("options", ""), f"-c statement_timeout={CHECK_STATEMENT_TIMEOUT_MS}"]
     ).strip()
@@ -255,7 +260,7 @@ def _watch() -> None:
     while True:
         for alias in replica_aliases():
             try:
-                _status_set(alias, replica_check(alias))
+                _status_set(alias, replica_check(connections[alias].get_connection_params()))
             except Exception as exc:  # a bug must not end the checks: out of use, and logged
                 logger.exception("Health check of read replica %s failed", alias)
                 replica_mark_down(alias, f"check failed: {exc}")
