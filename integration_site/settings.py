@@ -145,6 +145,11 @@ DATABASE_POOL_CHECK_WINDOW_MS = env_int("DATABASE_POOL_CHECK_WINDOW_MS", 500)
 # transaction mode that cannot carry them (PgBouncer before 1.21 or without
 # max_prepared_statements).
 DATABASE_PREPARE_INSERTS = env_bool("DATABASE_PREPARE_INSERTS", default=True)
+# Long reads (streamed API pages, CSV and exports, chain verification) fetch their rows in
+# chunks from a server-side cursor, which lives in one server session: off behind a pooler in
+# transaction mode, which may send the next FETCH to another session (docs/scaling.md). Off,
+# such a read holds its whole result in memory.
+DATABASE_SERVER_SIDE_CURSORS = env_bool("DATABASE_SERVER_SIDE_CURSORS", default=True)
 # PostgreSQL only (SQLite has no statement timeout; its guard against a costly search is
 # that `~` compiles to LIKE). 0 means no limit. See the README's Configuration table.
 DATABASE_STATEMENT_TIMEOUT_MS = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 30_000)
@@ -162,6 +167,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Pooling forbids persistent connections, so CONN_MAX_AGE stays 0.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = not DATABASE_SERVER_SIDE_CURSORS
     # psycopg prepares a server-side-bound statement on its first run (0), or never (None).
     # The ORM's queries bind on the client and are never prepared, so this reaches only the
     # statements sent on psycopg's own cursors: the hot INSERTs and the connection checks.
@@ -240,6 +246,7 @@ if DATABASE_REPLICA_URLS:
             # Persistent connections instead, checked at the start of each request.
             CONN_MAX_AGE=60,
             CONN_HEALTH_CHECKS=True,
+            DISABLE_SERVER_SIDE_CURSORS=not DATABASE_SERVER_SIDE_CURSORS,
             # The test runner points a replica alias at the test database itself.
             TEST={"MIRROR": "default"},
         )

@@ -90,7 +90,9 @@ class StreamingReplica:
             _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), *args]),
             check=True,
             capture_output=True,
-            timeout=120,
+            # A start replays the WAL the cluster wrote during the backup: minutes when other
+            # databases of the cluster are busy.
+            timeout=660,
         )
 
     def start(self) -> None:
@@ -99,7 +101,7 @@ class StreamingReplica:
             f" -c unix_socket_directories={self.data_dir}"
         )
         self.pg_ctl(
-            "-o", options, "-l", str(self.data_dir / "replica.log"), "-w", "-t", "90", "start"
+            "-o", options, "-l", str(self.data_dir / "replica.log"), "-w", "-t", "600", "start"
         )
 
     def stop(self) -> None:
