@@ -42,6 +42,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parent.parent
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 REPLICA_PORTS = range(5442, 5450)
+# The replication slots of these tests: the prefix, then the test run's pid.
+SLOT_PREFIX = "test_replica_"
 # How long a site may take to see a change of its replica (a check every second), or the
 # replica to replay a write: generous, since it replays the whole cluster's WAL, and other
 # databases of the cluster may be busy.
@@ -121,7 +123,42 @@ class StreamingReplica:
         self.sql("SELECT pg_wal_replay_resume()")
 
 
-def _basebackup(primary: dict, data_dir: Path) -> subprocess.CompletedProcess:
+def _primary_sql(primary: dict, query: str, params: tuple = ()) -> list[tuple]:
+    with psycopg.connect(
+        host=primary["HOST"] or "127.0.0.1",
+        port=primary["PORT"] or 5432,
+        user=primary["USER"] or "postgres",
+        password=primary["PASSWORD"] or None,
+        dbname=primary["NAME"],
+        autocommit=True,
+    ) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _slots_drop(primary: dict, *, ours: str | None = None) -> None:
+    """Drop this run's slot (`ours`), and the inactive slots of test runs that died: a slot
+    keeps the primary's WAL for its replica, without end."""
+    for (name,) in _primary_sql(
+        primary,
+        "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE %s AND NOT active",
+        (f"{SLOT_PREFIX}%",),
+    ):
+        pid = name.removeprefix(SLOT_PREFIX).split("_")[0]
+        if name == ours or (pid.isdigit() and not _pid_alive(int(pid))):
+            _primary_sql(primary, "SELECT pg_drop_replication_slot(%s)", (name,))
+
+
+def _basebackup(primary: dict, data_dir: Path, slot: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [
             "pg_basebackup",
@@ -131,6 +168,10 @@ def _basebackup(primary: dict, data_dir: Path) -> subprocess.CompletedProcess:
             f"--pgdata={data_dir}",
             "--write-recovery-conf",
             "--wal-method=stream",
+            # A slot: the primary keeps the WAL the replica has not received, however far a
+            # busy cluster gets ahead of it (without one, a recycled segment ends it).
+            "--create-slot",
+            f"--slot={slot}",
             "--checkpoint=fast",
             "--no-password",
         ],
@@ -150,10 +191,14 @@ def streaming_replica(django_db_setup, django_db_blocker) -> Iterator[StreamingR
     port = next((port for port in REPLICA_PORTS if _port_free(port)), None) or _free_port()
     workdir = Path(tempfile.mkdtemp(prefix="replica-"))
     data_dir = workdir / "data"
+    slot = None
+    replica = None
+    _slots_drop(primary)
     try:
         # Other sessions of a busy cluster may cut the backup's stream: tried three times.
         for _attempt in range(3):
-            backup = _basebackup(primary, data_dir)
+            slot = f"{SLOT_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}"
+            backup = _basebackup(primary, data_dir, slot)
             if backup.returncode == 0:
                 break
             if "replication" in backup.stderr and "pg_hba.conf" in backup.stderr:
@@ -162,6 +207,7 @@ def streaming_replica(django_db_setup, django_db_blocker) -> Iterator[StreamingR
                     "all 127.0.0.1/32 trust` to its pg_hba.conf and reload (as .ci/run does). "
                     + backup.stderr.strip()
                 )
+            _slots_drop(primary, ours=slot)
             shutil.rmtree(data_dir, ignore_errors=True)
         else:
             pytest.fail(f"pg_basebackup failed three times: {backup.stderr}")
@@ -180,9 +226,11 @@ def streaming_replica(django_db_setup, django_db_blocker) -> Iterator[StreamingR
         replica = StreamingReplica(data_dir=data_dir, port=port, dbname=primary["NAME"])
         replica.start()
         yield replica
-        if replica.running():
-            replica.stop()
     finally:
+        if replica is not None and replica.running():
+            replica.stop()
+        if slot is not None:
+            _slots_drop(primary, ours=slot)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
