@@ -320,7 +320,7 @@ def site_running(replica: StreamingReplica, *, max_lag_seconds: int) -> Iterator
         deadline = time.monotonic() + 60
         while True:
             try:
-                requests.get(f"{site.url}/api/status", timeout=5)
+                requests.get(f"{site.url}/api/status", timeout=HTTP_TIMEOUT)
                 break
             except requests.ConnectionError:
                 assert proc.poll() is None, f"the site exited:\n{site.log()}"
