@@ -459,11 +459,11 @@ def test_the_admin_reads_the_replica_except_right_after_a_save(replica, django_u
         search = {"q": "action ~ admin-probe"}
         changelist = f"{site.url}/admin/audits/auditevent/"
         pinned = browser.get(changelist, params=search, timeout=HTTP_TIMEOUT)
-        assert pinned.status_code == 200
+        assert pinned.status_code == 200, site.log()
         assert "replica.admin-probe-1" in pinned.text
         # Once the pin is over, the list and the dashboard come from the replica.
         browser.cookies.clear(domain="127.0.0.1", path="/", name=PIN_COOKIE)
         unpinned = browser.get(changelist, params=search, timeout=HTTP_TIMEOUT)
-        assert unpinned.status_code == 200
+        assert unpinned.status_code == 200, site.log()
         assert "replica.admin-probe-1" not in unpinned.text
         assert browser.get(f"{site.url}/admin/", timeout=HTTP_TIMEOUT).status_code == 200

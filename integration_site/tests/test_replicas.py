@@ -4,6 +4,7 @@ stays on the primary, pinning after a write, the second answer after a replica f
 the health check's verdicts. Reads from a real streaming replica: tests/test_read_replica.py.
 """
 
+import json
 import time
 
 import psycopg
@@ -14,12 +15,16 @@ from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.db.utils import OperationalError
 from django.http import HttpResponse
 from django.test import RequestFactory
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from audits.models import AuditEvent
 from integration_site.replicas import (
     PIN_COOKIE,
     REPLICA_ENGINE,
     ReplicaReadsMiddleware,
+    ReplicaReadsMixin,
     ReplicaRouter,
     pin_seconds,
     primary_reads,
@@ -201,3 +206,54 @@ def test_the_health_check_of_a_replica_that_is_down_fails_at_once():
     assert not status.usable
     assert status.problem.startswith("check failed:")
     assert time.monotonic() - started < 10
+
+
+def test_a_query_by_post_whose_replica_went_away_is_answered_again_with_its_body(one_replica):
+    """GraphQL searches are POSTs: their views list POST in `replica_read_methods`, and the
+    middleware keeps the body so the second answer can read it too."""
+    bodies = []
+
+    class Search(ReplicaReadsMixin, APIView):
+        replica_read_methods = ("GET", "HEAD", "POST")
+        authentication_classes = []
+        permission_classes = [AllowAny]
+
+        def post(self, request):
+            bodies.append(request.data)
+            if len(bodies) == 1:
+                replica_error_seen("replica_1", _lost_connection_error())
+                return Response(status=503)
+            return Response({"answered": "from the primary"})
+
+    view = Search.as_view()
+    middleware = ReplicaReadsMiddleware(
+        lambda request: middleware.process_view(request, view, (), {}) or view(request)
+    )
+    request = RequestFactory().post(
+        "/graphql", data=json.dumps({"query": "{ search }"}), content_type="application/json"
+    )
+    response = middleware(request)
+    assert response.status_code == 200
+    assert bodies == [{"query": "{ search }"}, {"query": "{ search }"}]
+
+
+def test_an_api_view_reads_replicas_only_after_authenticating_and_only_for_its_methods(
+    one_replica,
+):
+    seen = []
+
+    class Search(ReplicaReadsMixin, APIView):
+        authentication_classes = []
+        permission_classes = [AllowAny]
+
+        def get(self, request):
+            seen.append(replica_reads_current().allowed)
+            return Response({})
+
+        post = get
+
+    view = Search.as_view()
+    middleware = ReplicaReadsMiddleware(view)
+    middleware(RequestFactory().get("/search"))
+    middleware(RequestFactory().post("/search", data={}))
+    assert seen == [True, False]
