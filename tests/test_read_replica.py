@@ -77,6 +77,7 @@ class StreamingReplica:
     data_dir: Path
     port: int
     dbname: str
+    primary: dict
 
     def url(self) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{self.dbname}"
@@ -113,6 +114,22 @@ class StreamingReplica:
         return (self.data_dir / "postmaster.pid").exists()
 
     def replay_pause(self) -> None:
+        """Pause replay once the replica has replayed all the primary wrote: paused in the
+        middle of a transaction that took an exclusive lock (the flush between tests
+        truncates every table), it would keep that lock, and reads would wait for it."""
+        with psycopg.connect(
+            host=self.primary["HOST"] or "127.0.0.1",
+            port=self.primary["PORT"] or 5432,
+            user=self.primary["USER"] or "postgres",
+            password=self.primary["PASSWORD"] or None,
+            dbname=self.dbname,
+            autocommit=True,
+        ) as primary:
+            written = primary.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+        deadline = time.monotonic() + SEEN_WITHIN_SECONDS
+        while not self.sql(f"SELECT pg_last_wal_replay_lsn() >= '{written}'::pg_lsn")[0]:
+            assert time.monotonic() < deadline, "the replica did not catch up with the primary"
+            time.sleep(0.1)
         self.sql("SELECT pg_wal_replay_pause()")
         deadline = time.monotonic() + 30
         while self.sql("SELECT pg_get_wal_replay_pause_state()")[0] != "paused":
@@ -223,7 +240,9 @@ def streaming_replica(django_db_setup, django_db_blocker) -> Iterator[StreamingR
             shutil.chown(workdir, "postgres", "postgres")
             subprocess.run(["chown", "-R", "postgres:postgres", str(workdir)], check=True)
         data_dir.chmod(0o700)
-        replica = StreamingReplica(data_dir=data_dir, port=port, dbname=primary["NAME"])
+        replica = StreamingReplica(
+            data_dir=data_dir, port=port, dbname=primary["NAME"], primary=primary
+        )
         replica.start()
         yield replica
     finally:
