@@ -19,7 +19,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audits.models import AuditEvent
+from integration_site.models import WorkerHeartbeat
 from integration_site.replicas import (
     PIN_COOKIE,
     REPLICA_ENGINE,
@@ -52,12 +52,12 @@ def one_replica(settings):
 
 
 def test_reads_go_to_the_primary_where_no_view_or_job_allowed_a_replica():
-    assert router.db_for_read(AuditEvent) is None
+    assert router.db_for_read(WorkerHeartbeat) is None
 
 
 def test_writes_go_to_the_primary_even_where_replica_reads_are_allowed():
     with replica_reads():
-        assert router.db_for_write(AuditEvent) is None
+        assert router.db_for_write(WorkerHeartbeat) is None
 
 
 @pytest.mark.parametrize("model", [User, Session])
@@ -70,14 +70,14 @@ def test_users_and_sessions_are_read_on_the_primary_even_where_replica_reads_are
 @pytest.mark.django_db(transaction=True)
 def test_reads_inside_a_transaction_on_the_primary_stay_there():
     with replica_reads() as reads, transaction.atomic():
-        assert router.db_for_read(AuditEvent) is None
+        assert router.db_for_read(WorkerHeartbeat) is None
     assert not reads.picked
 
 
 def test_a_job_redone_on_the_primary_reads_nothing_from_a_replica():
     with primary_reads() as reads:
         assert reads.primary_only
-        assert router.db_for_read(AuditEvent) is None
+        assert router.db_for_read(WorkerHeartbeat) is None
 
 
 def test_a_replica_is_never_migrated(one_replica):
