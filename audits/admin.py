@@ -58,6 +58,7 @@ from audits.templatetags.audit_display import visible_text
 from integration_site.admin_site import ReadOnlyAdminMixin
 from integration_site.models import ApiToken
 from integration_site.permissions import principal_has_scope
+from integration_site.replicas import replica_reads_view
 from integration_site.scopes import Scope
 
 # Sidebar filters list at most this many distinct values; the search box finds the rest.
@@ -280,6 +281,8 @@ class AuditEventAdmin(ReadOnlyAdminMixin, ScopedSearchAdminMixin, admin.ModelAdm
             *super().get_urls(),
         ]
 
+    # The list and its search may be a little stale: from a replica when there is one.
+    @replica_reads_view
     def changelist_view(self, request, extra_context=None):
         extra_context = {
             **(extra_context or {}),

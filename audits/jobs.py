@@ -22,7 +22,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import AnonymousUser
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, QueryDict
 from django.urls import reverse
@@ -41,6 +41,7 @@ from audits.models import (
     ExportFormat,
 )
 from integration_site.models import WorkerHeartbeat
+from integration_site.replicas import primary_reads, replica_reads
 from integration_site.schedule import pid_alive, worker_id_current
 
 EXPORT_WRITERS: dict[str, Callable[[QuerySet], Iterator[str]]] = {
@@ -146,11 +147,25 @@ def audit_export_execute(*, export_id: int) -> str:
         return "not queued"
     with audit_context(actor=_requester_actor(export)):
         try:
-            _export_write(export)
+            _export_write_from_replica(export)
         except Exception as exc:
             _job_fail(export, str(exc) or exc.__class__.__name__, worker_id=export.worker_id)
             return AuditJobState.FAILED
     return AuditJobState.SUCCEEDED
+
+
+def _export_write_from_replica(export: AuditExport) -> None:
+    """The rows may come from a replica (integration_site.replicas): an export may be a few
+    seconds stale, and its long read is kept off the primary. One that fails under it (gone,
+    or cancelling the read to replay) has the file written again from the primary."""
+    try:
+        with replica_reads() as reads:
+            _export_write(export)
+    except DatabaseError:
+        if not reads.failed:
+            raise
+        with primary_reads():
+            _export_write(export)
 
 
 def _export_write(export: AuditExport) -> None:

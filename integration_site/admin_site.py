@@ -12,6 +12,7 @@ from integration_site.lockout import (
     login_lockout_check,
 )
 from integration_site.registry import registry
+from integration_site.replicas import replica_reads_view
 
 
 class LockoutAdminAuthenticationForm(AdminAuthenticationForm):
@@ -107,6 +108,8 @@ class IntegrationAdminSite(admin.AdminSite):
             )
         return app_dict
 
+    # The dashboard's figures may be a little stale: from a replica when there is one.
+    @replica_reads_view
     def index(self, request, extra_context=None):
         # Each app contributes its own dashboard panels (startup status, event counts, ...)
         # without this module knowing about them.

@@ -95,6 +95,10 @@ MIDDLEWARE = [
     # Answers plain valid bearer-token ingest POSTs here, before the browser middleware below
     # (integration_site.fast_path); it must follow the request id and error middleware.
     "integration_site.fast_path.IngestFastPathMiddleware",
+    # Reads from replicas (integration_site.replicas): which ones a request may make, and its
+    # second answer from the primary when a replica fails under it. After the fast path (the
+    # ingest never reads a replica), outside the session and the views it may run twice.
+    "integration_site.replicas.ReplicaReadsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -141,6 +145,11 @@ DATABASE_POOL_CHECK_WINDOW_MS = env_int("DATABASE_POOL_CHECK_WINDOW_MS", 500)
 # transaction mode that cannot carry them (PgBouncer before 1.21 or without
 # max_prepared_statements).
 DATABASE_PREPARE_INSERTS = env_bool("DATABASE_PREPARE_INSERTS", default=True)
+# Long reads (streamed API pages, CSV and exports, chain verification) fetch their rows in
+# chunks from a server-side cursor, which lives in one server session: off behind a pooler in
+# transaction mode, which may send the next FETCH to another session (docs/scaling.md). Off,
+# such a read holds its whole result in memory.
+DATABASE_SERVER_SIDE_CURSORS = env_bool("DATABASE_SERVER_SIDE_CURSORS", default=True)
 # PostgreSQL only (SQLite has no statement timeout; its guard against a costly search is
 # that `~` compiles to LIKE). 0 means no limit. See the README's Configuration table.
 DATABASE_STATEMENT_TIMEOUT_MS = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 30_000)
@@ -158,6 +167,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Pooling forbids persistent connections, so CONN_MAX_AGE stays 0.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = not DATABASE_SERVER_SIDE_CURSORS
     # psycopg prepares a server-side-bound statement on its first run (0), or never (None).
     # The ORM's queries bind on the client and are never prepared, so this reaches only the
     # statements sent on psycopg's own cursors: the hot INSERTs and the connection checks.
@@ -199,6 +209,49 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Checked on checkout unless used within the window (integration_site.db_pool).
         "check": pool_connection_check,
     }
+# Streaming replicas of the primary (integration_site/replicas.py, docs/scaling.md), comma-
+# separated PostgreSQL URLs; each becomes the alias replica_1, replica_2... Only the reads
+# that may be a little stale go there (searches, the audit list, exports, the dashboard),
+# only while a replica answers its health check within DATABASE_REPLICA_MAX_LAG_SECONDS
+# of the primary, checked every DATABASE_REPLICA_CHECK_SECONDS by a thread of each process.
+DATABASE_REPLICA_URLS = env_list("DATABASE_REPLICA_URL")
+DATABASE_REPLICA_MAX_LAG_SECONDS = env_int("DATABASE_REPLICA_MAX_LAG_SECONDS", 5)
+DATABASE_REPLICA_CHECK_SECONDS = env_int("DATABASE_REPLICA_CHECK_SECONDS", 5)
+# libpq's connect_timeout on replicas (2 s is libpq's least): a replica host that vanished
+# costs a check or a read at most this, then its reads go to the primary.
+DATABASE_REPLICA_CONNECT_TIMEOUT_SECONDS = 2
+if DATABASE_REPLICA_URLS:
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URL needs PostgreSQL: set DATABASE_URL to the primary's "
+            "postgres:// URL, or unset DATABASE_REPLICA_URL (SQLite has no replicas)."
+        )
+    for _number, _url in enumerate(DATABASE_REPLICA_URLS, 1):
+        _replica = dj_database_url.parse(_url)
+        if _replica["ENGINE"] != "django.db.backends.postgresql":
+            raise ImproperlyConfigured(
+                f"DATABASE_REPLICA_URL entry {_number} is not a postgres:// URL."
+            )
+        _replica_options = {
+            key: value for key, value in DATABASES["default"]["OPTIONS"].items() if key != "pool"
+        }
+        _replica_options["connect_timeout"] = DATABASE_REPLICA_CONNECT_TIMEOUT_SECONDS
+        _replica.update(
+            # integration_site.db_replica: PostgreSQL's backend that reports a lost replica
+            # connection, so the request is answered again from the primary.
+            ENGINE="integration_site.db_replica",
+            OPTIONS=_replica_options,
+            # No pool: psycopg's pool waits its whole timeout for a server that is down,
+            # where a plain connect is refused at once (or gives up at connect_timeout).
+            # Persistent connections instead, checked at the start of each request.
+            CONN_MAX_AGE=60,
+            CONN_HEALTH_CHECKS=True,
+            DISABLE_SERVER_SIDE_CURSORS=not DATABASE_SERVER_SIDE_CURSORS,
+            # The test runner points a replica alias at the test database itself.
+            TEST={"MIRROR": "default"},
+        )
+        DATABASES[f"replica_{_number}"] = _replica
+DATABASE_ROUTERS = ["integration_site.replicas.ReplicaRouter"]
 # `manage.py worker` holds more connections at once than a web process: its task loop, the
 # heartbeat, and its threads (the Sensu transport's consumers, the scheduler, the handler
 # dispatcher and its MONITORING_HANDLER_CONCURRENCY runs). Its pool grows to this size.

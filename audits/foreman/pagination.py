@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Iterator
 
 from django.conf import settings
-from django.db import connection
+from django.db import connections
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from rest_framework import exceptions
@@ -31,6 +31,7 @@ STREAM_CHUNK = 1000
 
 def _estimate(queryset: QuerySet) -> int | None:
     """PostgreSQL's planner estimate of the row count: instant, roughly right."""
+    connection = connections[queryset.db]
     if connection.vendor != "postgresql":
         return None
     sql, params = queryset.order_by().values("pk").query.sql_with_params()

@@ -45,6 +45,7 @@ from audits.search.fields import (
     audit_search_values,
     searchable,
 )
+from integration_site.replicas import ReplicaReadsMixin
 from integration_site.schema import JSON_ARRAY, JSON_OBJECT, PeerShapedSchema, wire
 from integration_site.scopes import Scope
 
@@ -61,6 +62,9 @@ class ForemanViewSet(ForemanErrorMixin, mixins.ListModelMixin, viewsets.GenericV
         `indent=` get DRF's usual rendering of the same page."""
         queryset = self.filter_queryset(self.get_queryset())
         rows = self.paginate_queryset(queryset)
+        # A streamed page is read after the view returns: from the database chosen now (a
+        # replica, for a view that may read one).
+        rows = rows.using(rows.db)
         renderer, media_type = request.accepted_renderer, request.accepted_media_type
         context = self.get_renderer_context()
         if (
@@ -103,8 +107,9 @@ class ForemanViewSet(ForemanErrorMixin, mixins.ListModelMixin, viewsets.GenericV
     ),
     retrieve=extend_schema(responses={200: JSON_OBJECT}),
 )
-class AuditViewSet(mixins.RetrieveModelMixin, ForemanViewSet):
-    """GET /api/audits, /api/audits/:id and /api/hosts/:host_id/audits."""
+class AuditViewSet(ReplicaReadsMixin, mixins.RetrieveModelMixin, ForemanViewSet):
+    """GET /api/audits, /api/audits/:id and /api/hosts/:host_id/audits (read from a replica
+    when there is one: integration_site.replicas)."""
 
     queryset = AuditEvent.objects.all()
     serializer_class = AuditSerializer
@@ -172,7 +177,7 @@ class OrganizationViewSet(_FriendlyIdMixin, mixins.RetrieveModelMixin, ForemanVi
     order_by = staticmethod(simple_order_by(TAXONOMY_SEARCH_SCHEMA, ("title", "id")))
 
 
-class AuditAutoCompleteView(ForemanErrorMixin, APIView):
+class AuditAutoCompleteView(ReplicaReadsMixin, ForemanErrorMixin, APIView):
     """GET /api/audits/auto_complete_search?search=...: Foreman's search-bar suggestions.
     A query that cannot be completed answers 200 with [{"error": message}], as Foreman does."""
 

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from audits.retraced.base import PublisherAPIView
 from audits.retraced.graphql import SearchScope, graphql_execute
 from integration_site.parsers import json_parse
+from integration_site.replicas import ReplicaReadsMixin
 from integration_site.scopes import Scope
 
 GRAPHQL_REQUEST: dict[str, Any] = {
@@ -51,13 +52,18 @@ DESCRIPTION = (
 )
 
 
-class GraphQLRequestMixin:
+class GraphQLRequestMixin(ReplicaReadsMixin):
     """
     One GraphQL request, as Retraced reads it: GET from the query string, POST from a JSON
     body (each key falling back to the query string), run in the view's `graphql_scope`.
     The publisher, viewer and enterprise routes differ only in that scope and in
     `graphql_ran`, which records the reading where the peer does.
+
+    The search may read a replica (integration_site.replicas), on POST too: the schema has
+    no mutation, and `graphql_ran` writes only after the query ran.
     """
+
+    replica_read_methods = ("GET", "HEAD", "POST")
 
     def graphql_scope(self, request) -> SearchScope:
         raise NotImplementedError

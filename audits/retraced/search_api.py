@@ -36,6 +36,7 @@ from audits.retraced.viewer_services import (
     viewer_access_record,
 )
 from audits.search.errors import QueryError
+from integration_site.replicas import replica_reads
 
 TRUNCATED_HEADER = "X-Retraced-Export-Truncated"
 
@@ -142,16 +143,21 @@ class SavedExportRenderView(ViewerAPIView):
         session = self.session(request)
         query = SavedExportRenderQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
+        # The saved export itself is read on the primary: the viewer may have saved it a
+        # moment ago. Its events may come from a replica (integration_site.replicas), the
+        # streamed CSV included.
         export = self.saved_export(session, export_id)
         try:
             events = saved_export_events(export, session)
         except QueryError as error:
             raise exceptions.ValidationError({"searchQuery": [error.message]}) from None
-        if not events.exists():
-            # Retraced's own body for an empty export, not its error format.
-            return JsonResponse({"error": "No results found"}, status=404)
-        cap = settings.RETRACED_EXPORT_MAX_ROWS
-        truncated = events[cap : cap + 1].exists()
+        with replica_reads():
+            events = events.using(events.db)
+            if not events.exists():
+                # Retraced's own body for an empty export, not its error format.
+                return JsonResponse({"error": "No results found"}, status=404)
+            cap = settings.RETRACED_EXPORT_MAX_ROWS
+            truncated = events[cap : cap + 1].exists()
         viewer_access_record(
             session,
             action=session.view_log_action,

@@ -124,3 +124,65 @@ def test_postgresql_sessions_start_with_time_limits_and_keepalives(tmp_path):
     )
     keepalives = f"[{options}[k] for k in ('keepalives', 'keepalives_idle', 'sslmode')]"
     assert _settings_value(keepalives, **env) == "[1, 30, 'require']"
+
+
+def test_each_replica_url_is_an_alias_with_the_primarys_limits_and_no_pool(tmp_path):
+    env = {
+        "DJANGO_SECRET_KEY": "k",
+        "INTEGRATION_SITE_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": "postgres://u:p@db.example:5433/app",
+        "DATABASE_REPLICA_URL": "postgres://u:p@r1.example/app, postgres://u:p@r2.example/app",
+    }
+    aliases = _settings_value("sorted(settings.DATABASES)", **env)
+    assert aliases == "['default', 'replica_1', 'replica_2']"
+    replica = "settings.DATABASES['replica_2']"
+    assert _settings_value(f"{replica}['HOST']", **env) == "r2.example"
+    assert _settings_value(f"{replica}['ENGINE']", **env) == "integration_site.db_replica"
+    assert _settings_value(f"'pool' in {replica}['OPTIONS']", **env) == "False"
+    assert _settings_value(f"{replica}['OPTIONS']['connect_timeout']", **env) == "2"
+    assert _settings_value(f"{replica}['TEST']", **env) == "{'MIRROR': 'default'}"
+    options = _settings_value(f"{replica}['OPTIONS']['options']", **env)
+    assert "-c statement_timeout=30000" in options
+    assert options == _settings_value("settings.DATABASES['default']['OPTIONS']['options']", **env)
+
+
+@pytest.mark.parametrize(
+    ("database_url", "replica_url", "refusal"),
+    [
+        ("", "postgres://u@r1/app", "DATABASE_REPLICA_URL needs PostgreSQL"),
+        ("postgres://u@db/app", "mysql://u@r1/app", "entry 1 is not a postgres:// URL"),
+    ],
+)
+def test_a_replica_without_postgresql_is_refused_at_start_up(
+    tmp_path, database_url, replica_url, refusal
+):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "integration_site.settings",
+        "DJANGO_SECRET_KEY": "k",
+        "INTEGRATION_SITE_VAR_DIR": str(tmp_path),
+        "DATABASE_REPLICA_URL": replica_url,
+        **({"DATABASE_URL": database_url} if database_url else {}),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; settings.DATABASES"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert refusal in result.stderr
+
+
+def test_server_side_cursors_can_be_switched_off_for_a_transaction_pooler(tmp_path):
+    env = {
+        "DJANGO_SECRET_KEY": "k",
+        "INTEGRATION_SITE_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": "postgres://u:p@db.example:5433/app",
+        "DATABASE_REPLICA_URL": "postgres://u:p@r1.example/app",
+    }
+    disabled = (
+        "[settings.DATABASES[a]['DISABLE_SERVER_SIDE_CURSORS'] for a in ('default', 'replica_1')]"
+    )
+    assert _settings_value(disabled, **env) == "[False, False]"
+    assert _settings_value(disabled, DATABASE_SERVER_SIDE_CURSORS="0", **env) == "[True, True]"
