@@ -224,7 +224,7 @@ def _canonical_piece(index: int, value: Any) -> str:
     return _KEY_PREFIXES[index] + _ENCODER.encode(value)
 
 
-def _same_for_all(column: tuple) -> bool:
+def written_alike(column: tuple) -> bool:
     """
     Whether every value of a column is written alike: equal and of one type (1 == True ==
     1.0, but each is written differently). A JSON column counts only when all are empty,
@@ -253,7 +253,7 @@ def canonical_many(events: list[AuditEvent]) -> list[str]:
     varying: list[int] = []
     runs: list[list[str]] = [[]]
     for index, column in enumerate(columns):
-        if _same_for_all(column):
+        if written_alike(column):
             runs[-1].append(_canonical_piece(index, column[0]))
         else:
             varying.append(index)

@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +23,7 @@ from audits.chain import (
     chain_head_locked,
     chain_link_pending_locked,
     normalize_ip,
+    written_alike,
 )
 from audits.context import (
     ANONYMOUS_ACTOR,
@@ -442,16 +443,16 @@ def copy_prepare(events: list[AuditEvent]) -> Callable[[list[AuditEvent]], None]
     """
     A linked batch's storage on PostgreSQL (bulk ingest, the monitoring engine's state
     changes), in two halves so that little of it runs under the chain lock, which serialises
-    every linked append. Now, before the lock: ids
-    drawn from the table's sequence in one round trip, and every column but the chain's
-    three formatted as COPY text by psycopg (its own adaptation, off the wire). Returned:
-    chain_append's `persist` hook, which appends each row's seq, prev_hash and hash and sends
-    the batch as one COPY.
+    every linked append. Now, before the lock: ids drawn from the table's sequence in one
+    round trip, and every column but the chain's three formatted as COPY text by psycopg (its
+    own adaptation, off the wire). A column written alike for the whole batch (a bulk
+    request's token, address, times and defaults) is formatted once: the COPY names the
+    varying columns first and the shared ones after, so each row is its own varying values
+    plus one shared tail. Returned: chain_append's `persist` hook, which appends each row's
+    seq, prev_hash and hash and sends the batch as one COPY.
     """
     table = AuditEvent._meta.db_table
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in _COPY_FIELDS)
-    buffer = io.BytesIO()
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
@@ -459,28 +460,43 @@ def copy_prepare(events: list[AuditEvent]) -> Callable[[list[AuditEvent]], None]
         )
         for event, (pk,) in zip(events, cursor.fetchall(), strict=True):
             event.pk = pk
+    dumps = json.dumps
+    rows = []
+    for event in events:
+        # As chain_append would (a no-op for it then): the address is hashed and stored
+        # compressed.
+        event.remote_address = normalize_ip(event.remote_address)
+        row = list(_copy_values(event))
+        for index in _JSON_INDEXES:
+            value = row[index]
+            row[index] = "{}" if value == {} else dumps(value)  # most are empty
+        rows.append(row)
+    columns = list(zip(*rows, strict=True))
+    shared = [i for i, column in enumerate(columns) if len(rows) > 1 and written_alike(column)]
+    varying = [i for i in range(len(_COPY_FIELDS)) if i not in shared]
+    buffer = io.BytesIO()
     # A cursor that has run no statement: psycopg formats with it and sends nothing.
     with (
         connection.cursor() as formatter,
         Copy(formatter.cursor, writer=FileWriter(buffer)) as copy,
     ):
-        write_row, dumps = copy.write_row, json.dumps
-        for event in events:
-            # As chain_append would (a no-op for it then): the address is hashed and
-            # stored compressed.
-            event.remote_address = normalize_ip(event.remote_address)
-            row = list(_copy_values(event))
-            for index in _JSON_INDEXES:
-                value = row[index]
-                row[index] = "{}" if value == {} else dumps(value)  # most are empty
-            write_row(row)
-    # COPY's text format escapes newlines inside values: each b"\n" ends one row.
+        write_row = copy.write_row
+        if shared:
+            write_row([columns[i][0] for i in shared])
+        pick = itemgetter(*varying) if len(varying) > 1 else lambda row: (row[varying[0]],)
+        for row in rows:
+            write_row(pick(row))
+    # COPY's text format escapes newlines and tabs inside values: each b"\n" ends one row,
+    # each b"\t" ends one value.
     lines = buffer.getvalue().split(b"\n")[:-1]
-    statement = f"COPY {quote(table)} ({columns}, seq, prev_hash, hash) FROM STDIN"
+    tail = b"\t" + lines.pop(0) if shared else b""
+    names = ", ".join(quote(_COPY_FIELDS[i].column) for i in varying + shared)
+    statement = f"COPY {quote(table)} ({names}, seq, prev_hash, hash) FROM STDIN"
 
     def persist(linked: list[AuditEvent]) -> None:
         data = b"".join(
-            b"%s\t%d\t%s\t%s\n" % (line, event.seq, event.prev_hash.encode(), event.hash.encode())
+            b"%s%s\t%d\t%s\t%s\n"
+            % (line, tail, event.seq, event.prev_hash.encode(), event.hash.encode())
             for line, event in zip(lines, linked, strict=True)
         )
         with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
