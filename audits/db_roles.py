@@ -11,7 +11,9 @@ INSERT, UPDATE and DELETE, except:
   expiry grant table nothing;
 - `django_migrations`: SELECT (only `migrate`, as the owner, records migrations);
 
-and EXECUTE on `audits_expire_through`, the retention function.
+and EXECUTE on the retention functions (`audits_expire_through`, `audits_expire_partition`)
+and on `audits_partition_create`, by which the worker makes partitions ahead. The event
+table's partitions get nothing: the site reaches them only through the partitioned table.
 """
 
 from django.db import connection
@@ -58,10 +60,15 @@ def db_roles_grant(*, site_role: str) -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_schema()")
         schema = connection.ops.quote_name(cursor.fetchone()[0])
+        # Not the event table's partitions: the site reaches events only through the
+        # partitioned table, whose privileges and triggers apply to every partition.
         cursor.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1"
+            "SELECT c.relname FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace"
+            " AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1"
         )
         tables = [name for (name,) in cursor.fetchall()]
+        cursor.execute("SELECT to_regprocedure('audits_expire_partition(text)') IS NOT NULL")
+        partitioned = cursor.fetchone()[0]
     statements = [
         f"GRANT USAGE ON SCHEMA {schema} TO {role}",
         f"REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {role}",
@@ -74,6 +81,12 @@ def db_roles_grant(*, site_role: str) -> list[str]:
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
         f"GRANT EXECUTE ON FUNCTION {schema}.audits_expire_through(bigint) TO {role}",
     ]
+    if partitioned:
+        statements += [
+            f"GRANT EXECUTE ON FUNCTION {schema}.audits_expire_partition(text) TO {role}",
+            f"GRANT EXECUTE ON FUNCTION {schema}.audits_partition_create(timestamptz, timestamptz)"
+            f" TO {role}",
+        ]
     with connection.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)

@@ -83,7 +83,10 @@ class AuditEvent(models.Model):
     links it within about a second; the trigger allows exactly that one UPDATE).
     """
 
-    seq = models.BigIntegerField(unique=True, null=True, editable=False)
+    # Unique by construction (one linker at a time under the chain head's lock), not by a
+    # constraint: on the partitioned table (PostgreSQL, migration 0019) a unique constraint
+    # would have to include received_at.
+    seq = models.BigIntegerField(null=True, editable=False)
     source = models.CharField(max_length=12, choices=AuditSource.choices)
     action = models.CharField(max_length=255)
     crud = models.CharField(max_length=1, choices=Crud.choices, blank=True)
@@ -178,6 +181,7 @@ class AuditEvent(models.Model):
                 fields=["project", "environment", "group_id", "-created_at", "-id"],
                 name="audit_tenant_group_idx",
             ),
+            models.Index(fields=["seq"], name="audit_seq_idx"),
             # The pending events the linker picks up, in id order; tiny (rows leave it fast).
             models.Index(
                 fields=["id"], name="audit_pending_idx", condition=models.Q(seq__isnull=True)
@@ -260,8 +264,9 @@ class Organization(Taxonomy):
 
 
 class AuditEventLocation(models.Model):
-    # DB_CASCADE: retention deletes events in bulk SQL; their links must go with them.
-    auditevent = models.ForeignKey(AuditEvent, on_delete=models.DB_CASCADE)
+    # No database constraint: a foreign key cannot point into the partitioned event table
+    # (migration 0019). Events are never deleted but by retention, which deletes their links.
+    auditevent = models.ForeignKey(AuditEvent, on_delete=models.DO_NOTHING, db_constraint=False)
     location = models.ForeignKey(Location, on_delete=models.DB_CASCADE)
 
     class Meta:
@@ -274,7 +279,7 @@ class AuditEventLocation(models.Model):
 
 
 class AuditEventOrganization(models.Model):
-    auditevent = models.ForeignKey(AuditEvent, on_delete=models.DB_CASCADE)
+    auditevent = models.ForeignKey(AuditEvent, on_delete=models.DO_NOTHING, db_constraint=False)
     organization = models.ForeignKey(Organization, on_delete=models.DB_CASCADE)
 
     class Meta:

@@ -75,3 +75,14 @@ def audit_counts_roll_up() -> int:
     from audits.counters import audit_counts_roll_up as roll_up
 
     return roll_up()
+
+
+# Partitions are made AUDIT_PARTITION_PREMAKE intervals ahead: an hourly run leaves months of
+# slack before an insert would fall into the DEFAULT partition.
+@periodic(every=timedelta(hours=1))
+@task()
+def audit_partitions_maintain() -> list[str]:
+    """Create the event table's partitions ahead of time (audits/partitions.py)."""
+    from audits.partitions import audit_partitions_ensure
+
+    return audit_partitions_ensure()

@@ -381,6 +381,19 @@ AUDIT_IDEMPOTENCY_TTL_HOURS = env_int("AUDIT_IDEMPOTENCY_TTL_HOURS", 24)
 # the tables' owner) writes it into a table the site's role cannot change, so a site role
 # that calls the retention function itself still cannot empty the recent trail.
 AUDIT_MIN_RETENTION_DAYS = env_int("AUDIT_MIN_RETENTION_DAYS", 7)
+# PostgreSQL: the event table is partitioned by received time (audits/partitions.py), one
+# partition per interval (month, week or day, UTC); the worker keeps AUDIT_PARTITION_PREMAKE
+# intervals ahead created. Retention drops whole partitions, so events are kept up to one
+# interval longer than the retention asked for. A new interval applies to partitions created
+# from then on.
+AUDIT_PARTITION_INTERVAL = os.environ.get("AUDIT_PARTITION_INTERVAL", "month").strip().lower()
+if AUDIT_PARTITION_INTERVAL not in ("month", "week", "day"):
+    raise ImproperlyConfigured(
+        f"AUDIT_PARTITION_INTERVAL must be month, week or day, got {AUDIT_PARTITION_INTERVAL!r}"
+    )
+AUDIT_PARTITION_PREMAKE = env_int("AUDIT_PARTITION_PREMAKE", 3)
+if not 1 <= AUDIT_PARTITION_PREMAKE <= 120:
+    raise ImproperlyConfigured("AUDIT_PARTITION_PREMAKE must be between 1 and 120")
 # The chain head (seq, hash, time) is appended, HMAC-signed with a key derived from
 # SECRET_KEY, to this file every AUDIT_ANCHOR_INTERVAL_SECONDS by the worker; verification
 # then reports a chain rewound or truncated behind an anchor (audits/anchors.py).
