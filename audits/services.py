@@ -173,7 +173,7 @@ def audit_events_append(
     pending, without the chain lock (single-event ingest: concurrent commits then overlap);
     the worker links them within about a second (audits.chain.chain_link_pending).
     """
-    if persist is None and link and _copy_worthwhile(events):
+    if persist is None and _copy_worthwhile(events):
         persist = copy_prepare(events)
     with transaction.atomic(savepoint=False):
         stored = chain_append(events, link=link, persist=persist)
@@ -182,8 +182,9 @@ def audit_events_append(
     return stored
 
 
-# From this many events a linked batch is stored by COPY on PostgreSQL (copy_prepare): the
-# engine's state changes and bulk ingest. Below it the ORM's INSERT costs fewer round trips.
+# From this many events a batch is stored by COPY on PostgreSQL (copy_prepare): bulk ingest
+# (linked, or pending for Retraced's publisher) and the engine's state changes. Below it the
+# ORM's INSERT costs fewer round trips.
 COPY_MIN_EVENTS = 20
 
 
@@ -441,15 +442,15 @@ _JSON_INDEXES = [i for i, f in enumerate(_COPY_FIELDS) if f.get_internal_type() 
 
 def copy_prepare(events: list[AuditEvent]) -> Callable[[list[AuditEvent]], None]:
     """
-    A linked batch's storage on PostgreSQL (bulk ingest, the monitoring engine's state
-    changes), in two halves so that little of it runs under the chain lock, which serialises
+    A batch's storage on PostgreSQL (bulk ingest, the monitoring engine's state changes), in
+    two halves so that little of it runs under the chain lock, which serialises
     every linked append. Now, before the lock: ids drawn from the table's sequence in one
     round trip, and every column but the chain's three formatted as COPY text by psycopg (its
     own adaptation, off the wire). A column written alike for the whole batch (a bulk
     request's token, address, times and defaults) is formatted once: the COPY names the
     varying columns first and the shared ones after, so each row is its own varying values
     plus one shared tail. Returned: chain_append's `persist` hook, which appends each row's
-    seq, prev_hash and hash and sends the batch as one COPY.
+    seq, prev_hash and hash (NULL for a pending batch) and sends the batch as one COPY.
     """
     table = AuditEvent._meta.db_table
     quote = connection.ops.quote_name
@@ -493,15 +494,18 @@ def copy_prepare(events: list[AuditEvent]) -> Callable[[list[AuditEvent]], None]
     names = ", ".join(quote(_COPY_FIELDS[i].column) for i in varying + shared)
     statement = f"COPY {quote(table)} ({names}, seq, prev_hash, hash) FROM STDIN"
 
-    def persist(linked: list[AuditEvent]) -> None:
-        data = b"".join(
-            b"%s%s\t%d\t%s\t%s\n"
-            % (line, tail, event.seq, event.prev_hash.encode(), event.hash.encode())
-            for line, event in zip(lines, linked, strict=True)
-        )
+    def persist(stored: list[AuditEvent]) -> None:
+        if stored[0].seq is None:  # pending (chain_append link=False): the worker links them
+            data = b"".join(b"%s%s\t\\N\t\\N\t\\N\n" % (line, tail) for line in lines)
+        else:
+            data = b"".join(
+                b"%s%s\t%d\t%s\t%s\n"
+                % (line, tail, event.seq, event.prev_hash.encode(), event.hash.encode())
+                for line, event in zip(lines, stored, strict=True)
+            )
         with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
             copy.write(data)
-        for event in linked:
+        for event in stored:
             event._state.adding = False
 
     return persist
