@@ -318,7 +318,9 @@ def lock_models(url: str, *, workers: int, seconds: float) -> None:
             "CREATE TABLE bench_chain_heads (chain int PRIMARY KEY, last_seq bigint NOT NULL, "
             "last_hash varchar(64) NOT NULL)"
         )
-        conn.execute("CREATE SEQUENCE IF NOT EXISTS bench_chain_ids")
+        # One nextval per batch draws a block of BATCH ids (concurrent nextvals interleave).
+        conn.execute("DROP SEQUENCE IF EXISTS bench_chain_ids")
+        conn.execute(f"CREATE SEQUENCE bench_chain_ids INCREMENT BY {BATCH}")
         indexes = conn.execute(
             "SELECT count(*) FROM pg_indexes WHERE tablename = 'bench_chain_events'"
         ).fetchone()[0]
@@ -371,11 +373,7 @@ def lock_models(url: str, *, workers: int, seconds: float) -> None:
             chain = index % chains
             with psycopg.connect(url) as conn:
                 while time.perf_counter() < stop:
-                    (first_id,) = conn.execute(
-                        "SELECT nextval('bench_chain_ids') FROM generate_series(1, %s) "
-                        "ORDER BY 1 LIMIT 1",
-                        [BATCH],
-                    ).fetchone()
+                    (first_id,) = conn.execute("SELECT nextval('bench_chain_ids')").fetchone()
                     ids = list(range(first_id, first_id + BATCH))
                     if model == "link-table":
                         with conn.cursor().copy(wide) as copy:
