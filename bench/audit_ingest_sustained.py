@@ -66,10 +66,22 @@ BATCH = 1000
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def bulk_body() -> bytes:
-    return json.dumps(
-        {"events": [{**EVENT, "action": f"bulk.event.{i % 50}"} for i in range(BATCH)]}
-    ).encode()
+# Retraced's publisher bulk stores its events pending (a receipt needs no chain position):
+# the worker's linker must keep up with it. The event is bench/retraced_publish.py's.
+ENDPOINTS = {
+    "replicated": "/audit/v1/event/bulk",
+    "publisher": "/publisher/v1/project/default/event/bulk",
+}
+
+
+def bulk_body(endpoint: str = "replicated") -> bytes:
+    if endpoint == "publisher":
+        from bench.retraced_publish import RETRACED_EVENT
+
+        events = [{**RETRACED_EVENT, "action": f"bulk.event.{i % 50}"} for i in range(BATCH)]
+    else:
+        events = [{**EVENT, "action": f"bulk.event.{i % 50}"} for i in range(BATCH)]
+    return json.dumps({"events": events}).encode()
 
 
 # --- CPU accounting --------------------------------------------------------------------
@@ -220,7 +232,7 @@ def sustained(args, secret: str, gunicorn, url: str) -> dict:
     import psycopg
 
     auth = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
-    body = bulk_body()
+    path, body = ENDPOINTS[args.endpoint], bulk_body(args.endpoint)
     single = json.dumps(EVENT).encode()
     done = {"bulk": 0, "single": 0, "errors": 0}
     latencies: list[float] = []
@@ -238,7 +250,7 @@ def sustained(args, secret: str, gunicorn, url: str) -> dict:
         async def bulk_client():
             while time.perf_counter() < stop:
                 started = time.perf_counter()
-                status = await request("POST", "/audit/v1/event/bulk", body, auth)
+                status = await request("POST", path, body, auth)
                 latencies.append(time.perf_counter() - started)
                 if status == 201:
                     done["bulk"] += 1
@@ -453,24 +465,37 @@ def main() -> None:
     )
     parser.add_argument("--sample", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--floor-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--endpoint",
+        choices=ENDPOINTS,
+        default="replicated",
+        help="replicated: /audit/v1/event/bulk, linked at once; publisher: Retraced's, pending",
+    )
     parser.add_argument("--lock-models", action="store_true", help="also the §5 prototype")
+    parser.add_argument("--lock-only", action="store_true", help="only the §5 prototype")
     parser.add_argument("--lock-seconds", type=float, default=20.0)
     parser.add_argument("--lock-workers", type=int, default=4)
     args = parser.parse_args()
 
-    secret = prepare()
     url = env()["DATABASE_URL"]
+    if args.lock_only:
+        lock_models(url, workers=args.lock_workers, seconds=args.lock_seconds)
+        return
+    secret = prepare()
     auth = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
     gunicorn, worker = start_gunicorn(), start_worker()
     try:
-        asyncio.run(load("/audit/v1/event/bulk", bulk_body(), auth, clients=2, seconds=3))
+        asyncio.run(
+            load(ENDPOINTS[args.endpoint], bulk_body(args.endpoint), auth, clients=2, seconds=3)
+        )
         floor = copy_floor_rate(url, connections=args.bulk_clients, seconds=args.floor_seconds)
         print(
             f"COPY floor: {floor:,.0f} events/s ({args.bulk_clients} connections, committed "
             f"batches of 1,000 into an index-free table of the event table's width)"
         )
         print(
-            f"-- sustained bulk: {args.bulk_clients} clients x 1,000 events/request, "
+            f"-- sustained bulk, POST {ENDPOINTS[args.endpoint]}: {args.bulk_clients} clients "
+            "x 1,000 events/request, "
             f"{args.single_clients} single-event clients, {args.seconds:.0f} s"
         )
         result = sustained(args, secret, gunicorn, url)
