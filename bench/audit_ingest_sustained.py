@@ -27,7 +27,9 @@ production indexes and chain linking (the harness of bench/audit_ingest.py).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_ingest .venv/bin/python -u bench/audit_ingest_sustained.py --seconds 300 --lock-models
 
-`--seconds 30` for a quick run. The machine's cores are shared by gunicorn, PostgreSQL, this
+`--seconds 30` for a quick run; `--endpoint publisher` loads Retraced's bulk publish instead,
+whose events are stored pending (the worker's linker must keep up); `--lock-only` runs only
+the prototype. The machine's cores are shared by gunicorn, PostgreSQL, this
 generator and other helpers' work: read the ratios, which are measured in the same run.
 """
 
