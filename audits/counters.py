@@ -12,7 +12,9 @@ event twice or not at all.
 
 Retention (`audit_events_expire`) deletes a prefix of the chain: `audit_counts_expire`
 subtracts the deleted events that were already counted, in the deletion's transaction, so
-the counters always describe the events the audit list still holds.
+the counters always describe the events the audit list still holds. A dropped partition's
+events are counted before the chain lock is taken (`audit_counts_of`) and subtracted under
+it (`audit_counts_subtract`): counting a month of events takes seconds.
 """
 
 from collections import defaultdict
@@ -130,6 +132,29 @@ def audit_counts_expire(*, after_seq: int, through_seq: int) -> None:
             _hourly_groups(AuditEvent.objects.filter(seq__gt=after_seq, seq__lte=upper)),
             sign=-1,
         )
+
+
+def audit_counts_of(events) -> dict[tuple[datetime, str], int]:
+    """
+    The hourly groups of `events` (a queryset), counted without any lock: for retention to
+    count a whole partition before it takes the chain lock (`audit_counts_subtract`).
+    """
+    return _hourly_groups(events)
+
+
+def audit_counts_subtract(groups: dict[tuple[datetime, str], int], *, through_seq: int) -> bool:
+    """
+    Subtract `groups`, counted beforehand from events at or below `through_seq` that are
+    being deleted, in the deletion's transaction. Only if the counters hold all of them (the
+    watermark has reached `through_seq`); returns False, changing nothing, otherwise: the
+    caller then subtracts by seq range (`audit_counts_expire`).
+    """
+    with transaction.atomic():
+        mark = _watermark_locked()
+        if mark.seq < through_seq:
+            return False
+        _counts_add(groups, sign=-1)
+    return True
 
 
 @dataclass(frozen=True)

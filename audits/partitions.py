@@ -128,10 +128,16 @@ def audit_partitions_ensure(
         return []
     interval = settings.AUDIT_PARTITION_INTERVAL
     now = timezone.now()
-    wanted = partition_ranges(
-        oldest=since or now, interval=interval, premake=settings.AUDIT_PARTITION_PREMAKE, now=now
-    )
-    if through is not None:
+    if through is None:
+        wanted = partition_ranges(
+            oldest=since or now,
+            interval=interval,
+            premake=settings.AUDIT_PARTITION_PREMAKE,
+            now=now,
+        )
+    else:
+        start = interval_start(min(since or through, through), interval)
+        wanted = [(start, interval_next(start, interval))]
         while wanted[-1][1] <= through:
             wanted.append((wanted[-1][1], interval_next(wanted[-1][1], interval)))
     existing = audit_partitions()
@@ -153,3 +159,17 @@ def audit_partitions_ensure(
                 existing.append(Partition(name, cursor_at, stop))
             cursor_at = stop
     return created
+
+
+def audit_partition_sizes() -> list[tuple[Partition, int]]:
+    """Each range partition with PostgreSQL's estimate of its rows (as of its last ANALYZE)."""
+    partitions = audit_partitions()
+    if not partitions:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, greatest(reltuples, 0)::bigint FROM pg_class WHERE relname = ANY(%s)",
+            [[p.name for p in partitions]],
+        )
+        estimates = dict(cursor.fetchall())
+    return [(p, estimates.get(p.name, 0)) for p in partitions]

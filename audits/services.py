@@ -6,6 +6,8 @@ The one auditing entry point. Every app records events through `audit_event_reco
 import hashlib
 import io
 import json
+import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,14 +15,23 @@ from operator import attrgetter, itemgetter
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    connection,
+    connections,
+    transaction,
+)
+from django.db.models import Max, Q
 from django.db.models.base import ModelState
 from django.utils import timezone
 from psycopg.copy import Copy, FileWriter
+from psycopg.errors import LockNotAvailable, ObjectNotInPrerequisiteState
 
 from audits.chain import (
     chain_append,
     chain_head_locked,
+    chain_link_pending,
     chain_link_pending_locked,
     normalize_ip,
     written_alike,
@@ -32,10 +43,24 @@ from audits.context import (
     AuditTarget,
     current_audit_context,
 )
-from audits.counters import audit_counts_expire
+from audits.counters import (
+    audit_counts_expire,
+    audit_counts_of,
+    audit_counts_roll_up,
+    audit_counts_subtract,
+)
 from audits.ingest import ValidEvent
 from audits.models import AuditCheckpoint, AuditEvent, AuditIdempotencyKey, AuditSource, Crud
+from audits.partitions import (
+    DEFAULT_PARTITION,
+    Partition,
+    audit_default_partition_rows,
+    audit_events_partitioned,
+    audit_partitions,
+)
 from integration_site.row_insert import rows_insert_each
+
+logger = logging.getLogger(__name__)
 
 REDACTED = "[redacted]"
 _NO_TARGET = AuditTarget(type="")
@@ -580,24 +605,171 @@ def audit_events_expire(*, days: int, batch_size: int = EXPIRE_BATCH_SIZE) -> Ex
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     cutoff = timezone.now() - timedelta(days=days)
+    removed = 0
+    partitioned = audit_events_partitioned()
+    if partitioned:
+        dropped = _expire_partitions(cutoff=cutoff, days=days)
+        removed = dropped.removed
+        # Row by row only for what the DEFAULT partition holds (events no partition covered):
+        # a partitioned event is removed with its whole partition, never row by row.
+        if not audit_default_partition_rows(before=cutoff):
+            if dropped.partitions:
+                return ExpireResult(removed=removed, through_seq=dropped.through_seq, cutoff=cutoff)
+            # Nothing to remove: the run is still recorded (removed 0).
+            return _expire_batch(through=0, batch_size=batch_size, cutoff=cutoff, days=days)
     with transaction.atomic():
         head = chain_head_locked()
         # Pending events join the chain first, so the prefix is computed over all of them.
         chain_link_pending_locked(head)
-        first_kept = (
-            AuditEvent.objects.filter(seq__isnull=False, received_at__gte=cutoff)
-            .order_by("seq")
-            .values("seq")
-            .first()
-        )
-        # Events appended later are received after the cutoff: the prefix cannot grow.
-        through = (first_kept["seq"] - 1) if first_kept else head.last_seq
-    removed = 0
+        if partitioned:
+            # Only the DEFAULT partition is searched: the prefix stops before the first
+            # partitioned event anyway, and a month's partition is too big to walk here.
+            through = _default_partition_prefix_end(cutoff=cutoff, head_seq=head.last_seq)
+        else:
+            first_kept = (
+                AuditEvent.objects.filter(seq__isnull=False, received_at__gte=cutoff)
+                .order_by("seq")
+                .values("seq")
+                .first()
+            )
+            # Events appended later are received after the cutoff: the prefix cannot grow.
+            through = (first_kept["seq"] - 1) if first_kept else head.last_seq
     while True:
         batch = _expire_batch(through=through, batch_size=batch_size, cutoff=cutoff, days=days)
         removed += batch.removed
         if batch.removed == 0 or batch.through_seq >= through:
             return ExpireResult(removed=removed, through_seq=batch.through_seq, cutoff=cutoff)
+
+
+@dataclass(frozen=True)
+class PartitionsExpired:
+    partitions: int
+    removed: int
+    through_seq: int
+
+
+# The DETACH of a partition needs the event table to itself for a moment: it waits at most
+# this long for readers and writers to let go (who queue behind it meanwhile), then gives up
+# and tries again, so no ingest stalls for longer than this.
+EXPIRE_LOCK_TIMEOUT_MS = 300
+EXPIRE_LOCK_ATTEMPTS = 20
+
+
+class _PartitionNotExpirable(Exception):
+    """The partition cannot go yet; the next run tries again."""
+
+
+def _expire_partitions(*, cutoff: datetime, days: int) -> PartitionsExpired:
+    """
+    Drop, oldest first, every partition whose whole range was received before `cutoff`,
+    each with the few events linked before its last one but received after its end, so
+    each removal is a prefix of the chain (`audits_expire_partition`, migration 0019). Each
+    is its own transaction, writes its checkpoint and records its `audit.expire`. Stops at
+    the first partition that cannot go yet (an event linked into its range of seq was
+    received after the cutoff); the next run carries on.
+    """
+    dropped = removed = 0
+    through = 0
+    for part in audit_partitions():
+        if part.end > cutoff:
+            break
+        try:
+            part_removed, through = _expire_partition(part, cutoff=cutoff, days=days)
+        except _PartitionNotExpirable:
+            break
+        dropped += 1
+        removed += part_removed
+    return PartitionsExpired(partitions=dropped, removed=removed, through_seq=through)
+
+
+def _expire_partition(part: Partition, *, cutoff: datetime, days: int) -> tuple[int, int]:
+    # Everything slow happens before the chain lock: linking the pending events, the
+    # counters' roll-up, and counting the partition's events for the dashboard.
+    chain_link_pending()
+    audit_counts_roll_up()
+    checkpoint = AuditCheckpoint.objects.order_by("-seq").first()
+    start = checkpoint.seq if checkpoint else 0
+    in_partition = AuditEvent.objects.filter(received_at__gte=part.start, received_at__lt=part.end)
+    last = in_partition.aggregate(last=Max("seq"))["last"]
+    groups: dict = {}
+    if last is not None:
+        stragglers = AuditEvent.objects.filter(seq__gt=start, seq__lte=last).filter(
+            Q(received_at__lt=part.start) | Q(received_at__gte=part.end)
+        )
+        if stragglers.filter(received_at__gte=cutoff).exists():
+            raise _PartitionNotExpirable(part.name)
+        groups = audit_counts_of(in_partition)
+        for key, count in audit_counts_of(stragglers).items():
+            groups[key] = groups.get(key, 0) + count
+    for attempt in range(EXPIRE_LOCK_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                return _expire_partition_locked(
+                    part, start=start, last=last, groups=groups, cutoff=cutoff, days=days
+                )
+        except DatabaseError as exc:
+            if isinstance(exc.__cause__, LockNotAvailable):
+                logger.info("Expiring %s: the event table stayed busy; retrying.", part.name)
+                time.sleep(min(2.0, 0.1 * 2**attempt))
+                continue
+            # Events stored or left unlinked in its range since it was counted.
+            if isinstance(exc.__cause__, ObjectNotInPrerequisiteState):
+                raise _PartitionNotExpirable(part.name) from exc
+            raise
+    raise _PartitionNotExpirable(part.name)
+
+
+def _expire_partition_locked(
+    part: Partition, *, start: int, last: int | None, groups: dict, cutoff: datetime, days: int
+) -> tuple[int, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('lock_timeout', %s, true)", [f"{EXPIRE_LOCK_TIMEOUT_MS}ms"]
+        )
+        # Subtracted first: the deletion below makes the events uncountable.
+        if last is not None and not audit_counts_subtract(groups, through_seq=last):
+            audit_counts_expire(after_seq=start, through_seq=last)
+        cursor.execute("SELECT audits_expire_partition(%s)", [part.name])
+        through, removed = cursor.fetchone()[0]
+    checkpoint_hash = (
+        AuditCheckpoint.objects.filter(seq=through).values_list("hash", flat=True).first()
+    )
+    audit_event_record(
+        action="audit.expire",
+        crud=Crud.DELETE,
+        source=AuditSource.SYSTEM,
+        target=AuditTarget(type="AuditTrail", name="audit events"),
+        description=(
+            f"Removed {removed} audit events received before {part.end.isoformat()} "
+            f"(partition {part.name}; retention {days} days, cutoff {cutoff.isoformat()}); "
+            f"checkpoint at seq {through}."
+        ),
+        audited_changes={
+            "removed": removed,
+            "through_seq": through,
+            "partition": part.name,
+            **({"checkpoint_hash": checkpoint_hash} if removed and checkpoint_hash else {}),
+        },
+    )
+    return removed, through
+
+
+def _default_partition_prefix_end(*, cutoff: datetime, head_seq: int) -> int:
+    """
+    The last seq of the chain's prefix that lies in the DEFAULT partition and was received
+    before `cutoff`: it ends before the first event of any range partition and before the
+    first default one received since.
+    """
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    default = connection.ops.quote_name(DEFAULT_PARTITION)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT min(seq) FROM {table} WHERE tableoid <> to_regclass(%s)),"
+            f" (SELECT min(seq) FROM {default} WHERE received_at >= %s)",
+            [DEFAULT_PARTITION, cutoff],
+        )
+        bounds = [seq - 1 for seq in cursor.fetchone() if seq is not None]
+    return min([head_seq, *bounds])
 
 
 def _expire_batch(*, through: int, batch_size: int, cutoff: datetime, days: int) -> ExpireResult:

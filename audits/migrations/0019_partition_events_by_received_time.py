@@ -159,6 +159,19 @@ BEGIN
     -- check under the lock below refuses if it did.
     EXECUTE pg_catalog.format('SELECT count(*), max(seq) FROM {schema}.%I', p_partition)
         INTO in_partition, through;
+    -- Its events' location and organization links (derived data, outside the chain) go
+    -- before the lock too, by the link tables' rows: there are far fewer of them.
+    EXECUTE pg_catalog.format(
+        'DELETE FROM {schema}.audits_auditeventlocation l USING {schema}.%I e'
+        ' WHERE l.auditevent_id = e.id', p_partition);
+    EXECUTE pg_catalog.format(
+        'DELETE FROM {schema}.audits_auditeventorganization l USING {schema}.%I e'
+        ' WHERE l.auditevent_id = e.id', p_partition);
+    -- The table first, then the chain head: the order writers take them in (a linked append
+    -- reads or sequences the table before it waits for the head), so the two cannot wait
+    -- on each other. From here to the caller's commit is milliseconds; the caller's short
+    -- lock_timeout bounds the wait for the table, during which new readers queue behind.
+    LOCK TABLE {schema}.audits_auditevent IN ACCESS EXCLUSIVE MODE;
     PERFORM 1 FROM {schema}.audits_auditchainhead WHERE id = 1 FOR UPDATE;
     SELECT coalesce(max(seq), 0) INTO start_seq FROM {schema}.audits_auditcheckpoint;
     EXECUTE pg_catalog.format(
@@ -190,16 +203,12 @@ BEGIN
             INTO last_hash USING through;
         INSERT INTO {schema}.audits_expiry_grant (xact, through_seq)
             VALUES (pg_catalog.pg_current_xact_id(), through);
-        CREATE TEMPORARY TABLE audits_expiring ON COMMIT DROP AS
+        DELETE FROM {schema}.audits_auditeventlocation WHERE auditevent_id IN (
             SELECT id FROM {schema}.audits_auditevent
-            WHERE seq > start_seq AND seq <= through AND (received_at < low OR received_at >= high);
-        EXECUTE pg_catalog.format(
-            'INSERT INTO pg_temp.audits_expiring SELECT id FROM {schema}.%I', p_partition);
-        DELETE FROM {schema}.audits_auditeventlocation
-            WHERE auditevent_id IN (SELECT id FROM pg_temp.audits_expiring);
-        DELETE FROM {schema}.audits_auditeventorganization
-            WHERE auditevent_id IN (SELECT id FROM pg_temp.audits_expiring);
-        DROP TABLE pg_temp.audits_expiring;
+            WHERE seq > start_seq AND seq <= through AND (received_at < low OR received_at >= high));
+        DELETE FROM {schema}.audits_auditeventorganization WHERE auditevent_id IN (
+            SELECT id FROM {schema}.audits_auditevent
+            WHERE seq > start_seq AND seq <= through AND (received_at < low OR received_at >= high));
         DELETE FROM {schema}.audits_auditevent
             WHERE seq > start_seq AND seq <= through AND (received_at < low OR received_at >= high);
         GET DIAGNOSTICS stragglers = ROW_COUNT;

@@ -214,3 +214,34 @@ def test_deploy_check_is_quiet_for_the_site_role(site_role):
 
     assert "audits.W001" not in deploy_check(site_role)
     assert "audits.W001" in deploy_check(db["USER"] or "postgres")
+
+
+def test_the_site_role_reaches_partitions_only_through_the_event_table(as_site):
+    """
+    No privilege on a partition itself (it could not DELETE or TRUNCATE there anyway: the
+    triggers are on every partition), but it makes partitions ahead and drops expired ones
+    through the SECURITY DEFINER functions, within the floor.
+    """
+    event = record(1)[0]
+    partition = as_site.execute(
+        "SELECT tableoid::regclass::text FROM audits_auditevent WHERE id = %s", [event.pk]
+    ).fetchone()[0]
+    assert partition.startswith("audits_auditevent_p")
+    refused(
+        as_site,
+        f"SELECT * FROM {partition}",
+        f"DELETE FROM {partition}",
+        f"TRUNCATE {partition}",
+        f"DROP TABLE {partition}",
+        f"ALTER TABLE audits_auditevent DETACH PARTITION {partition}",
+        # Its own month is within the floor.
+        f"SELECT audits_expire_partition('{partition}')",
+    )
+    created = as_site.execute(
+        "SELECT audits_partition_create('2021-03-01', '2021-04-01')"
+    ).fetchone()[0]
+    assert created == "audits_auditevent_p20210301"
+    # Empty and long past the floor: the site may drop it.
+    as_site.execute(f"SELECT audits_expire_partition('{created}')")
+    assert as_site.execute("SELECT to_regclass(%s)", [created]).fetchone()[0] is None
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
