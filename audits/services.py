@@ -408,8 +408,11 @@ def audit_events_ingest(
 
     receipts=True is Retraced's publisher API: each event's values carry its `retraced_id`
     and `receipt_hash`, made before storing, and the answer is those receipts, `{id, hash}`
-    for one event or a list of them in input order. Single or bulk, the events are stored
-    pending: a receipt needs no chain position, so no commit waits on the chain lock.
+    for one event or a list of them in input order. A single event is stored pending, like
+    Replicated's. A bulk batch is linked at once, like Replicated's bulk: stored pending, each
+    of its rows would be written twice (the linker's UPDATE of seq, an indexed column, is never
+    HOT), and at 1,000 events per request the linker fell behind ingest four to one
+    (docs/benchmarks.md, "The chain linker under pending bulk").
     """
     context = current_audit_context()
     if not bulk and idempotency is None:
@@ -427,7 +430,7 @@ def audit_events_ingest(
         # One received_at for the request: the events are stored by one transaction.
         now = timezone.now()
         built = _ingested_build(events, caller_ip, context, now)
-        appended = audit_events_append(built, link=bulk and not receipts)
+        appended = audit_events_append(built, link=bulk)
         result = _ingest_result(appended, bulk=bulk, receipts=receipts)
         if idempotency is not None:
             AuditIdempotencyKey.objects.filter(owner=idempotency.owner, key=idempotency.key).update(
