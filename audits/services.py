@@ -737,22 +737,16 @@ def _expire_partition_locked(
     checkpoint_hash = (
         AuditCheckpoint.objects.filter(seq=through).values_list("hash", flat=True).first()
     )
-    audit_event_record(
-        action="audit.expire",
-        crud=Crud.DELETE,
-        source=AuditSource.SYSTEM,
-        target=AuditTarget(type="AuditTrail", name="audit events"),
+    _expiry_record(
         description=(
             f"Removed {removed} audit events received before {part.end.isoformat()} "
             f"(partition {part.name}; retention {days} days, cutoff {cutoff.isoformat()}); "
             f"checkpoint at seq {through}."
         ),
-        audited_changes={
-            "removed": removed,
-            "through_seq": through,
-            "partition": part.name,
-            **({"checkpoint_hash": checkpoint_hash} if removed and checkpoint_hash else {}),
-        },
+        removed=removed,
+        through_seq=through,
+        checkpoint_hash=checkpoint_hash if removed else None,
+        partition=part.name,
     )
     return removed, through
 
@@ -773,6 +767,35 @@ def _default_partition_prefix_end(*, cutoff: datetime, head_seq: int) -> int:
         )
         bounds = [seq - 1 for seq in cursor.fetchone() if seq is not None]
     return min([head_seq, *bounds])
+
+
+def _expiry_record(
+    *,
+    description: str,
+    removed: int,
+    through_seq: int,
+    checkpoint_hash: str | None,
+    partition: str | None = None,
+) -> None:
+    """
+    The `audit.expire` event of one removal, in its transaction. It carries the checkpoint
+    inside the chain: verification starts from a checkpoint only if a linked expiry vouches
+    for it, so a forged one (a prefix deleted with a checkpoint planted by hand) does not
+    verify.
+    """
+    audit_event_record(
+        action="audit.expire",
+        crud=Crud.DELETE,
+        source=AuditSource.SYSTEM,
+        target=AuditTarget(type="AuditTrail", name="audit events"),
+        description=description,
+        audited_changes={
+            "removed": removed,
+            "through_seq": through_seq,
+            **({"partition": partition} if partition else {}),
+            **({"checkpoint_hash": checkpoint_hash} if checkpoint_hash else {}),
+        },
+    )
 
 
 def _expire_batch(*, through: int, batch_size: int, cutoff: datetime, days: int) -> ExpireResult:
@@ -811,22 +834,13 @@ def _expire_batch(*, through: int, batch_size: int, cutoff: datetime, days: int)
                 removed = expired._raw_delete(expired.db)
                 AuditCheckpoint.objects.create(seq=end, hash=last["hash"], removed_count=removed)
             start, start_hash = end, last["hash"]
-        audit_event_record(
-            action="audit.expire",
-            crud=Crud.DELETE,
-            source=AuditSource.SYSTEM,
-            target=AuditTarget(type="AuditTrail", name="audit events"),
+        _expiry_record(
             description=(
                 f"Removed {removed} audit events received before {cutoff.isoformat()} "
                 f"(retention {days} days); checkpoint at seq {start}."
             ),
-            # The checkpoint, inside the chain: verification starts from a checkpoint only if
-            # a linked expiry vouches for it, so a forged one (a prefix deleted with a
-            # checkpoint planted by hand) does not verify.
-            audited_changes={
-                "removed": removed,
-                "through_seq": start,
-                **({"checkpoint_hash": start_hash} if start_hash else {}),
-            },
+            removed=removed,
+            through_seq=start,
+            checkpoint_hash=start_hash,
         )
     return ExpireResult(removed=removed, through_seq=start, cutoff=cutoff)
