@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +34,7 @@ from audits.chain import (
     chain_link_pending,
     chain_link_pending_locked,
     normalize_ip,
+    written_alike,
 )
 from audits.context import (
     ANONYMOUS_ACTOR,
@@ -197,7 +198,7 @@ def audit_events_append(
     pending, without the chain lock (single-event ingest: concurrent commits then overlap);
     the worker links them within about a second (audits.chain.chain_link_pending).
     """
-    if persist is None and link and _copy_worthwhile(events):
+    if persist is None and _copy_worthwhile(events):
         persist = copy_prepare(events)
     with transaction.atomic(savepoint=False):
         stored = chain_append(events, link=link, persist=persist)
@@ -206,8 +207,9 @@ def audit_events_append(
     return stored
 
 
-# From this many events a linked batch is stored by COPY on PostgreSQL (copy_prepare): the
-# engine's state changes and bulk ingest. Below it the ORM's INSERT costs fewer round trips.
+# From this many events a batch is stored by COPY on PostgreSQL (copy_prepare): bulk ingest
+# (linked, or pending for Retraced's publisher) and the engine's state changes. Below it the
+# ORM's INSERT costs fewer round trips.
 COPY_MIN_EVENTS = 20
 
 
@@ -406,8 +408,11 @@ def audit_events_ingest(
 
     receipts=True is Retraced's publisher API: each event's values carry its `retraced_id`
     and `receipt_hash`, made before storing, and the answer is those receipts, `{id, hash}`
-    for one event or a list of them in input order. Single or bulk, the events are stored
-    pending: a receipt needs no chain position, so no commit waits on the chain lock.
+    for one event or a list of them in input order. A single event is stored pending, like
+    Replicated's. A bulk batch is linked at once, like Replicated's bulk: stored pending, each
+    of its rows would be written twice (the linker's UPDATE of seq, an indexed column, is never
+    HOT), and at 1,000 events per request the linker fell behind ingest four to one
+    (docs/benchmarks.md, "The chain linker under pending bulk").
     """
     context = current_audit_context()
     if not bulk and idempotency is None:
@@ -425,7 +430,7 @@ def audit_events_ingest(
         # One received_at for the request: the events are stored by one transaction.
         now = timezone.now()
         built = _ingested_build(events, caller_ip, context, now)
-        appended = audit_events_append(built, link=bulk and not receipts)
+        appended = audit_events_append(built, link=bulk)
         result = _ingest_result(appended, bulk=bulk, receipts=receipts)
         if idempotency is not None:
             AuditIdempotencyKey.objects.filter(owner=idempotency.owner, key=idempotency.key).update(
@@ -465,18 +470,18 @@ _JSON_INDEXES = [i for i, f in enumerate(_COPY_FIELDS) if f.get_internal_type() 
 
 def copy_prepare(events: list[AuditEvent]) -> Callable[[list[AuditEvent]], None]:
     """
-    A linked batch's storage on PostgreSQL (bulk ingest, the monitoring engine's state
-    changes), in two halves so that little of it runs under the chain lock, which serialises
-    every linked append. Now, before the lock: ids
-    drawn from the table's sequence in one round trip, and every column but the chain's
-    three formatted as COPY text by psycopg (its own adaptation, off the wire). Returned:
-    chain_append's `persist` hook, which appends each row's seq, prev_hash and hash and sends
-    the batch as one COPY.
+    A batch's storage on PostgreSQL (bulk ingest, the monitoring engine's state changes), in
+    two halves so that little of it runs under the chain lock, which serialises
+    every linked append. Now, before the lock: ids drawn from the table's sequence in one
+    round trip, and every column but the chain's three formatted as COPY text by psycopg (its
+    own adaptation, off the wire). A column written alike for the whole batch (a bulk
+    request's token, address, times and defaults) is formatted once: the COPY names the
+    varying columns first and the shared ones after, so each row is its own varying values
+    plus one shared tail. Returned: chain_append's `persist` hook, which appends each row's
+    seq, prev_hash and hash (NULL for a pending batch) and sends the batch as one COPY.
     """
     table = AuditEvent._meta.db_table
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in _COPY_FIELDS)
-    buffer = io.BytesIO()
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
@@ -484,33 +489,51 @@ def copy_prepare(events: list[AuditEvent]) -> Callable[[list[AuditEvent]], None]
         )
         for event, (pk,) in zip(events, cursor.fetchall(), strict=True):
             event.pk = pk
+    dumps = json.dumps
+    rows = []
+    for event in events:
+        # As chain_append would (a no-op for it then): the address is hashed and stored
+        # compressed.
+        event.remote_address = normalize_ip(event.remote_address)
+        row = list(_copy_values(event))
+        for index in _JSON_INDEXES:
+            value = row[index]
+            row[index] = "{}" if value == {} else dumps(value)  # most are empty
+        rows.append(row)
+    columns = list(zip(*rows, strict=True))
+    shared = [i for i, column in enumerate(columns) if len(rows) > 1 and written_alike(column)]
+    varying = [i for i in range(len(_COPY_FIELDS)) if i not in shared]
+    buffer = io.BytesIO()
     # A cursor that has run no statement: psycopg formats with it and sends nothing.
     with (
         connection.cursor() as formatter,
         Copy(formatter.cursor, writer=FileWriter(buffer)) as copy,
     ):
-        write_row, dumps = copy.write_row, json.dumps
-        for event in events:
-            # As chain_append would (a no-op for it then): the address is hashed and
-            # stored compressed.
-            event.remote_address = normalize_ip(event.remote_address)
-            row = list(_copy_values(event))
-            for index in _JSON_INDEXES:
-                value = row[index]
-                row[index] = "{}" if value == {} else dumps(value)  # most are empty
-            write_row(row)
-    # COPY's text format escapes newlines inside values: each b"\n" ends one row.
+        write_row = copy.write_row
+        if shared:
+            write_row([columns[i][0] for i in shared])
+        pick = itemgetter(*varying) if len(varying) > 1 else lambda row: (row[varying[0]],)
+        for row in rows:
+            write_row(pick(row))
+    # COPY's text format escapes newlines and tabs inside values: each b"\n" ends one row,
+    # each b"\t" ends one value.
     lines = buffer.getvalue().split(b"\n")[:-1]
-    statement = f"COPY {quote(table)} ({columns}, seq, prev_hash, hash) FROM STDIN"
+    tail = b"\t" + lines.pop(0) if shared else b""
+    names = ", ".join(quote(_COPY_FIELDS[i].column) for i in varying + shared)
+    statement = f"COPY {quote(table)} ({names}, seq, prev_hash, hash) FROM STDIN"
 
-    def persist(linked: list[AuditEvent]) -> None:
-        data = b"".join(
-            b"%s\t%d\t%s\t%s\n" % (line, event.seq, event.prev_hash.encode(), event.hash.encode())
-            for line, event in zip(lines, linked, strict=True)
-        )
+    def persist(stored: list[AuditEvent]) -> None:
+        if stored[0].seq is None:  # pending (chain_append link=False): the worker links them
+            data = b"".join(b"%s%s\t\\N\t\\N\t\\N\n" % (line, tail) for line in lines)
+        else:
+            data = b"".join(
+                b"%s%s\t%d\t%s\t%s\n"
+                % (line, tail, event.seq, event.prev_hash.encode(), event.hash.encode())
+                for line, event in zip(lines, stored, strict=True)
+            )
         with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
             copy.write(data)
-        for event in linked:
+        for event in stored:
             event._state.adding = False
 
     return persist

@@ -19,6 +19,7 @@ from audits.chain import (
     OPTIONAL_HASHED_FIELDS,
     TENANCY_HASHED_FIELDS,
     canonical,
+    canonical_many,
     chain_hash,
 )
 from audits.services import audit_event_build
@@ -173,3 +174,60 @@ def test_tenancy_and_receipt_are_hashed_only_when_not_the_default(
     assert ('"project":' in text) == (project != "default")
     assert ('"environment":' in text) == (environment != "production")
     assert ('"receipt_hash":' in text) == bool(receipt)
+
+
+_batch_event = st.fixed_dictionaries(
+    {
+        "action": st.sampled_from(["a", "b"]) | _text,
+        "description": st.sampled_from(["", "same"]),
+        # Equal but written differently: 1 == 1.0 == True in a map, times in other zones.
+        "changes": st.sampled_from([{}, {"a": 1}, {"a": 1.0}, {"a": True}]) | _json,
+        "fields": st.sampled_from([{}, {"k": "v"}]),
+        "version": st.sampled_from([None, 1]),
+        "created": st.sampled_from([datetime(2026, 1, 1, tzinfo=UTC)]) | _times,
+        "failure": st.booleans(),
+        "address": st.sampled_from([None, "10.0.0.1", "2001:db8::1"]),
+        "project": st.sampled_from(["default", "default", "acme"]),
+        "receipt": st.sampled_from(["", "", "ab" * 32]),
+    }
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(batch=st.lists(_batch_event, min_size=1, max_size=8))
+def test_canonical_many_is_canonical_of_each_event(batch):
+    # The bulk path encodes the fields a batch shares once: every event must still get
+    # exactly canonical(event), whatever the batch mixes.
+    events = []
+    for values in batch:
+        event = audit_event_build(
+            action=values["action"],
+            description=values["description"],
+            audited_changes=values["changes"],
+            fields=values["fields"],
+            created_at=values["created"],
+            is_failure=values["failure"],
+            remote_address=values["address"],
+            request_uuid="r-1",
+        )
+        event.version = values["version"]
+        event.project, event.receipt_hash = values["project"], values["receipt"]
+        events.append(event)
+    assert canonical_many(events) == [canonical(event) for event in events]
+
+
+def test_canonical_many_tells_equal_values_written_differently_apart():
+    moment = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
+    events = [
+        audit_event_build(
+            action="a", audited_changes=changes, created_at=moment, received_at=moment
+        )
+        for changes in ({"n": 1}, {"n": 1.0}, {"n": True})
+    ]
+    many = canonical_many(events)
+    assert [text.split('"audited_changes":{', 1)[1].split(",", 1)[0] for text in many] == [
+        '"n":1}',
+        '"n":1.0}',
+        '"n":true}',
+    ]
+    assert many == [canonical(event) for event in events]

@@ -2,6 +2,7 @@
 
 import json
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
@@ -542,6 +543,40 @@ def test_bulk_stores_control_characters_faithfully(writer):
     event = integration_events().get()
     assert event.description == text
     assert event.fields == {"k": text}
+
+
+def test_bulk_batch_mixing_shared_and_varying_values_is_stored_as_sent(writer):
+    # The COPY formats a column the whole batch shares once and the rest per row: every
+    # row must still hold exactly its own event, in every column, and verify.
+    from audits.chain import audit_chain_verify, normalize_ip
+
+    shared_text = "same\tfor\nall\\"
+    events = [
+        {
+            "action": f"mix.{i % 3}",
+            "description": shared_text,
+            "title": shared_text if i % 2 else f"title\t{i}",
+            "ip_address": "10.0.0.1" if i < 20 else "2001:db8::1",
+            "fields": {"n": 1} if i % 4 == 0 else ({"n": 1.0} if i % 4 == 1 else {}),
+            "is_failure": i == 7,
+            "created": "2026-01-31T12:00:00Z" if i % 5 else "2026-01-31T13:00:00+01:00",
+        }
+        for i in range(30)
+    ]
+    response = post_json(writer, {"events": events}, BULK_URL)
+    assert response.status_code == 201, response.content
+    for sent, item in zip(events, response.json(), strict=True):
+        stored = AuditEvent.objects.get(pk=item["id"])
+        assert (stored.action, stored.description, stored.title) == (
+            sent["action"],
+            sent["description"],
+            sent["title"],
+        )
+        assert normalize_ip(stored.remote_address) == normalize_ip(sent["ip_address"])
+        assert stored.fields == sent["fields"] and stored.is_failure == sent["is_failure"]
+        assert stored.created_at == datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
+    result = audit_chain_verify()
+    assert result.ok, result.message
 
 
 def test_bulk_with_one_bad_event_stores_none(writer):

@@ -22,7 +22,12 @@ from audits.chain import (
     link_hash,
 )
 from audits.models import AuditChainHead, AuditEvent
-from audits.services import audit_event_build, audit_event_record, audit_events_append
+from audits.services import (
+    COPY_MIN_EVENTS,
+    audit_event_build,
+    audit_event_record,
+    audit_events_append,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -87,6 +92,19 @@ def test_chain_link_pending_links_in_id_order_in_batches():
     assert AuditChainHead.objects.get(pk=1).last_hash == prev
     assert chain_link_pending() == 0
     assert audit_chain_verify().ok
+
+
+def test_a_large_pending_batch_is_stored_pending_then_linked_in_id_order():
+    # From COPY_MIN_EVENTS a batch is stored by COPY on PostgreSQL, pending ones included
+    # (Retraced's bulk publish): NULL chain columns, every value as built, linked later.
+    events = store_pending(COPY_MIN_EVENTS + 5, prefix="copied")
+    stored = list(pending().order_by("id"))
+    assert [e.pk for e in stored] == sorted(e.pk for e in events)
+    assert [e.action for e in stored] == [f"copied.{i}" for i in range(COPY_MIN_EVENTS + 5)]
+    assert all((e.seq, e.prev_hash, e.hash) == (None, None, None) for e in stored)
+    assert chain_link_pending() == COPY_MIN_EVENTS + 5
+    result = audit_chain_verify()
+    assert result.ok, result.message
 
 
 def test_a_linked_append_links_visible_pending_events_first():

@@ -114,6 +114,24 @@ def test_the_chain_covers_published_events(writer):
     assert AuditEvent.objects.exclude(retraced_id="").count() == 3
 
 
+def test_a_single_event_is_stored_pending_and_a_bulk_batch_linked_at_once(writer):
+    # A bulk batch pending would be written twice (the linker's UPDATE), and the linker fell
+    # behind pending bulk: it is linked in its own transaction, the receipts unchanged.
+    single = post(writer, EVENT).json()
+    assert AuditEvent.objects.get(retraced_id=single["id"]).seq is None
+    batch = [{**EVENT, "action": f"bulk.{i}"} for i in range(25)]  # COPY_MIN_EVENTS and more
+    receipts = post(writer, {"events": batch}, BULK_URL.format("default")).json()
+    # A linked append links the pending events it sees first.
+    assert AuditEvent.objects.get(retraced_id=single["id"]).seq is not None
+    stored = AuditEvent.objects.filter(retraced_id__in=[r["id"] for r in receipts])
+    assert stored.count() == 25 and not stored.filter(seq__isnull=True).exists()
+    assert sorted(stored.values_list("receipt_hash", flat=True)) == sorted(
+        r["hash"] for r in receipts
+    )
+    result = audit_chain_verify()
+    assert result.ok, result.message
+
+
 @pytest.mark.parametrize("header", ["token={}", "Token token={}"])
 def test_both_retraced_authorization_forms_work(make_token, header):
     _, secret = make_token("audit:write")
