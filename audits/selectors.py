@@ -1,4 +1,4 @@
-from django.db import connection
+from django.db import connections, router
 from django.db.models import Count, Max, QuerySet
 
 from audits.models import AuditEvent, AuditExport
@@ -22,11 +22,14 @@ def audit_event_distinct_values(column: str, *, limit: int) -> list[str]:
     """
     if column not in _DISTINCT_VALUE_COLUMNS:
         raise ValueError(f"no index leads with {column!r}")
-    if connection.vendor != "postgresql":
-        values = AuditEvent.objects.order_by(column).values_list(column, flat=True)
+    # The database the ORM would read events from here: a replica inside a view that reads
+    # from one (the audit list), so the sidebar shows the same trail as the rows beside it.
+    alias = router.db_for_read(AuditEvent)
+    if connections[alias].vendor != "postgresql":
+        values = AuditEvent.objects.using(alias).order_by(column).values_list(column, flat=True)
         return list(values.distinct()[:limit])
     table = AuditEvent._meta.db_table
-    with connection.cursor() as cursor:
+    with connections[alias].cursor() as cursor:
         cursor.execute(
             f"""
             WITH RECURSIVE distinct_values(value) AS (
