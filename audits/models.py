@@ -201,10 +201,19 @@ class AuditEvent(models.Model):
                 name="audit_actor_id_time_idx",
             ),
             # Retraced's scope: every viewer and enterprise search is one group's, newest first;
-            # with crud in the key, the viewer's count (reads hidden) is an index-only scan.
+            # with crud and action in the key, the viewer's count (reads hidden), with or
+            # without `action:x`, is an index-only scan of the group's entries.
             models.Index(
-                fields=["project", "environment", "group_id", "-created_at", "-id", "crud"],
-                name="audit_tenant_group_idx",
+                fields=[
+                    "project",
+                    "environment",
+                    "group_id",
+                    "-created_at",
+                    "-id",
+                    "crud",
+                    "action",
+                ],
+                name="audit_tenant_group_action_idx",
             ),
             models.Index(fields=["seq"], name="audit_seq_idx"),
             # The pending events the linker picks up, in id order; tiny (rows leave it fast).
