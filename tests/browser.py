@@ -77,15 +77,17 @@ def assert_accessible_as_the_django_admin(page: Page, baseline_url: str) -> None
     assert not beyond, f"accessibility violations the Django admin does not have: {beyond}"
 
 
-def tab_to(page: Page, selector: str, limit: int = 200) -> None:
+def tab_to(page: Page, selector: str, limit: int = 200, *, backwards: bool = False) -> None:
     """
-    Press Tab until the element matching `selector` has focus, as a keyboard user reaches it;
-    fail if it never does (unreachable by keyboard) within `limit` presses.
+    Press Tab (Shift+Tab with `backwards`, for an element before the focused one) until the
+    element matching `selector` has focus, as a keyboard user reaches it; fail if it never
+    does (unreachable by keyboard) within `limit` presses.
     """
     target = page.locator(selector).first
     target.wait_for()
+    key = "Shift+Tab" if backwards else "Tab"
     for _ in range(limit):
         if target.evaluate("el => el === document.activeElement"):
             return
-        page.keyboard.press("Tab")
+        page.keyboard.press(key)
     raise AssertionError(f"{selector} is not reachable with Tab ({limit} presses)")
