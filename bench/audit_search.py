@@ -379,13 +379,27 @@ def restore_indexes() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT name, definition FROM {SAVED_INDEXES}")
         saved = cursor.fetchall()
+        # An index on the partitioned table that holds none of its partitions' (invalid):
+        # an earlier version of this script rebuilt pg_indexes' `ON ONLY` definitions as
+        # they read.
+        cursor.execute(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = 'audits_auditevent'::regclass AND NOT i.indisvalid"
+        )
+        invalid = cursor.fetchall()
+        for name, _ in invalid:
+            cursor.execute(f"DROP INDEX {name}")
+        saved += invalid
         if not saved:
             return
         cursor.execute("SET maintenance_work_mem = '512MB'")
         for name, definition in saved:
             cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [name])
             if cursor.fetchone() is None:
-                cursor.execute(definition)
+                # pg_indexes gives a partitioned table's index `ON ONLY` the table; built so,
+                # it would cover no partition.
+                cursor.execute(definition.replace(" ON ONLY ", " ON ", 1))
         cursor.execute(f"DELETE FROM {SAVED_INDEXES}")
         cursor.execute("VACUUM (ANALYZE) audits_auditevent")
         cursor.execute("ANALYZE audits_auditeventlocation")

@@ -13,11 +13,16 @@ its own connections with `session_limits_override`:
 
 An override is applied to each pooled connection the first time this process checks it out
 (`connection_created`), since psycopg's pool may hand out a different one after a reconnect.
+
+`statement_time_limit` gives the statements of one block a shorter limit than the session's,
+for work that is worth doing only if it is quick.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from weakref import WeakKeyDictionary
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.backends.signals import connection_created
 
 # The override this process wants: None for the connection's own (startup) defaults.
@@ -84,3 +89,28 @@ def migrate_limits_lift(sender, **kwargs) -> None:
 def migrate_limits_restore(sender, **kwargs) -> None:
     """post_migrate: the request limits again (the test runner goes on to run tests)."""
     session_limits_restore()
+
+
+@contextmanager
+def statement_time_limit(using: str, milliseconds: int) -> Iterator[None]:
+    """The block's statements are cancelled after `milliseconds` each (PostgreSQL; elsewhere
+    no limit): a statement past it raises OperationalError caused by QueryCanceled, out of
+    the block. Runs in a savepoint, so a cancelled statement leaves the caller's transaction
+    usable and the limit is gone with it; after a block that ends well, the previous limit
+    is set again, since a local setting would otherwise last to the end of the transaction.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(using=using):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('statement_timeout'),"
+                " set_config('statement_timeout', %s, true)",
+                [f"{milliseconds}ms"],
+            )
+            previous = cursor.fetchone()[0]
+        yield
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])

@@ -401,6 +401,10 @@ MONITORING_HANDLER_RUN_RETENTION_DAYS = env_int("MONITORING_HANDLER_RUN_RETENTIO
 # and a fetch-all (`per_page=all`, or above it, as apypie's 2**32) matching more is a 400
 # rather than a silently short list.
 AUDIT_API_EXACT_COUNT_LIMIT = env_int("AUDIT_API_EXACT_COUNT_LIMIT", 10_000)
+# A search PostgreSQL's planner expects to match far more rows than that limit (or the admin's
+# 10,000) is counted exactly for at most this long, then given the estimate: a common word's
+# exact count is most of a free-text search's time (audits/paginator.py).
+AUDIT_COUNT_BUDGET_MS = env_int("AUDIT_COUNT_BUDGET_MS", 50)
 AUDIT_API_MAX_PER_PAGE = env_int("AUDIT_API_MAX_PER_PAGE", 100_000)
 # Audit exports (audits/jobs.py) are written by the worker into this directory and purged
 # this many hours after they finish.

@@ -3,11 +3,9 @@ Foreman's index envelope, {total, subtotal, page, per_page, search, sort, result
 as its rows are read, and the bounded counts behind its totals.
 """
 
-import json
 from collections.abc import Callable, Iterator
 
 from django.conf import settings
-from django.db import connections
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from rest_framework import exceptions
@@ -15,6 +13,7 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
 from audits.foreman.ids import is_decimal_id
+from audits.paginator import bounded_count
 
 DEFAULT_PER_PAGE = 20  # Foreman's Setting[:entries_per_page]
 # will_paginate (Foreman's paginator) refuses an offset beyond a signed 64-bit integer, which
@@ -29,31 +28,17 @@ STREAM_CHUNK = 1000
 # --- Counting -----------------------------------------------------------------------------
 
 
-def _estimate(queryset: QuerySet) -> int | None:
-    """PostgreSQL's planner estimate of the row count: instant, roughly right."""
-    connection = connections[queryset.db]
-    if connection.vendor != "postgresql":
-        return None
-    sql, params = queryset.order_by().values("pk").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        plan = cursor.fetchone()[0]
-    if isinstance(plan, str):
-        plan = json.loads(plan)
-    return int(plan[0]["Plan"]["Plan Rows"])
-
-
-def bounded_count(queryset: QuerySet) -> int:
-    """Exact up to AUDIT_API_EXACT_COUNT_LIMIT; beyond it the planner's estimate (never below
-    the limit + 1). A full COUNT over millions of rows costs seconds on every page."""
+def foreman_count(queryset: QuerySet) -> int:
+    """Exact up to AUDIT_API_EXACT_COUNT_LIMIT; beyond it the planner's estimate, never below
+    the limit + 1 (`audits.paginator.bounded_count`). Off PostgreSQL, which has no estimate,
+    the exact count."""
     limit = settings.AUDIT_API_EXACT_COUNT_LIMIT
-    counted = queryset.order_by()[: limit + 1].count()
-    if counted <= limit:
-        return counted
-    estimate = _estimate(queryset)
-    if estimate is None:
-        return queryset.count()
-    return max(estimate, limit + 1)
+    counted = bounded_count(queryset, limit)
+    if counted.exact is not None:
+        return counted.exact
+    if counted.estimate is not None:
+        return counted.estimate
+    return queryset.count()
 
 
 def _exceeds(queryset: QuerySet, limit: int) -> bool:
@@ -86,9 +71,9 @@ class ForemanPagination(BasePagination):
         self.page = _page_number(params.get("page"))
         ceiling = settings.AUDIT_API_MAX_PER_PAGE
         raw_per_page = (params.get("per_page") or "").strip()
-        self.subtotal = bounded_count(queryset)
+        self.subtotal = foreman_count(queryset)
         if self.search and view is not None and hasattr(view, "unsearched_queryset"):
-            self.total = bounded_count(view.unsearched_queryset())
+            self.total = foreman_count(view.unsearched_queryset())
         else:
             self.total = self.subtotal
         fetch_all = raw_per_page.lower() == "all"
