@@ -402,7 +402,7 @@ def restore_indexes() -> None:
                 cursor.execute(definition.replace(" ON ONLY ", " ON ", 1))
         cursor.execute(f"DELETE FROM {SAVED_INDEXES}")
         cursor.execute("VACUUM (ANALYZE) audits_auditevent")
-        cursor.execute("ANALYZE audits_auditeventlocation")
+        cursor.execute("ANALYZE audits_auditeventlocation, audits_auditeventorganization")
     print(f"data: {len(saved)} indexes rebuilt, vacuumed in {time.perf_counter() - started:.0f}s")
 
 

@@ -7,7 +7,12 @@ import pytest
 from django.db import OperationalError, connection
 
 from audits.models import AuditEvent
-from audits.paginator import ESTIMATE_TRUSTED_FROM, bounded_count, planner_estimate
+from audits.paginator import (
+    ESTIMATE_TRUSTED_FROM,
+    BoundedCount,
+    bounded_count,
+    planner_estimate,
+)
 from audits.services import audit_event_record
 from integration_site.db_limits import statement_time_limit
 
@@ -35,6 +40,12 @@ def test_counts_exactly_up_to_the_cap():
         assert beyond.estimate >= 4  # never below the cap + 1
     else:
         assert beyond.estimate is None  # SQLite has no estimate
+
+
+def test_an_unfiltered_list_far_past_the_cap_is_not_counted(monkeypatch):
+    monkeypatch.setattr("audits.paginator.planner_estimate", lambda queryset: 2_000_000)
+    monkeypatch.setattr("audits.paginator.count_up_to", pytest.fail)
+    assert bounded_count(AuditEvent.objects.all(), 3) == BoundedCount(None, 2_000_000)
 
 
 @pytest.mark.postgres
