@@ -1,10 +1,12 @@
 """
-Helpers the bench scripts share: percentiles and timing loops, the environment and worker
-processes of a site run in subprocesses, CPU read from /proc, and the audit event table's
-COPY columns. Scripts put the repository on sys.path, then `from bench._kit import ...`.
+Helpers the bench scripts share, one copy each: percentiles, timing and thread loops,
+Django set-up, CPU read from /proc, the site's environment and processes (gunicorn,
+`manage.py worker`, audit_verify) when it runs in subprocesses, and the bench audit events
+(COPY columns and rows, bulk bodies). Scripts put the repository on sys.path, then
+`from bench._kit import ...`.
 
-Nothing here reads settings or imports Django at import time: some scripts configure the
-environment first and set Django up later (`django_setup`).
+Nothing here imports Django or reads settings at import time: some scripts set up the
+environment first and Django later.
 """
 
 import io
@@ -13,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -112,6 +115,18 @@ def zipf_weights(count: int) -> list[float]:
     return [1 / (rank + 1) for rank in range(count)]
 
 
+def run_threads(work: Callable[[int], None], count: int) -> float:
+    """`work(0)` ... `work(count - 1)`, each in its own thread, all at once: the seconds
+    until the last has returned."""
+    started = time.perf_counter()
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
 # --- CPU, from /proc (Linux, same machine) --------------------------------------------------
 
 
@@ -164,6 +179,22 @@ def site_environment(*, database: str, settings_module: str, **overrides: str) -
     }
 
 
+def throwaway_site_environment(var: Path | str, **overrides: str) -> dict[str, str]:
+    """This process's environment for a site on a throw-away SQLite database under `var`
+    (no DATABASE_URL), anonymous API access from loopback, warnings-only logs."""
+    environment = {
+        **os.environ,
+        "INTEGRATION_SITE_VAR_DIR": str(var),
+        "DJANGO_SECRET_KEY": "bench-only",
+        "DJANGO_MANIFEST_STATIC": "0",
+        "INTEGRATION_API_ANONYMOUS_NETWORKS": "127.0.0.0/8",
+        "LOG_LEVEL": "WARNING",
+        **overrides,
+    }
+    environment.pop("DATABASE_URL", None)
+    return environment
+
+
 def ensure_database(url: str) -> None:
     """Create the database `url` names unless it exists (through the server's `postgres`)."""
     import psycopg
@@ -173,6 +204,25 @@ def ensure_database(url: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname=%s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def gunicorn_start(*, environment: dict[str, str], port: int, workers: int) -> subprocess.Popen:
+    """The site under gunicorn's defaults (sync workers) on 127.0.0.1:`port`, warnings
+    only; not waited for."""
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "integration_site.wsgi:application",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=environment,
+    )
 
 
 def migrated_django_setup(environment: dict[str, str]) -> None:
@@ -209,7 +259,7 @@ def start_workers(
 
 
 def stop_workers(workers: list[subprocess.Popen]) -> None:
-    """SIGTERM to every worker at once (each finishes its batch), then a minute each."""
+    """SIGTERM to every worker first, then up to a minute's wait for each (killed after)."""
     for worker in workers:
         worker.send_signal(signal.SIGTERM)
     for worker in workers:

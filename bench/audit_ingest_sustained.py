@@ -39,7 +39,6 @@ import hashlib
 import json
 import statistics
 import sys
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -57,6 +56,7 @@ from bench._kit import (
     percentile,
     postgres_backend_pids,
     process_cpu_seconds,
+    run_threads,
     stop_process_groups,
 )
 from bench.audit_ingest import (
@@ -164,13 +164,7 @@ def copy_floor_rate(url: str, *, connections: int, seconds: float) -> float:
                 conn.commit()
                 counts[index] += 1
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
+    elapsed = run_threads(worker, connections)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE bench_copy_floor")
     return sum(counts) * BATCH / elapsed
@@ -366,13 +360,7 @@ def lock_models(url: str, *, workers: int, seconds: float) -> None:
                     held[index] += time.perf_counter() - locked
                     counts[index] += 1
 
-        started = time.perf_counter()
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - started
+        elapsed = run_threads(worker, workers)
         batches = sum(counts)
         return batches * BATCH / elapsed, sum(waits) / batches * 1000, sum(held) / batches * 1000
 

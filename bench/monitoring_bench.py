@@ -31,7 +31,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -40,10 +39,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench._kit import (  # noqa: E402 (after the path that finds it)
     child_pids,
+    gunicorn_start,
     migrated_django_setup,
     percentile,
     postgres_backend_pids,
     process_cpu_seconds,
+    run_threads,
     site_environment,
     start_workers,
     stop_workers,
@@ -199,20 +200,7 @@ def steady_state_seed(now: int) -> None:
 class Server:
     def __init__(self, port: int, workers: int):
         self.port = port
-        self.proc = subprocess.Popen(
-            [
-                str(ROOT / ".venv/bin/gunicorn"),
-                "integration_site.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(workers),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env(),
-        )
+        self.proc = gunicorn_start(environment=env(), port=port, workers=workers)
         for _ in range(100):
             try:
                 self.request("GET", "/bench/ceiling")
@@ -297,13 +285,8 @@ def load(server, path, seconds, threads, token, generator="python"):
             else:
                 errors[slot] += 1
 
-    started = time.monotonic()
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    return sum(counts), time.monotonic() - started, sum(errors)
+    elapsed = run_threads(run, threads)
+    return sum(counts), elapsed, sum(errors)
 
 
 def wrk_load(server, path, seconds, connections, token):
