@@ -12,7 +12,6 @@ for each measurement) and expires each prefix in batches of 10,000.
 """
 
 import argparse
-import os
 import sys
 import time
 from datetime import timedelta
@@ -20,12 +19,10 @@ from pathlib import Path
 from unittest.mock import patch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "integration_site.settings")
-os.environ.setdefault("DJANGO_SECRET_KEY", "bench")
 
-import django
+from bench._kit import django_setup
 
-django.setup()
+django_setup(DJANGO_SECRET_KEY="bench")
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402

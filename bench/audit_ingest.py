@@ -23,10 +23,8 @@ this generator and other helpers' work: figures are noisy, read the ratios.
 
 import argparse
 import asyncio
-import io
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,6 +33,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._kit import (  # noqa: E402 (after the path that finds it)
+    audit_event_copy_row,
+    audit_event_table_columns,
+    audit_verify_summary,
+    bulk_body,
+    copy_text,
+    ensure_database,
+    percentile,
+    site_environment,
+    stop_process_groups,
+)
+
 PORT = int(os.environ.get("BENCH_PORT", "8763"))  # another run may hold 8763
 EVENT = {
     "name": "user.login",
@@ -46,28 +57,12 @@ EVENT = {
 
 
 def env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": os.environ.get(
-            "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/h3bench"
-        ),
-        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-only-secret"),
-        "DJANGO_SETTINGS_MODULE": "bench.audit_ingest_settings",
-        "DJANGO_MANIFEST_STATIC": "0",
-        "DJANGO_DEBUG": "",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
-    }
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname=%s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+    return site_environment(
+        database="h3bench",
+        settings_module="bench.audit_ingest_settings",
+        DJANGO_MANIFEST_STATIC="0",
+        DJANGO_DEBUG="",
+    )
 
 
 def prepare() -> str:
@@ -118,6 +113,15 @@ def pending_events() -> int:
         return conn.execute("SELECT count(*) FROM audits_auditevent WHERE seq IS NULL").fetchone()[
             0
         ]
+
+
+def wait_for_linking(*, timeout: float = 60, poll: float = 0.2) -> tuple[int, float]:
+    """Wait until the worker has linked every pending event, `timeout` at most: (the backlog
+    when called, the seconds waited)."""
+    backlog, started = pending_events(), time.perf_counter()
+    while pending_events() and time.perf_counter() - started < timeout:
+        time.sleep(poll)
+    return backlog, time.perf_counter() - started
 
 
 def start_gunicorn() -> subprocess.Popen:
@@ -179,17 +183,13 @@ async def load(path: str, body: bytes, headers: dict, *, clients: int, seconds: 
     return latencies, errors, time.perf_counter() - started
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 def report(label: str, latencies, errors, elapsed, per_request: int = 1) -> float:
     rate = len(latencies) / elapsed
     print(
         f"{label:<28} {rate:8.0f} req/s  {rate * per_request:9.0f} events/s  "
-        f"p50 {percentile(latencies, 50) * 1000:6.1f} ms  p95 {percentile(latencies, 95) * 1000:6.1f} ms  "
-        f"p99 {percentile(latencies, 99) * 1000:6.1f} ms  errors {errors}  (n={len(latencies)})"
+        f"p50 {percentile(latencies, 0.5) * 1000:6.1f} ms  "
+        f"p95 {percentile(latencies, 0.95) * 1000:6.1f} ms  "
+        f"p99 {percentile(latencies, 0.99) * 1000:6.1f} ms  errors {errors}  (n={len(latencies)})"
     )
     return rate
 
@@ -205,39 +205,16 @@ def postgres_copy_floor(batches: int = 20) -> None:
     from datetime import UTC, datetime
 
     import psycopg
-    from psycopg.copy import Copy, FileWriter
 
     with psycopg.connect(env()["DATABASE_URL"]) as conn:
-        columns = [
-            name
-            for (name,) in conn.execute(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_name = 'audits_auditevent' ORDER BY ordinal_position"
-            )
-        ]
+        columns = audit_event_table_columns(conn)
         indexes = conn.execute(
             "SELECT count(*) FROM pg_indexes WHERE tablename = 'audits_auditevent'"
         ).fetchone()[0]
         conn.execute("DROP TABLE IF EXISTS bench_unindexed")
         conn.execute("CREATE TABLE bench_unindexed (LIKE audits_auditevent INCLUDING DEFAULTS)")
         conn.commit()
-        now = datetime.now(UTC)
-        row = {
-            **dict.fromkeys(columns, ""),
-            **{"audited_changes": "{}", "fields": "{}", "metadata": "{}"},
-            **{"actor_fields": "{}", "target_fields": "{}"},
-            **{k: v for k, v in EVENT.items() if k != "ip_address"},
-            "source": "integration",
-            "actor_type": "API token",
-            "actor_name": "token:bench",
-            "remote_address": EVENT["ip_address"],
-            "is_failure": False,
-            "is_anonymous": False,
-            "version": None,
-            "created_at": now,
-            "received_at": now,
-            "prev_hash": "0" * 64,
-        }
+        row = {**audit_event_copy_row(columns, EVENT, datetime.now(UTC)), "prev_hash": "0" * 64}
 
         def rows(first_id: int) -> list[list]:
             return [
@@ -255,17 +232,9 @@ def postgres_copy_floor(batches: int = 20) -> None:
                 for i in range(1000)
             ]
 
-        def formatted(values: list[list]) -> bytes:
-            # COPY text made once, client-side, so the timings below are PostgreSQL's.
-            buffer = io.BytesIO()
-            with Copy(conn.cursor(), writer=FileWriter(buffer)) as copy:
-                for value in values:
-                    copy.write_row(value)
-            return buffer.getvalue()
-
         timings: dict[str, list[float]] = {"audits_auditevent": [], "bench_unindexed": []}
         for batch in range(batches):
-            data = formatted(rows(10**12 + batch * 1000))  # ids far above any real one
+            data = copy_text(conn, rows(10**12 + batch * 1000))  # ids far above any real one
             for table, measured in timings.items():
                 started = time.perf_counter()
                 with conn.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
@@ -297,9 +266,7 @@ def main() -> None:
     secret = prepare()
     auth = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
     body = json.dumps(EVENT).encode()
-    bulk_body = json.dumps(
-        {"events": [{**EVENT, "action": f"bulk.event.{i % 50}"} for i in range(1000)]}
-    ).encode()
+    bulk_request_body = bulk_body(EVENT)
     gunicorn = start_gunicorn()
     worker = start_worker()
     try:
@@ -362,12 +329,10 @@ def main() -> None:
                 f"single-event ingest / the same INSERT at the fast path: "
                 f"{ingest / fast_ceiling:.0%}"
             )
-            backlog, drain_started = pending_events(), time.perf_counter()
-            while pending_events() and time.perf_counter() - drain_started < 60:
-                time.sleep(0.2)
+            backlog, waited = wait_for_linking()
             print(
                 f"pending after the single-POST phase: {backlog}; linked by the worker in "
-                f"{time.perf_counter() - drain_started:.1f} s (left: {pending_events()})"
+                f"{waited:.1f} s (left: {pending_events()})"
             )
 
         print(
@@ -382,7 +347,7 @@ def main() -> None:
                     *asyncio.run(
                         load(
                             "/bench/audit-bulk-ceiling",
-                            bulk_body,
+                            bulk_request_body,
                             {},
                             clients=args.bulk_clients,
                             seconds=args.bulk_seconds,
@@ -397,7 +362,7 @@ def main() -> None:
                     *asyncio.run(
                         load(
                             "/audit/v1/event/bulk",
-                            bulk_body,
+                            bulk_request_body,
                             auth,
                             clients=args.bulk_clients,
                             seconds=args.bulk_seconds,
@@ -412,19 +377,10 @@ def main() -> None:
             f"{rate / ceiling_rate:.0%} of the same run's bulk ceiling ({ceiling_rate * 1000:.0f}/s)"
             + (f"; {rate * 1000 / ingest:.0f}x the single-event POST rate" if ingest else "")
         )
-        verify = subprocess.run(
-            [str(ROOT / ".venv/bin/python"), "manage.py", "audit_verify"],
-            cwd=ROOT,
-            env=env(),
-            capture_output=True,
-            text=True,
-        )
-        print(f"audit_verify after the run: {(verify.stdout or verify.stderr).strip()}")
+        print(f"audit_verify after the run: {audit_verify_summary(env())}")
         postgres_copy_floor()
     finally:
-        for process in (worker, gunicorn):
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
+        stop_process_groups([worker, gunicorn])
 
 
 if __name__ == "__main__":

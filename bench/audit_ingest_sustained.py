@@ -35,24 +35,31 @@ generator and other helpers' work: read the ratios, which are measured in the sa
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
-import io
 import json
-import os
 import statistics
-import subprocess
 import sys
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.audit_ingest import (  # noqa: E402 (after the path that finds it)
+from bench._kit import (
+    audit_event_copy_row,
+    audit_event_table_columns,
+    audit_verify_summary,
+    bulk_body,
+    child_pids,
+    copy_text,
+    percentile,
+    postgres_backend_pids,
+    process_cpu_seconds,
+    run_threads,
+    stop_process_groups,
+)
+from bench.audit_ingest import (
     EVENT,
     env,
     load,
@@ -62,10 +69,10 @@ from bench.audit_ingest import (  # noqa: E402 (after the path that finds it)
     request,
     start_gunicorn,
     start_worker,
+    wait_for_linking,
 )
 
 BATCH = 1000
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # Retraced's publisher bulk stores its events pending (a receipt needs no chain position):
@@ -76,45 +83,15 @@ ENDPOINTS = {
 }
 
 
-def bulk_body(endpoint: str = "replicated") -> bytes:
+def endpoint_bulk_body(endpoint: str = "replicated") -> bytes:
     if endpoint == "publisher":
         from bench.retraced_publish import RETRACED_EVENT
 
-        events = [{**RETRACED_EVENT, "action": f"bulk.event.{i % 50}"} for i in range(BATCH)]
-    else:
-        events = [{**EVENT, "action": f"bulk.event.{i % 50}"} for i in range(BATCH)]
-    return json.dumps({"events": events}).encode()
+        return bulk_body(RETRACED_EVENT, BATCH)
+    return bulk_body(EVENT, BATCH)
 
 
 # --- CPU accounting --------------------------------------------------------------------
-
-
-def process_cpu(pid: int) -> float:
-    """Seconds of CPU (user + system) a process has used; 0 once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):  # a thread that ended meanwhile
-            found += [int(p) for p in (task / "children").read_text().split()]
-    return found
-
-
-def backend_pids(conn) -> list[int]:
-    """This database's PostgreSQL backends (the site's pool, the worker's, the bench's)."""
-    return [
-        pid
-        for (pid,) in conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid()"
-        )
-    ]
 
 
 class CpuMeter:
@@ -126,7 +103,7 @@ class CpuMeter:
 
     def sample(self, pids: list[int]) -> None:
         for pid in pids:
-            used = process_cpu(pid)
+            used = process_cpu_seconds(pid)
             self.first.setdefault(pid, used)
             self.last[pid] = used
 
@@ -138,37 +115,10 @@ class CpuMeter:
 # --- PostgreSQL's own COPY rate (the floor) --------------------------------------------
 
 
-def table_columns(conn) -> list[str]:
-    return [
-        name
-        for (name,) in conn.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = 'audits_auditevent' AND table_schema = current_schema() "
-            "ORDER BY ordinal_position"
-        )
-    ]
-
-
 def formatted_batches(conn, columns: list[str], count: int, first_id: int) -> list[bytes]:
     """`count` COPY-text batches of BATCH bench events each, ids from `first_id`."""
-    from psycopg.copy import Copy, FileWriter
-
-    now = datetime.now(UTC)
     base = {
-        **dict.fromkeys(columns, ""),
-        **dict.fromkeys(
-            ("audited_changes", "fields", "metadata", "actor_fields", "target_fields"), "{}"
-        ),
-        **{k: v for k, v in EVENT.items() if k != "ip_address"},
-        "source": "integration",
-        "actor_type": "API token",
-        "actor_name": "token:bench",
-        "remote_address": EVENT["ip_address"],
-        "is_failure": False,
-        "is_anonymous": False,
-        "version": None,
-        "created_at": now,
-        "received_at": now,
+        **audit_event_copy_row(columns, EVENT, datetime.now(UTC)),
         "project": "default",
         "environment": "production",
         "retraced_id": "",
@@ -177,17 +127,16 @@ def formatted_batches(conn, columns: list[str], count: int, first_id: int) -> li
         "prev_hash": None,
         "hash": None,
     }
-    batches = []
     request_uuid = str(uuid.uuid4())
+    batches = []
     for batch in range(count):
-        buffer = io.BytesIO()
-        with Copy(conn.cursor(), writer=FileWriter(buffer)) as copy:
-            for i in range(BATCH):
-                pk = first_id + batch * BATCH + i
-                row = {**base, "id": pk, "action": f"bulk.event.{i % 50}"}
-                row["request_uuid"] = request_uuid
-                copy.write_row([row[c] for c in columns])
-        batches.append(buffer.getvalue())
+        rows = []
+        for i in range(BATCH):
+            pk = first_id + batch * BATCH + i
+            row = {**base, "id": pk, "action": f"bulk.event.{i % 50}"}
+            row["request_uuid"] = request_uuid
+            rows.append([row[c] for c in columns])
+        batches.append(copy_text(conn, rows))
     return batches
 
 
@@ -201,7 +150,7 @@ def copy_floor_rate(url: str, *, connections: int, seconds: float) -> float:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_copy_floor")
         conn.execute("CREATE TABLE bench_copy_floor (LIKE audits_auditevent INCLUDING DEFAULTS)")
-        columns = table_columns(conn)
+        columns = audit_event_table_columns(conn)
         batches = formatted_batches(conn, columns, 8, 10**13)
     statement = f"COPY bench_copy_floor ({', '.join(columns)}) FROM STDIN"
     counts = [0] * connections
@@ -215,13 +164,7 @@ def copy_floor_rate(url: str, *, connections: int, seconds: float) -> float:
                 conn.commit()
                 counts[index] += 1
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
+    elapsed = run_threads(worker, connections)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE bench_copy_floor")
     return sum(counts) * BATCH / elapsed
@@ -234,7 +177,7 @@ def sustained(args, secret: str, gunicorn, url: str) -> dict:
     import psycopg
 
     auth = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
-    path, body = ENDPOINTS[args.endpoint], bulk_body(args.endpoint)
+    path, body = ENDPOINTS[args.endpoint], endpoint_bulk_body(args.endpoint)
     single = json.dumps(EVENT).encode()
     done = {"bulk": 0, "single": 0, "errors": 0}
     latencies: list[float] = []
@@ -243,8 +186,8 @@ def sustained(args, secret: str, gunicorn, url: str) -> dict:
     monitor = psycopg.connect(url, autocommit=True)
 
     def meter() -> None:
-        python_cpu.sample(children(gunicorn.pid))
-        postgres_cpu.sample(backend_pids(monitor))
+        python_cpu.sample(child_pids(gunicorn.pid))
+        postgres_cpu.sample(postgres_backend_pids(monitor.cursor()))
 
     async def run() -> float:
         stop = time.perf_counter() + args.seconds
@@ -289,10 +232,7 @@ def sustained(args, secret: str, gunicorn, url: str) -> dict:
     elapsed = asyncio.run(run())
     meter()
     generator = time.process_time() - generator_before
-    backlog, drain_started = pending_events(), time.perf_counter()
-    while pending_events() and time.perf_counter() - drain_started < 120:
-        time.sleep(0.1)
-    drained = time.perf_counter() - drain_started
+    backlog, drained = wait_for_linking(timeout=120, poll=0.1)
     monitor.close()
     events = done["bulk"] * BATCH + done["single"]
     return {
@@ -338,7 +278,7 @@ def lock_models(url: str, *, workers: int, seconds: float) -> None:
         indexes = conn.execute(
             "SELECT count(*) FROM pg_indexes WHERE tablename = 'bench_chain_events'"
         ).fetchone()[0]
-        columns = table_columns(conn)
+        columns = audit_event_table_columns(conn)
         template = formatted_batches(conn, columns, 1, 0)[0].split(b"\n")[:-1]
     id_index = columns.index("id")
     seq_index, prev_index, hash_index = (columns.index(c) for c in ("seq", "prev_hash", "hash"))
@@ -420,13 +360,7 @@ def lock_models(url: str, *, workers: int, seconds: float) -> None:
                     held[index] += time.perf_counter() - locked
                     counts[index] += 1
 
-        started = time.perf_counter()
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - started
+        elapsed = run_threads(worker, workers)
         batches = sum(counts)
         return batches * BATCH / elapsed, sum(waits) / batches * 1000, sum(held) / batches * 1000
 
@@ -451,11 +385,6 @@ def lock_models(url: str, *, workers: int, seconds: float) -> None:
         for table in ("bench_chain_events", "bench_chain_links", "bench_chain_heads"):
             conn.execute(f"DROP TABLE {table}")
         conn.execute("DROP SEQUENCE bench_chain_ids")
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -488,7 +417,13 @@ def main() -> None:
     gunicorn, worker = start_gunicorn(), start_worker()
     try:
         asyncio.run(
-            load(ENDPOINTS[args.endpoint], bulk_body(args.endpoint), auth, clients=2, seconds=3)
+            load(
+                ENDPOINTS[args.endpoint],
+                endpoint_bulk_body(args.endpoint),
+                auth,
+                clients=2,
+                seconds=3,
+            )
         )
         floor = copy_floor_rate(url, connections=args.bulk_clients, seconds=args.floor_seconds)
         print(
@@ -506,8 +441,8 @@ def main() -> None:
         print(
             f"bulk: {rate:,.0f} events/s sustained over {result['elapsed']:.0f} s "
             f"(target >= 50,000), {rate / floor:.0%} of the COPY floor; p50 "
-            f"{percentile(result['latencies'], 50) * 1000:.0f} ms, p95 "
-            f"{percentile(result['latencies'], 95) * 1000:.0f} ms per request; errors "
+            f"{percentile(result['latencies'], 0.5) * 1000:.0f} ms, p95 "
+            f"{percentile(result['latencies'], 0.95) * 1000:.0f} ms per request; errors "
             f"{result['errors']}; single POSTs alongside {result['single_rate']:.0f}/s"
         )
         if backlogs:
@@ -523,21 +458,10 @@ def main() -> None:
             f"{result['generator_ms']:.1f} ms; two cores spent on nothing else would allow "
             f"{2000 / (result['python_ms'] + result['postgres_ms']) * 1000:,.0f} events/s"
         )
-        verify = subprocess.run(
-            [str(ROOT / ".venv/bin/python"), "manage.py", "audit_verify"],
-            cwd=ROOT,
-            env=env(),
-            capture_output=True,
-            text=True,
-        )
-        print(f"audit_verify after the run: {(verify.stdout or verify.stderr).strip()}")
+        print(f"audit_verify after the run: {audit_verify_summary(env())}")
         postgres_copy_floor()
     finally:
-        import signal
-
-        for process in (worker, gunicorn):
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
+        stop_process_groups([worker, gunicorn])
     if args.lock_models:
         lock_models(url, workers=args.lock_workers, seconds=args.lock_seconds)
 

@@ -30,14 +30,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "integration_site.settings")
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-# Loading and indexing millions of rows takes minutes: no statement time limit here.
-os.environ.setdefault("DATABASE_STATEMENT_TIMEOUT_MS", "0")
 
-import django
+from bench._kit import django_setup
 
-django.setup()
+django_setup(
+    DJANGO_ALLOW_ASYNC_UNSAFE="true",
+    # Loading and indexing millions of rows takes minutes: no statement time limit here.
+    DATABASE_STATEMENT_TIMEOUT_MS="0",
+)
 
 from django.core.management import call_command  # noqa: E402
 from django.db import close_old_connections, connection  # noqa: E402

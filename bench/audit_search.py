@@ -37,14 +37,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "integration_site.settings")
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-# Loading millions of rows (COPY, index builds) takes minutes: no request time limit here.
-os.environ.setdefault("DATABASE_STATEMENT_TIMEOUT_MS", "0")
 
-import django
+from bench._kit import (
+    AUDIT_EVENT_COPY_COLUMNS,
+    django_setup,
+    percentile,
+    process_cpu_seconds,
+    timed,
+    values_and_weights,
+    zipf_weights,
+)
 
-django.setup()
+django_setup(
+    DJANGO_ALLOW_ASYNC_UNSAFE="true",
+    # Loading millions of rows (COPY, index builds) takes minutes: no request time limit here.
+    DATABASE_STATEMENT_TIMEOUT_MS="0",
+)
 
 import django_filters  # noqa: E402
 from django.conf import settings  # noqa: E402
@@ -117,57 +125,8 @@ WORDS = [
     "quarterly",
 ]
 HOSTS, USERS, LOCATIONS, ORGS, GROUPS = 2000, 500, 20, 5, 300
-COLUMNS = [
-    "id",
-    "seq",
-    "source",
-    "action",
-    "crud",
-    "name",
-    "title",
-    "description",
-    "actor_type",
-    "actor_id",
-    "actor_name",
-    "actor_href",
-    "actor_fields",
-    "target_type",
-    "target_id",
-    "target_name",
-    "target_href",
-    "target_fields",
-    "associated_type",
-    "associated_id",
-    "associated_name",
-    "project",
-    "environment",
-    "group_id",
-    "group_name",
-    "version",
-    "audited_changes",
-    "comment",
-    "remote_address",
-    "request_uuid",
-    "is_failure",
-    "is_anonymous",
-    "fields",
-    "metadata",
-    "external_id",
-    "component",
-    "component_version",
-    "created_at",
-    "received_at",
-    "prev_hash",
-    "hash",
-    "retraced_id",
-    "receipt_hash",
-]
+COLUMNS = AUDIT_EVENT_COPY_COLUMNS
 SAVED_INDEXES = "bench_saved_indexes"
-
-
-def _weighted(pairs):
-    values, weights = zip(*pairs, strict=True)
-    return values, weights
 
 
 def _copy_text(value) -> str:
@@ -182,11 +141,11 @@ class EventRows:
     def __init__(self, hosts: list[tuple], seed: int = 4) -> None:
         self.hosts = hosts
         self.rng = random.Random(seed)
-        self.actions, self.action_w = _weighted(ACTIONS)
-        self.types, self.type_w = _weighted(TYPES)
+        self.actions, self.action_w = values_and_weights(ACTIONS)
+        self.types, self.type_w = values_and_weights(TYPES)
         # Zipf: a few users do most things, a few customers (groups) have most events.
-        self.user_w = [1 / (rank + 1) for rank in range(USERS)]
-        self.group_w = [1 / (rank + 1) for rank in range(GROUPS)]
+        self.user_w = zipf_weights(USERS)
+        self.group_w = zipf_weights(GROUPS)
 
     def text(self, first_id: int, first_seq: int, whens: list[datetime]) -> str:
         rng, n = self.rng, len(whens)
@@ -542,21 +501,6 @@ def viewer_queries() -> list[tuple[str, str, SearchScope]]:
     ]
 
 
-def timed(call, repeat: int) -> tuple[list[float], object]:
-    call()  # warm the plan and caches; not counted
-    samples, response = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        response = call()
-        samples.append((time.perf_counter() - t0) * 1000)
-    return samples, response
-
-
-def p(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def measure_searches(repeat: int, only: str | None, *, baseline: bool) -> None:
     user = get_user_model().objects.filter(
         is_superuser=True
@@ -573,14 +517,14 @@ def measure_searches(repeat: int, only: str | None, *, baseline: bool) -> None:
     )
 
     def report(label, mine, theirs, matched):
+        mine_p50, mine_p95 = percentile(mine, 0.5), percentile(mine, 0.95)
         base = (
-            f"{p(theirs, 0.5):9.1f} {p(theirs, 0.95):7.1f} | {p(theirs, 0.5) / p(mine, 0.5):8.1f}x"
+            f"{percentile(theirs, 0.5):9.1f} {percentile(theirs, 0.95):7.1f} | "
+            f"{percentile(theirs, 0.5) / mine_p50:8.1f}x"
             if theirs
             else f"{'—':>9} {'—':>7} | {'—':>9}"
         )
-        print(
-            f"{label:28} {p(mine, 0.5):9.1f} {p(mine, 0.95):7.1f} | {base}  {matched}", flush=True
-        )
+        print(f"{label:28} {mine_p50:9.1f} {mine_p95:7.1f} | {base}  {matched}", flush=True)
 
     def wanted(label: str) -> bool:
         return only is None or any(part in label for part in only.split(","))
@@ -650,12 +594,6 @@ def measure_searches(repeat: int, only: str | None, *, baseline: bool) -> None:
         report(label, mine, None, body["data"]["search"]["totalCount"])
 
 
-def _backend_cpu_seconds(pid: int) -> float:
-    """User + system CPU of one PostgreSQL backend so far (Linux /proc, same machine)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measure_ingest(batches: int) -> None:
     """PostgreSQL CPU per 1,000 events COPYed (and committed) into the event table as it is
     indexed, and into an index-free table of the same columns, alternating in one run."""
@@ -677,11 +615,11 @@ def measure_ingest(batches: int) -> None:
         data = rows.text(first, seq0 + 1 + batch * 1000, whens)
         for table in cpu:
             sql = f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN"
-            before, started = _backend_cpu_seconds(pid), time.perf_counter()
+            before, started = process_cpu_seconds(pid), time.perf_counter()
             with connection.cursor() as cursor, cursor.copy(sql) as copy:
                 copy.write(data)
             wall[table].append(time.perf_counter() - started)
-            cpu[table].append(_backend_cpu_seconds(pid) - before)
+            cpu[table].append(process_cpu_seconds(pid) - before)
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE bench_unindexed")
         cursor.execute(

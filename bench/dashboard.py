@@ -28,12 +28,10 @@ from pathlib import Path
 from unittest.mock import patch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "integration_site.settings")
-os.environ.setdefault("DATABASE_STATEMENT_TIMEOUT_MS", "0")
 
-import django
+from bench._kit import django_setup, percentile
 
-django.setup()
+django_setup(DATABASE_STATEMENT_TIMEOUT_MS="0")
 
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
@@ -156,11 +154,6 @@ def timed(client: Client, path: str, repeat: int) -> list[float]:
     return samples
 
 
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -211,13 +204,13 @@ def main() -> None:
         ("baseline: index, no panels", baseline),
     ):
         print(
-            f"{label:28} {pct(samples, 0.5):7.1f} {pct(samples, 0.95):7.1f} "
+            f"{label:28} {percentile(samples, 0.5):7.1f} {percentile(samples, 0.95):7.1f} "
             f"{statistics.mean(samples):7.1f}"
         )
     print(
-        f"ratio dashboard/baseline: p50 {pct(dashboard, 0.5) / pct(baseline, 0.5):.2f}x, "
-        f"p95 {pct(dashboard, 0.95) / pct(baseline, 0.95):.2f}x; "
-        f"target p95 <= 200 ms: {'met' if pct(dashboard, 0.95) <= 200 else 'MISSED'}"
+        f"ratio dashboard/baseline: p50 {percentile(dashboard, 0.5) / percentile(baseline, 0.5):.2f}x, "
+        f"p95 {percentile(dashboard, 0.95) / percentile(baseline, 0.95):.2f}x; "
+        f"target p95 <= 200 ms: {'met' if percentile(dashboard, 0.95) <= 200 else 'MISSED'}"
     )
     # What the counters save: the same figures by a scan of the 30 days (the naive way).
     scan = []

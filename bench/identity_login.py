@@ -13,12 +13,10 @@ Figures are noisy: 2 cores shared by gunicorn, slapd, this load generator and ot
 import argparse
 import http.client
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -26,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PORT = 8767
 
+from bench._kit import gunicorn_start, run_threads, throwaway_site_environment  # noqa: E402 (after sys.path)
 from identity.tests import ldap_server  # noqa: E402 (after sys.path)
 
 
@@ -44,11 +43,7 @@ def run(method: str, path: str, body: dict | None, seconds: float, threads: int)
             statuses[response.status] = statuses.get(response.status, 0) + 1
         conn.close()
 
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    run_threads(worker, threads)
     return sum(counts) / seconds, statuses
 
 
@@ -93,18 +88,12 @@ def main() -> None:
     var = Path(tempfile.mkdtemp(prefix="identity-bench-"))
     (var / "slapd").mkdir()
     slapd, ldap_port = start_slapd(var / "slapd")
-    env = {
-        **os.environ,
-        "INTEGRATION_SITE_VAR_DIR": str(var),
-        "DJANGO_SECRET_KEY": "bench-only",
-        "DJANGO_MANIFEST_STATIC": "0",
-        "INTEGRATION_API_ANONYMOUS_NETWORKS": "127.0.0.0/8",
-        "LOG_LEVEL": "WARNING",
+    env = throwaway_site_environment(
+        var,
         # Successful logins only, but keep the lockout out of the way of the load generator.
-        "IDENTITY_LOGIN_MAX_FAILURES": "0",
-        "IDENTITY_LOGIN_MAX_FAILURES_PER_ADDRESS": "0",
-    }
-    env.pop("DATABASE_URL", None)
+        IDENTITY_LOGIN_MAX_FAILURES="0",
+        IDENTITY_LOGIN_MAX_FAILURES_PER_ADDRESS="0",
+    )
     py = sys.executable
     setup = SETUP.format(
         port=ldap_port,
@@ -116,20 +105,7 @@ def main() -> None:
     )
     subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     subprocess.run([py, "manage.py", "shell", "-c", setup], cwd=ROOT, env=env, check=True)
-    server = subprocess.Popen(
-        [
-            str(Path(py).parent / "gunicorn"),
-            "integration_site.wsgi:application",
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{PORT}",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server = gunicorn_start(environment=env, port=PORT, workers=2)
     try:
         time.sleep(3)
         cases = [

@@ -11,17 +11,18 @@ Figures are noisy: 2 cores shared by gunicorn, this load generator and other wor
 
 import argparse
 import http.client
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 PORT = 8765
+
+from bench._kit import gunicorn_start, run_threads, throwaway_site_environment  # noqa: E402 (after sys.path)
 
 
 def run(path: str, seconds: float, threads: int) -> tuple[float, int]:
@@ -39,11 +40,7 @@ def run(path: str, seconds: float, threads: int) -> tuple[float, int]:
             errors[i] += response.status >= 500
         conn.close()
 
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    run_threads(worker, threads)
     return sum(counts) / seconds, sum(errors)
 
 
@@ -53,34 +50,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
     var = tempfile.mkdtemp(prefix="licensing-bench-")
-    env = {
-        **os.environ,
-        "INTEGRATION_SITE_VAR_DIR": var,
-        "DJANGO_SECRET_KEY": "bench-only",
-        "DJANGO_MANIFEST_STATIC": "0",
-        "INTEGRATION_API_ANONYMOUS_NETWORKS": "127.0.0.0/8",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("DATABASE_URL", None)
+    env = throwaway_site_environment(var)
     py = sys.executable
     for command in (["migrate", "-v0"], ["bootstrap"]):
         subprocess.run(
             [py, "manage.py", *command], cwd=ROOT, env=env, check=True, capture_output=True
         )
-    server = subprocess.Popen(
-        [
-            str(Path(py).parent / "gunicorn"),
-            "integration_site.wsgi:application",
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{PORT}",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server = gunicorn_start(environment=env, port=PORT, workers=2)
     try:
         time.sleep(3)
         paths = {

@@ -31,49 +31,40 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._kit import (  # noqa: E402 (after the path that finds it)
+    child_pids,
+    gunicorn_start,
+    migrated_django_setup,
+    percentile,
+    postgres_backend_pids,
+    process_cpu_seconds,
+    run_threads,
+    site_environment,
+    start_workers,
+    stop_workers,
+)
+
 CLIENTS = 10_000
 CHECKS = ["cpu", "disk", "memory", "http", "ntp"]
 
 
 def env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": os.environ.get(
-            "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/h6bench"
-        ),
-        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-only-secret"),
-        "DJANGO_SETTINGS_MODULE": "bench.monitoring_bench_settings",
-        "DJANGO_MANIFEST_STATIC": "0",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
-    }
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname=%s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+    return site_environment(
+        database="h6bench",
+        settings_module="bench.monitoring_bench_settings",
+        DJANGO_MANIFEST_STATIC="0",
+    )
 
 
 def prepare() -> str:
     """Migrate, reset the monitoring tables, create the population and a token."""
-    e = env()
-    ensure_database(e["DATABASE_URL"])
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=e, check=True)
-    os.environ.update(e)
-    import django
-
-    django.setup()
+    migrated_django_setup(env())
     from django.db import connection
 
     from monitoring.models import CheckDefinition, Client
@@ -209,20 +200,7 @@ def steady_state_seed(now: int) -> None:
 class Server:
     def __init__(self, port: int, workers: int):
         self.port = port
-        self.proc = subprocess.Popen(
-            [
-                str(ROOT / ".venv/bin/gunicorn"),
-                "integration_site.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(workers),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env(),
-        )
+        self.proc = gunicorn_start(environment=env(), port=port, workers=workers)
         for _ in range(100):
             try:
                 self.request("GET", "/bench/ceiling")
@@ -270,32 +248,6 @@ class Server:
         self.proc.wait(timeout=30)
 
 
-def start_workers(count: int, log: Path) -> list[subprocess.Popen]:
-    """`manage.py worker` processes: they run the results drain (the engine) every second."""
-    log.parent.mkdir(exist_ok=True)
-    with log.open("w") as output:  # LOG_LEVEL=WARNING: errors only, e.g. a dropped result
-        return [
-            subprocess.Popen(
-                [sys.executable, "manage.py", "worker", "--interval", "0.2"],
-                cwd=ROOT,
-                env=env(),
-                stdout=subprocess.DEVNULL,
-                stderr=output,
-            )
-            for _ in range(count)
-        ]
-
-
-def stop_workers(workers: list[subprocess.Popen]) -> None:
-    for worker in workers:
-        worker.send_signal(signal.SIGTERM)
-    for worker in workers:
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-
-
 def queued() -> int:
     from monitoring.models import AcceptedResult
 
@@ -333,13 +285,8 @@ def load(server, path, seconds, threads, token, generator="python"):
             else:
                 errors[slot] += 1
 
-    started = time.monotonic()
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    return sum(counts), time.monotonic() - started, sum(errors)
+    elapsed = run_threads(run, threads)
+    return sum(counts), elapsed, sum(errors)
 
 
 def wrk_load(server, path, seconds, connections, token):
@@ -387,11 +334,6 @@ def timed_gets(server, paths, token):
     return times
 
 
-def percentile(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
-
-
 def open_events(count: int) -> None:
     from monitoring.models import Client, Event
 
@@ -433,28 +375,12 @@ def open_events(count: int) -> None:
     Event.objects.bulk_create(rows, batch_size=1000)
 
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of one process so far (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
 def postgres_backends() -> list[int]:
     """The PostgreSQL backends serving the benchmark database, other than this process's."""
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        return [pid for (pid,) in cursor.fetchall()]
+        return postgres_backend_pids(cursor)
 
 
 class CpuMeter:
@@ -466,16 +392,14 @@ class CpuMeter:
 
     def __init__(self, server: "Server", workers: list[subprocess.Popen]):
         self.groups = {
-            "gunicorn": lambda: (
-                Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()
-            ),
+            "gunicorn": lambda: child_pids(server.proc.pid),
             "drain workers": lambda: [w.pid for w in workers],
             "PostgreSQL": postgres_backends,
         }
 
     def _snapshot(self) -> dict[str, dict[int, float]]:
         return {
-            name: {int(pid): cpu_seconds(int(pid)) for pid in pids()}
+            name: {pid: process_cpu_seconds(pid) for pid in pids()}
             for name, pids in self.groups.items()
         }
 
@@ -555,7 +479,7 @@ def main():
         # End to end: results accepted by POST /results AND processed by the engine in the
         # worker(s), from the first POST until the queue is empty again.
         log = ROOT / "var" / "monitoring_bench_workers.log"
-        workers = start_workers(args.drain_workers, log)
+        workers = start_workers(args.drain_workers, environment=env(), log=log)
         try:
             meter = CpuMeter(server, workers)
             meter.start()
@@ -606,12 +530,12 @@ def main():
         _, header, _body = server.request("GET", "/events?limit=100", token=token)
         print(
             f"reads   GET /events?limit=100 (5,000 open): p50 {statistics.median(page_ms):6.1f} ms"
-            f"  p95 {percentile(page_ms, 95):6.1f} ms   X-Pagination {header}"
+            f"  p95 {percentile(page_ms, 0.95):6.1f} ms   X-Pagination {header}"
         )
         print(
             f"ceiling GET bare Django:                 p50 {statistics.median(ceiling_ms):6.1f} ms"
-            f"  p95 {percentile(ceiling_ms, 95):6.1f} ms  -> p95 ratio "
-            f"{percentile(page_ms, 95) / percentile(ceiling_ms, 95):.1f}x"
+            f"  p95 {percentile(ceiling_ms, 0.95):6.1f} ms  -> p95 ratio "
+            f"{percentile(page_ms, 0.95) / percentile(ceiling_ms, 0.95):.1f}x"
         )
         print(
             f"full    GET /events (5,000 events):      mean {statistics.mean(full_ms):6.0f} ms"

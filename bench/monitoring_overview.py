@@ -64,6 +64,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client as HttpClient  # noqa: E402
 
+from bench._kit import percentile  # noqa: E402
 from monitoring.models import Client, Event, Silence, epoch_now  # noqa: E402
 from monitoring.services import silence_create  # noqa: E402
 
@@ -127,11 +128,6 @@ def populate() -> None:
         )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ placeholder chain hashes: the chain is not what is measured).
 import argparse
 import io
 import json
-import os
 import random
 import sys
 import time
@@ -23,14 +22,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "integration_site.settings")
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-# Loading a million rows takes minutes: no request time limit here.
-os.environ.setdefault("DATABASE_STATEMENT_TIMEOUT_MS", "0")
 
-import django
+from bench._kit import (
+    AUDIT_EVENT_COPY_COLUMNS,
+    django_setup,
+    percentile,
+    timed,
+    values_and_weights,
+    zipf_weights,
+)
 
-django.setup()
+django_setup(
+    DJANGO_ALLOW_ASYNC_UNSAFE="true",
+    # Loading a million rows takes minutes: no request time limit here.
+    DATABASE_STATEMENT_TIMEOUT_MS="0",
+)
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -83,50 +89,8 @@ WORDS = [
     "plan",
 ]
 GROUPS, ACTORS, TARGETS = 1000, 5000, 50_000
-COLUMNS = [
-    "id",
-    "seq",
-    "source",
-    "action",
-    "crud",
-    "name",
-    "title",
-    "description",
-    "actor_type",
-    "actor_id",
-    "actor_name",
-    "actor_href",
-    "actor_fields",
-    "target_type",
-    "target_id",
-    "target_name",
-    "target_href",
-    "target_fields",
-    "associated_type",
-    "associated_id",
-    "associated_name",
-    "project",
-    "environment",
-    "group_id",
-    "group_name",
-    "audited_changes",
-    "comment",
-    "remote_address",
-    "request_uuid",
-    "is_failure",
-    "is_anonymous",
-    "fields",
-    "metadata",
-    "external_id",
-    "component",
-    "component_version",
-    "created_at",
-    "received_at",
-    "prev_hash",
-    "hash",
-    "retraced_id",
-    "receipt_hash",
-]
+# The rows below carry no Foreman version: it stays NULL.
+COLUMNS = [column for column in AUDIT_EVENT_COPY_COLUMNS if column != "version"]
 # retraced-js `query` with a mask of every node field it knows (src/graphql.ts graphQLQuery).
 RETRACED_JS_QUERY = """query Search($query: String!, $last: Int, $before: String) {
   search(query: $query, last: $last, before: $before) {
@@ -138,10 +102,6 @@ RETRACED_JS_QUERY = """query Search($query: String!, $last: Int, $before: String
       fields { key value } external_id metadata { key value } } }
   }
 }"""
-
-
-def _zipf(count: int) -> list[float]:
-    return [1 / (rank + 1) for rank in range(count)]
 
 
 def load(target: int) -> None:
@@ -156,13 +116,13 @@ def load(target: int) -> None:
         cursor.execute("SELECT COALESCE(MAX(seq), 0), COALESCE(MAX(id), 0) FROM audits_auditevent")
         seq0, id0 = cursor.fetchone()
     rng = random.Random(15)
-    actions, action_weights = zip(*ACTIONS, strict=True)
+    actions, action_weights = values_and_weights(ACTIONS)
     count, batch = target - have, 100_000
     for offset in range(0, count, batch):
         n = min(batch, count - offset)
         chosen_actions = rng.choices(actions, action_weights, k=n)
-        groups = rng.choices(range(GROUPS), _zipf(GROUPS), k=n)
-        actors = rng.choices(range(ACTORS), _zipf(ACTORS), k=n)
+        groups = rng.choices(range(GROUPS), zipf_weights(GROUPS), k=n)
+        actors = rng.choices(range(ACTORS), zipf_weights(ACTORS), k=n)
         buffer = io.StringIO()
         for i in range(n):
             pk = id0 + offset + i + 1
@@ -261,21 +221,6 @@ def queries() -> list[tuple[str, str, SearchScope]]:
     ]
 
 
-def timed(call, repeat: int) -> tuple[list[float], object]:
-    call()  # warm the plan and caches; not counted
-    samples, result = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = call()
-        samples.append((time.perf_counter() - t0) * 1000)
-    return samples, result
-
-
-def p(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -321,9 +266,9 @@ def main() -> None:
         theirs, _rows = timed(bare, args.repeat)
         total = body["data"]["search"]["totalCount"]
         print(
-            f"{label:24} {p(mine, 0.5):9.1f} {p(mine, 0.95):7.1f} | "
-            f"{p(theirs, 0.5):9.1f} {p(theirs, 0.95):7.1f} | "
-            f"{p(mine, 0.95) / p(theirs, 0.95):8.1f}x  {total}",
+            f"{label:24} {percentile(mine, 0.5):9.1f} {percentile(mine, 0.95):7.1f} | "
+            f"{percentile(theirs, 0.5):9.1f} {percentile(theirs, 0.95):7.1f} | "
+            f"{percentile(mine, 0.95) / percentile(theirs, 0.95):8.1f}x  {total}",
             flush=True,
         )
 

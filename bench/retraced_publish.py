@@ -17,21 +17,17 @@ audits.retraced.hashing and with `audit_verify`.
 import argparse
 import asyncio
 import json
-import os
-import signal
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.audit_ingest import (  # noqa: E402 (after the path that finds it)
+from bench._kit import audit_verify_summary, stop_process_groups
+from bench.audit_ingest import (
     EVENT as REPLICATED_EVENT,
 )
-from bench.audit_ingest import (  # noqa: E402
+from bench.audit_ingest import (
     env,
     load,
     pending_events,
@@ -39,6 +35,7 @@ from bench.audit_ingest import (  # noqa: E402
     report,
     start_gunicorn,
     start_worker,
+    wait_for_linking,
 )
 
 # What retraced-js reportEvent sends for a login: its body keys, a group, an actor.
@@ -136,25 +133,14 @@ def main() -> None:
         matches = compute_hash(RETRACED_EVENT, receipt["id"]) == receipt["hash"]
         print(f"a receipt checked as retraced-js checks it: {'ok' if matches else 'MISMATCH'}")
 
-        backlog, drain_started = pending_events(), time.perf_counter()
-        while pending_events() and time.perf_counter() - drain_started < 60:
-            time.sleep(0.2)
+        backlog, waited = wait_for_linking()
         print(
             f"pending after the run: {backlog}; linked by the worker in "
-            f"{time.perf_counter() - drain_started:.1f} s (left: {pending_events()})"
+            f"{waited:.1f} s (left: {pending_events()})"
         )
-        verify = subprocess.run(
-            [str(ROOT / ".venv/bin/python"), "manage.py", "audit_verify"],
-            cwd=ROOT,
-            env=env(),
-            capture_output=True,
-            text=True,
-        )
-        print(f"audit_verify after the run: {(verify.stdout or verify.stderr).strip()}")
+        print(f"audit_verify after the run: {audit_verify_summary(env())}")
     finally:
-        for process in (worker, gunicorn):
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
+        stop_process_groups([worker, gunicorn])
 
 
 if __name__ == "__main__":

@@ -31,9 +31,7 @@ Figures are noisy: 2 shared cores run PostgreSQL, RabbitMQ, the workers and this
 
 import argparse
 import json
-import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -41,6 +39,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._kit import (  # noqa: E402 (after the path that finds it)
+    migrated_django_setup,
+    site_environment,
+    start_workers,
+    stop_workers,
+)
+
 CLIENTS = 2_000
 CHECKS = ["cpu", "disk", "memory", "http", "ntp"]
 VHOST = "wt_transport_bench"
@@ -48,17 +54,11 @@ BROKER = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
 
 
 def env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": os.environ.get(
-            "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wt_transport_bench"
-        ),
-        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-only-secret"),
-        "SENSU_TRANSPORT_URL": BROKER,
-        "DJANGO_SETTINGS_MODULE": "integration_site.settings",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
-    }
+    return site_environment(
+        database="wt_transport_bench",
+        settings_module="integration_site.settings",
+        SENSU_TRANSPORT_URL=BROKER,
+    )
 
 
 def rabbitmqctl(*args: str, check: bool = True) -> None:
@@ -66,19 +66,7 @@ def rabbitmqctl(*args: str, check: bool = True) -> None:
 
 
 def prepare() -> None:
-    import psycopg
-
-    e = env()
-    url = e["DATABASE_URL"]
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname=%s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=e, check=True)
-    os.environ.update(e)
-    import django
-
-    django.setup()
+    migrated_django_setup(env())
     from django.db import connection
 
     from monitoring.models import Client
@@ -164,31 +152,6 @@ def wait_for_receipts(expected: int, *, timeout: float = 600) -> float:
     return time.perf_counter()
 
 
-def start_workers(count: int, log: Path) -> list[subprocess.Popen]:
-    log.parent.mkdir(exist_ok=True)
-    with log.open("a") as output:
-        return [
-            subprocess.Popen(
-                [sys.executable, "manage.py", "worker", "--interval", "0.2"],
-                cwd=ROOT,
-                env=env(),
-                stdout=subprocess.DEVNULL,
-                stderr=output,
-            )
-            for _ in range(count)
-        ]
-
-
-def stop_workers(workers: list[subprocess.Popen]) -> None:
-    for worker in workers:
-        worker.send_signal(signal.SIGTERM)
-    for worker in workers:
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-
-
 def consumers_ready(count: int) -> None:
     from monitoring.sensu.transport import transport_info
 
@@ -200,7 +163,7 @@ def consumers_ready(count: int) -> None:
 
 
 def transport_phase(workers_count: int, drawn, log: Path) -> float:
-    workers = start_workers(workers_count, log)
+    workers = start_workers(workers_count, environment=env(), log=log, log_mode="a")
     try:
         consumers_ready(workers_count)
         before = receipts()
@@ -221,7 +184,7 @@ def backlog_phase(workers_count: int, drawn, log: Path) -> float:
     publish(drawn)
     before = receipts()
     low, high = before + len(drawn) // 10, before + len(drawn) * 9 // 10
-    workers = start_workers(workers_count, log)
+    workers = start_workers(workers_count, environment=env(), log=log, log_mode="a")
     try:
         while (done := receipts()) < low:
             time.sleep(0.02)
