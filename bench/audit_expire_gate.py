@@ -20,7 +20,7 @@ from unittest.mock import patch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._kit import django_setup
+from bench.kit import django_setup
 
 django_setup(DJANGO_SECRET_KEY="bench")
 

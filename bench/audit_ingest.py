@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._kit import (  # noqa: E402 (after the path that finds it)
+from bench.kit import (  # noqa: E402 (after the path that finds it)
     audit_event_copy_row,
     audit_event_table_columns,
     audit_verify_summary,

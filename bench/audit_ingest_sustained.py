@@ -46,19 +46,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._kit import (
-    audit_event_copy_row,
-    audit_event_table_columns,
-    audit_verify_summary,
-    bulk_body,
-    child_pids,
-    copy_text,
-    percentile,
-    postgres_backend_pids,
-    process_cpu_seconds,
-    run_threads,
-    stop_process_groups,
-)
 from bench.audit_ingest import (
     EVENT,
     env,
@@ -70,6 +57,19 @@ from bench.audit_ingest import (
     start_gunicorn,
     start_worker,
     wait_for_linking,
+)
+from bench.kit import (
+    audit_event_copy_row,
+    audit_event_table_columns,
+    audit_verify_summary,
+    bulk_body,
+    child_pids,
+    copy_text,
+    percentile,
+    postgres_backend_pids,
+    process_cpu_seconds,
+    run_threads,
+    stop_process_groups,
 )
 
 BATCH = 1000

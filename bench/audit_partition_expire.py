@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._kit import django_setup
+from bench.kit import django_setup
 
 django_setup(
     DJANGO_ALLOW_ASYNC_UNSAFE="true",

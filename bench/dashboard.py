@@ -29,7 +29,7 @@ from unittest.mock import patch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._kit import django_setup, percentile
+from bench.kit import django_setup, percentile
 
 django_setup(DATABASE_STATEMENT_TIMEOUT_MS="0")
 

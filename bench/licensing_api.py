@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PORT = 8765
 
-from bench._kit import gunicorn_start, run_threads, throwaway_site_environment  # noqa: E402 (after sys.path)
+from bench.kit import gunicorn_start, run_threads, throwaway_site_environment  # noqa: E402 (after sys.path)
 
 
 def run(path: str, seconds: float, threads: int) -> tuple[float, int]:

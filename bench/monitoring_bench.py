@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._kit import (  # noqa: E402 (after the path that finds it)
+from bench.kit import (  # noqa: E402 (after the path that finds it)
     child_pids,
     gunicorn_start,
     migrated_django_setup,

@@ -64,7 +64,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client as HttpClient  # noqa: E402
 
-from bench._kit import percentile  # noqa: E402
+from bench.kit import percentile  # noqa: E402
 from monitoring.models import Client, Event, Silence, epoch_now  # noqa: E402
 from monitoring.services import silence_create  # noqa: E402
 

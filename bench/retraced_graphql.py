@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._kit import (
+from bench.kit import (
     AUDIT_EVENT_COPY_COLUMNS,
     django_setup,
     percentile,

@@ -23,7 +23,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._kit import audit_verify_summary, stop_process_groups
 from bench.audit_ingest import (
     EVENT as REPLICATED_EVENT,
 )
@@ -37,6 +36,7 @@ from bench.audit_ingest import (
     start_worker,
     wait_for_linking,
 )
+from bench.kit import audit_verify_summary, stop_process_groups
 
 # What retraced-js reportEvent sends for a login: its body keys, a group, an actor.
 RETRACED_EVENT = {

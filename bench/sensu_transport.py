@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._kit import (  # noqa: E402 (after the path that finds it)
+from bench.kit import (  # noqa: E402 (after the path that finds it)
     migrated_django_setup,
     site_environment,
     start_workers,

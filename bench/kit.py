@@ -3,7 +3,7 @@ Helpers the bench scripts share, one copy each: percentiles, timing and thread l
 Django set-up, CPU read from /proc, the site's environment and processes (gunicorn,
 `manage.py worker`, audit_verify) when it runs in subprocesses, and the bench audit events
 (COPY columns and rows, bulk bodies). Scripts put the repository on sys.path, then
-`from bench._kit import ...`.
+`from bench.kit import ...`.
 
 Nothing here imports Django or reads settings at import time: some scripts set up the
 environment first and Django later.
