@@ -1,6 +1,6 @@
 """
 The event table's partitions (PostgreSQL; migration 0019): one per AUDIT_PARTITION_INTERVAL
-of `received_at` (month, week or day, in UTC), created ahead of time by the worker
+of `received_at` (year, quarter, month, week or day, in UTC), created ahead of time by the worker
 (`audit_partitions_ensure`, hourly), and a DEFAULT partition that catches what no partition
 covers, so an insert never fails for want of one. Retention drops whole partitions
 (audits.services.audit_events_expire). On SQLite the table is a plain one and every function
@@ -17,7 +17,9 @@ from django.utils import timezone
 
 from audits.models import AuditEvent
 
-PARTITION_INTERVALS = ("month", "week", "day")
+PARTITION_INTERVALS = ("year", "quarter", "month", "week", "day")
+# Intervals measured in whole months, by length.
+_MONTHS = {"year": 12, "quarter": 3, "month": 1}
 DEFAULT_PARTITION = f"{AuditEvent._meta.db_table}_default"
 _BOUNDS = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
 
@@ -30,10 +32,12 @@ class Partition:
 
 
 def interval_start(moment: datetime, interval: str) -> datetime:
-    """The start (UTC midnight) of the interval holding `moment`; weeks start on Monday."""
+    """The start (UTC midnight) of the interval holding `moment`: quarters start in January,
+    April, July and October, weeks on Monday."""
     day = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    if interval == "month":
-        return day.replace(day=1)
+    if interval in _MONTHS:
+        months = _MONTHS[interval]
+        return day.replace(month=(day.month - 1) // months * months + 1, day=1)
     if interval == "week":
         return day - timedelta(days=day.weekday())
     if interval == "day":
@@ -43,8 +47,9 @@ def interval_start(moment: datetime, interval: str) -> datetime:
 
 def interval_next(start: datetime, interval: str) -> datetime:
     """The start of the interval after the one beginning at `start`."""
-    if interval == "month":
-        return (start.replace(day=1) + timedelta(days=32)).replace(day=1)
+    if interval in _MONTHS:
+        month = start.month - 1 + _MONTHS[interval]
+        return start.replace(year=start.year + month // 12, month=month % 12 + 1, day=1)
     return start + timedelta(days=7 if interval == "week" else 1)
 
 

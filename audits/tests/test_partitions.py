@@ -58,16 +58,22 @@ def record_received(when: datetime, action: str = "old.thing", **values) -> Audi
 # --- Interval arithmetic (every database) -------------------------------------------------
 
 
-def test_intervals_are_utc_months_weeks_and_days():
+def test_intervals_are_utc_years_quarters_months_weeks_and_days():
     moment = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)
+    assert interval_start(moment, "year") == utc(2026, 1, 1)
+    assert interval_next(utc(2026, 1, 1), "year") == utc(2027, 1, 1)
+    assert interval_start(moment, "quarter") == utc(2026, 10, 1)
+    assert interval_start(utc(2026, 6, 30), "quarter") == utc(2026, 4, 1)
+    assert interval_next(utc(2026, 10, 1), "quarter") == utc(2027, 1, 1)
+    assert interval_next(utc(2027, 1, 1), "quarter") == utc(2027, 4, 1)
     assert interval_start(moment, "month") == utc(2026, 12, 1)
     assert interval_next(utc(2026, 12, 1), "month") == utc(2027, 1, 1)
     assert interval_next(utc(2027, 1, 1), "month") == utc(2027, 2, 1)
     assert interval_start(moment, "week") == utc(2026, 12, 28)  # a Monday
     assert interval_next(utc(2026, 12, 28), "week") == utc(2027, 1, 4)
     assert interval_start(moment, "day") == utc(2026, 12, 31)
-    with pytest.raises(ValueError, match="month, week, day"):
-        interval_start(moment, "year")
+    with pytest.raises(ValueError, match="year, quarter, month, week, day"):
+        interval_start(moment, "fortnight")
 
 
 def test_ranges_run_from_the_oldest_event_to_the_premade_intervals():
@@ -122,6 +128,12 @@ def test_ensure_creates_missing_partitions_once_and_fills_gaps_up_to_existing_on
     assert created == ["audits_auditevent_p20241223", "audits_auditevent_p20241230"]
     bounds = {p.name: (p.start, p.end) for p in audit_partitions()}
     assert bounds["audits_auditevent_p20241230"] == (utc(2024, 12, 30), utc(2025, 1, 1))
+    # A longer one: the months made stay, the next quarter is one partition.
+    with override_settings(AUDIT_PARTITION_INTERVAL="quarter"):
+        created = audit_partitions_ensure(since=utc(2025, 2, 10), through=utc(2025, 5, 2))
+    assert created == ["audits_auditevent_p20250401"]
+    bounds = {p.name: (p.start, p.end) for p in audit_partitions()}
+    assert bounds["audits_auditevent_p20250401"] == (utc(2025, 4, 1), utc(2025, 7, 1))
 
 
 @postgresql_only
