@@ -11,10 +11,9 @@ pages through ten thousand rows to check the figure. How it gets there, on Postg
    times it) is still counted exactly, but only for `AUDIT_COUNT_BUDGET_MS`. A common word
    in a free-text or `~` search takes the trigram index's whole posting lists and a recheck
    of row after row before 10,001 matches are found (0.3 to 0.7 s at 1M to 10M events,
-   issue 18); a rare word the
-   planner misjudged is counted within the budget and stays exact. Past the budget, the
-   estimate is the answer. An unfiltered list that large is not counted at all: a table's
-   size is what the planner knows best.
+   issue 18); a rare word the planner misjudged is counted within the budget and stays
+   exact. Past the budget, the estimate is the answer. An unfiltered list that large is not
+   counted at all: a table's size is what the planner knows best.
 3. Anything else is counted exactly up to the cap: `SELECT COUNT(*) FROM (… LIMIT cap + 1)`.
 
 SQLite has no estimate: everything is counted, up to the cap.

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, DateTimeField, F, Func, Max, Q, QuerySet
@@ -203,6 +203,8 @@ class Page:
     newest_first: bool
     cursor: tuple[datetime, int] | None
     inclusive: bool = False  # searchPaginated's start cursor is its first row
+    # `search`: the first page's totalCount, carried by the `before` cursors we issued.
+    pinned_total: int | None = None
 
 
 def search(_root, info: GraphQLResolveInfo, **args) -> dict:
@@ -211,7 +213,9 @@ def search(_root, info: GraphQLResolveInfo, **args) -> dict:
     page = page_from_args(args)
     query = _query(args)
     events = retraced_events_search(scope, query)
-    total = events.count() if _selects(info, "totalCount") else None
+    total = None
+    if _selects(info, "totalCount"):
+        total = page.pinned_total if page.pinned_total is not None else events.count()
     window = page_window(events, page, sort_matches=query.names_received)
     ids = list(window.values_list("id", flat=True)[: page.size + 1])
     more = len(ids) > page.size
@@ -222,7 +226,10 @@ def search(_root, info: GraphQLResolveInfo, **args) -> dict:
             "hasNextPage": more and not page.newest_first,
             "hasPreviousPage": more and page.newest_first,
         },
-        "edges": [{"cursor": cursor_encode(event), "node": event_node(event)} for event in rows],
+        "edges": [
+            {"cursor": cursor_encode(event, count=total), "node": event_node(event)}
+            for event in rows
+        ],
     }
 
 
@@ -245,7 +252,9 @@ def search_paginated(_root, info: GraphQLResolveInfo, **args) -> dict:
     events = retraced_events_search(scope, query)
     start = args.get("startCursor")
     if start:
-        at, pk, total = cursor_decode(start, with_count=True)
+        at, pk, total = cursor_decode(start)
+        if total is None:
+            raise SearchError("Invalid cursor")
         page = Page(limit, newest_first, (at, pk), inclusive=True)
     else:
         total, page = events.count(), Page(limit, newest_first, None)
@@ -381,7 +390,15 @@ def page_from_args(args: dict) -> Page:
         name = "last" if last else "first"
         raise SearchError(f"Argument '{name}' must be between 1 and {limit} (got {size}).")
     cursor = args.get("before") or args.get("after")
-    return Page(size, bool(last), cursor_decode(cursor) if cursor else None)
+    if not cursor:
+        return Page(size, bool(last), None)
+    at, pk, total = cursor_decode(cursor)
+    # Paging back from the newest (`before`, retraced-js and the logs viewer) keeps the first
+    # page's count: the walk's pages stay what the client computed from it (retraced-js's
+    # EventsConnection pages by totalCount and would fetch its last page forever if the count
+    # grew), and a count that took seconds is not run again for every page. Paging forward
+    # (`after`) is how a client follows new events, so its count is counted again.
+    return Page(size, bool(last), (at, pk), pinned_total=total if args.get("before") else None)
 
 
 class SortedAfterFiltering(Func):
@@ -435,13 +452,12 @@ def _selects(info: GraphQLResolveInfo, name: str) -> bool:
 # --- Cursors -----------------------------------------------------------------------------
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-CURSOR = re.compile(r"(-?[0-9]{1,15})(?:\.([0-9]{1,3}))?,([0-9]{1,19})")
+CURSOR = re.compile(r"(-?[0-9]{1,15})(?:\.([0-9]{1,3}))?,([0-9]{1,19})(?:,([0-9]{1,19}))?")
 MAX_ROW_ID = 2**63 - 1  # the id column is a signed 64-bit integer
-CURSOR_COUNTED = re.compile(CURSOR.pattern + r",([0-9]{1,19})")
 
 
 def cursor_encode(event: AuditEvent, *, count: int | None = None) -> str:
-    """`<ms>,<id>` (search), or `<ms>,<id>,<count>` (searchPaginated), in base64."""
+    """`<ms>,<id>`, or `<ms>,<id>,<count>` with the count it pins, in base64."""
     micros = (event.created_at - EPOCH) // timedelta(microseconds=1)
     millis, fraction = divmod(micros, 1000)
     time = f"{millis}.{fraction:03d}" if fraction else str(millis)
@@ -449,21 +465,16 @@ def cursor_encode(event: AuditEvent, *, count: int | None = None) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-@overload
-def cursor_decode(cursor: str) -> tuple[datetime, int]: ...
-@overload
-def cursor_decode(cursor: str, *, with_count: Literal[True]) -> tuple[datetime, int, int]: ...
-
-
-def cursor_decode(cursor: str, *, with_count: bool = False):
+def cursor_decode(cursor: str) -> tuple[datetime, int, int | None]:
+    """(time, id, the count it pins or None) of a cursor `cursor_encode` made."""
     try:
         text = base64.b64decode(cursor.encode("ascii"), validate=True).decode("ascii")
     except (UnicodeError, binascii.Error):
         raise SearchError("Invalid cursor") from None
-    match = (CURSOR_COUNTED if with_count else CURSOR).fullmatch(text)
+    match = CURSOR.fullmatch(text)
     if match is None:
         raise SearchError("Invalid cursor")
-    millis, fraction, pk, *count = match.groups()
+    millis, fraction, pk, count = match.groups()
     if int(pk) > MAX_ROW_ID:
         raise SearchError("Invalid cursor")
     micros = int((fraction or "0").ljust(3, "0"))
@@ -471,7 +482,7 @@ def cursor_decode(cursor: str, *, with_count: bool = False):
         at = EPOCH + timedelta(milliseconds=int(millis), microseconds=micros)
     except OverflowError:
         raise SearchError("Invalid cursor") from None
-    return (at, int(pk), int(count[0])) if with_count else (at, int(pk))
+    return at, int(pk), None if count is None else int(count)
 
 
 # --- Event nodes -------------------------------------------------------------------------

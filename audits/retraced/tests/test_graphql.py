@@ -101,6 +101,45 @@ def test_last_and_before_page_backwards_as_retraced_js_does(acme_events):
     assert seen == ids(reversed(acme_events))  # newest first, each once
 
 
+def test_paging_back_keeps_the_first_pages_count_while_events_arrive(acme_events):
+    first = search(RETRACED_JS_QUERY, query="action:doc.edit", last=3, before="")
+    assert first["totalCount"] == 7
+    # Newer events than the first page's: not on the walk's later pages, and not in its
+    # count, which retraced-js's EventsConnection pages by.
+    events_over_time(2, action="doc.edit", group_id="acme", start=BASE_TIME + timedelta(days=1))
+    seen, cursor, pages = [e["node"]["id"] for e in first["edges"]], first["edges"][-1], 1
+    while True:
+        page = search(RETRACED_JS_QUERY, query="action:doc.edit", last=3, before=cursor["cursor"])
+        pages += 1
+        assert page["totalCount"] == 7  # pinned: not counted again
+        seen += [edge["node"]["id"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasPreviousPage"]:
+            break
+        cursor = page["edges"][-1]
+    assert pages == 3 == -(-first["totalCount"] // 3)  # retraced-js's totalPages
+    assert seen == ids(reversed(acme_events))
+    # A new walk counts again.
+    assert search(RETRACED_JS_QUERY, query="action:doc.edit", last=3)["totalCount"] == 9
+
+
+def test_a_cursor_without_a_count_is_counted_again(acme_events):
+    # A cursor issued before counts were carried in it, or by a search without totalCount.
+    before = cursor_encode(acme_events[-1])
+    assert base64.b64decode(before).decode().count(",") == 1
+    page = search(RETRACED_JS_QUERY, query="action:doc.edit", last=3, before=before)
+    assert page["totalCount"] == 7
+    uncounted = search("{ search(last: 2) { edges { cursor } } }")
+    assert base64.b64decode(uncounted["edges"][0]["cursor"]).decode().count(",") == 1
+
+
+def test_paging_forward_counts_each_page_again(acme_events):
+    first = search(FORWARD_QUERY, first=2)
+    assert first["totalCount"] == 7
+    events_over_time(1, action="doc.edit", group_id="acme", start=BASE_TIME + timedelta(days=1))
+    after = first["edges"][-1]["cursor"]
+    assert search(FORWARD_QUERY, first=2, after=after)["totalCount"] == 8
+
+
 def test_first_and_after_page_forwards(acme_events):
     seen, after, pages = [], None, []
     while True:
@@ -130,7 +169,8 @@ def test_cursor_is_retraced_shaped_and_exact_below_a_millisecond(db):
     precise = retraced_event(created_at=at + timedelta(microseconds=13456))
     text = base64.b64decode(cursor_encode(precise)).decode()
     assert text == f"1510872807013.456,{precise.pk}"
-    assert cursor_decode(cursor_encode(precise)) == (precise.created_at, precise.pk)
+    assert cursor_decode(cursor_encode(precise)) == (precise.created_at, precise.pk, None)
+    assert cursor_decode(cursor_encode(precise, count=7)) == (precise.created_at, precise.pk, 7)
 
 
 @pytest.mark.parametrize(
