@@ -454,6 +454,7 @@ def _selects(info: GraphQLResolveInfo, name: str) -> bool:
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CURSOR = re.compile(r"(-?[0-9]{1,15})(?:\.([0-9]{1,3}))?,([0-9]{1,19})(?:,([0-9]{1,19}))?")
 MAX_ROW_ID = 2**63 - 1  # the id column is a signed 64-bit integer
+MAX_COUNT = 2**31 - 1  # totalCount is a GraphQL Int
 
 
 def cursor_encode(event: AuditEvent, *, count: int | None = None) -> str:
@@ -475,7 +476,7 @@ def cursor_decode(cursor: str) -> tuple[datetime, int, int | None]:
     if match is None:
         raise SearchError("Invalid cursor")
     millis, fraction, pk, count = match.groups()
-    if int(pk) > MAX_ROW_ID:
+    if int(pk) > MAX_ROW_ID or (count is not None and int(count) > MAX_COUNT):
         raise SearchError("Invalid cursor")
     micros = int((fraction or "0").ljust(3, "0"))
     try:

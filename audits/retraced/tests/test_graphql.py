@@ -181,6 +181,7 @@ def test_cursor_is_retraced_shaped_and_exact_below_a_millisecond(db):
         base64.b64encode(b"1510872807013,f378").decode(),
         base64.b64encode(b"1510872807013,9999999999999999999").decode(),
         base64.b64encode(b"999999999999999,1").decode(),
+        base64.b64encode(b"1510872807013,1,2147483648").decode(),  # past GraphQL's Int
         base64.b64encode(b"\xff\xfe").decode(),
     ],
 )
