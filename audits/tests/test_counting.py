@@ -42,6 +42,12 @@ def test_counts_exactly_up_to_the_cap():
         assert beyond.estimate is None  # SQLite has no estimate
 
 
+def test_a_search_that_matches_nothing_by_construction_counts_zero():
+    # What a bad admin search or a Foreman search of no possible value filters by.
+    assert bounded_count(AuditEvent.objects.none(), 10) == BoundedCount(exact=0)
+    assert bounded_count(AuditEvent.objects.filter(pk__in=[]), 10) == BoundedCount(exact=0)
+
+
 def test_an_unfiltered_list_far_past_the_cap_is_not_counted(monkeypatch):
     monkeypatch.setattr("audits.paginator.planner_estimate", lambda queryset: 2_000_000)
     monkeypatch.setattr("audits.paginator.count_up_to", pytest.fail)
