@@ -115,17 +115,23 @@ def replica_reads_allow() -> None:
 
 
 @contextmanager
+def _reads_in_use(reads: ReplicaReads) -> Iterator[ReplicaReads]:
+    """`reads` is the replica use of everything inside (a request's, a job's)."""
+    token = _current.set(reads)
+    try:
+        yield reads
+    finally:
+        _current.reset(token)
+
+
+@contextmanager
 def replica_reads() -> Iterator[ReplicaReads]:
     """Reads inside may go to a replica: within a request, for the block; outside one (a
     job), as a unit of its own, whose `failed` says whether to redo it on the primary."""
     reads = _current.get()
     if reads is None:
-        reads = ReplicaReads(allowed=True)
-        token = _current.set(reads)
-        try:
+        with _reads_in_use(ReplicaReads(allowed=True)) as reads:
             yield reads
-        finally:
-            _current.reset(token)
         return
     was_allowed = reads.allowed
     reads.allowed = True
@@ -138,12 +144,8 @@ def replica_reads() -> Iterator[ReplicaReads]:
 @contextmanager
 def primary_reads() -> Iterator[ReplicaReads]:
     """Every read inside goes to the primary (a job redone after its replica failed)."""
-    reads = ReplicaReads(primary_only=True)
-    token = _current.set(reads)
-    try:
+    with _reads_in_use(ReplicaReads(primary_only=True)) as reads:
         yield reads
-    finally:
-        _current.reset(token)
 
 
 class ReplicaReadsMixin:
@@ -359,11 +361,8 @@ class ReplicaReadsMiddleware:
         return response
 
     def _respond(self, request: HttpRequest, reads: ReplicaReads) -> HttpResponse:
-        token = _current.set(reads)
-        try:
+        with _reads_in_use(reads):
             return self.get_response(request)
-        finally:
-            _current.reset(token)
 
     def process_view(self, request, view_func, view_args, view_kwargs) -> None:
         """A POST to a view that reads replicas on POST is read whole first, so that a
