@@ -15,15 +15,19 @@ An override is applied to each pooled connection the first time this process che
 (`connection_created`), since psycopg's pool may hand out a different one after a reconnect.
 
 `statement_time_limit` gives the statements of one block a shorter limit than the session's,
-for work that is worth doing only if it is quick.
+for work that is worth doing only if it is quick. `slow_read` builds on it: a read that is
+cheap for almost every caller runs within a budget, and only past it, holding one of a few
+slots, without.
 """
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from weakref import WeakKeyDictionary
 
-from django.db import connections, transaction
+from django.db import OperationalError, connections, transaction
 from django.db.backends.signals import connection_created
+from psycopg.errors import QueryCanceled
 
 # The override this process wants: None for the connection's own (startup) defaults.
 _wanted: dict[str, int] | None = None
@@ -114,3 +118,86 @@ def statement_time_limit(using: str, milliseconds: int) -> Iterator[None]:
         yield
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+
+
+# --- Slow reads: a budget first, then a slot -------------------------------------------------
+
+# The advisory-lock namespaces of the slots (the first key of pg_try_advisory_xact_lock(int,
+# int)); no other code of the site takes advisory locks.
+SLOW_READ_SITE_SLOTS = 0x51_0001
+SLOW_READ_KEY_SLOT = 0x51_0002
+
+
+class SlowReadRefused(Exception):
+    """A read ran past its budget and no slot was free to run it without: `of_key` when the
+    key's own slot was taken (another slow read of the same caller), else the site's."""
+
+    def __init__(self, *, of_key: bool):
+        super().__init__("key" if of_key else "site")
+        self.of_key = of_key
+
+
+def slow_read[T](run: Callable[[], T], *, using: str, key: str, budget_ms: int, slots: int) -> T:
+    """
+    `run()`, a read whose statements are quick for almost every caller and slow for a few
+    (the exact count of a million matches). PostgreSQL: first with each statement limited to
+    `budget_ms`; if one runs past it, `run()` again without that limit, but only while holding
+    the one slot of `key` and one of the database server's `slots` (transaction-level
+    advisory locks, taken without waiting), else SlowReadRefused. So a caller has at most one
+    slow read running and the server at most `slots`. While the key's slow read runs, the
+    key's other reads are refused before they run (a caller sending the same slow search in
+    a loop costs the server one lock probe per extra request); otherwise a read refused has
+    cost the server at most `budget_ms` per statement. A slot is per server: a replica counts
+    its own. Elsewhere, or with a budget of 0, just `run()`.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql" or budget_ms <= 0:
+        return run()
+    if _slow_read_running(using, key=key):
+        raise SlowReadRefused(of_key=True)
+    try:
+        with statement_time_limit(using, budget_ms):
+            return run()
+    except OperationalError as exc:
+        if not isinstance(exc.__cause__, QueryCanceled):
+            raise
+    with transaction.atomic(using=using):
+        _slow_read_slots_take(using, key=key, slots=slots)
+        return run()
+
+
+def slot_number(key: str) -> int:
+    """A stable signed 32-bit number for `key` (hashtext is PostgreSQL's own, not promised)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), signed=True)
+
+
+def _slow_read_running(using: str, *, key: str) -> bool:
+    """Whether a slow read of `key` holds its slot now: the lock taken and at once released
+    (session-level, in one statement, so nothing is held after it), or found taken."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT CASE WHEN pg_try_advisory_lock(%s, %s) THEN NOT pg_advisory_unlock(%s, %s)"
+            " ELSE true END",
+            [SLOW_READ_KEY_SLOT, slot_number(key)] * 2,
+        )
+        return cursor.fetchone()[0]
+
+
+def _slow_read_slots_take(using: str, *, key: str, slots: int) -> None:
+    """Take the key's slot, then the first free one of the site's `slots`, in the caller's
+    transaction (they are released with it), or raise SlowReadRefused."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_try_advisory_xact_lock(%s, %s)", [SLOW_READ_KEY_SLOT, slot_number(key)]
+        )
+        if not cursor.fetchone()[0]:
+            raise SlowReadRefused(of_key=True)
+        # The Limit pulls one row at a time, so the locks of the slots tried after the first
+        # free one are never taken.
+        cursor.execute(
+            "SELECT slot FROM generate_series(0, %s - 1) AS slot"
+            " WHERE pg_try_advisory_xact_lock(%s, slot) LIMIT 1",
+            [slots, SLOW_READ_SITE_SLOTS],
+        )
+        if cursor.fetchone() is None:
+            raise SlowReadRefused(of_key=False)

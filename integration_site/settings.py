@@ -470,6 +470,14 @@ if not re.fullmatch(r"([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?", RETRACED_URL_PRE
 # Retraced's GraphQL `search`: the most events one page (`first`/`last`) may ask for.
 # Retraced sets no cap; each page is one bounded query (docs/api-compat.md).
 RETRACED_GRAPHQL_MAX_PAGE_SIZE = env_int("RETRACED_GRAPHQL_MAX_PAGE_SIZE", 500)
+# Retraced GraphQL searches (PostgreSQL): each statement runs within this budget first; one
+# past it (an exact count over a big group) runs again without it only while it holds its
+# scope's one slot and one of the database server's SLOW_SEARCH_SLOTS, else the request gets
+# a 429 (integration_site.db_limits.slow_read). 0: no budget, no slots.
+RETRACED_SEARCH_BUDGET_MS = env_int("RETRACED_SEARCH_BUDGET_MS", 1000)
+SLOW_SEARCH_SLOTS = env_int("SLOW_SEARCH_SLOTS", 2)
+if SLOW_SEARCH_SLOTS < 1:
+    raise ImproperlyConfigured(f"SLOW_SEARCH_SLOTS must be at least 1, got {SLOW_SEARCH_SLOTS}")
 
 # --- Retraced viewer and Enterprise IT APIs (docs/api-compat.md, "Retraced: viewer and
 # enterprise APIs") ---

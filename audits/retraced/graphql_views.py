@@ -5,13 +5,17 @@ The publisher's GraphQL routes, `POST|GET /publisher/v1/project/<project_id>/gra
 
 from typing import Any
 
+from django.conf import settings
+from django.db import router
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.response import Response
 
+from audits.models import AuditEvent
 from audits.retraced.base import PublisherAPIView
 from audits.retraced.graphql import SearchScope, graphql_execute
+from integration_site.db_limits import SlowReadRefused, slow_read
 from integration_site.parsers import json_parse
 from integration_site.replicas import ReplicaReadsMixin
 from integration_site.scopes import Scope
@@ -40,7 +44,15 @@ GRAPHQL_ERRORS: dict[str, Any] = {
 GRAPHQL_RESPONSES = {
     200: OpenApiResponse(GRAPHQL_RESULT, description="The query's `data`"),
     400: OpenApiResponse(GRAPHQL_ERRORS, description="The query failed: `errors` says why"),
+    429: OpenApiResponse(
+        GRAPHQL_ERRORS,
+        description="The search ran past RETRACED_SEARCH_BUDGET_MS while another slow search "
+        "of the same scope, or SLOW_SEARCH_SLOTS of them on the site, were running; "
+        "Retry-After says when to try again",
+    ),
 }
+# Retry-After of a slow search refused a slot: the slow searches it waited on take seconds.
+SLOW_SEARCH_RETRY_AFTER_SECONDS = 5
 GET_PARAMETERS = [
     OpenApiParameter("query", OpenApiTypes.STR, description="The GraphQL document."),
     OpenApiParameter("variables", OpenApiTypes.STR, description="A JSON object."),
@@ -95,12 +107,36 @@ class GraphQLRequestMixin(ReplicaReadsMixin):
         )
 
     def _execute(self, request, *, query, variables, operation_name) -> Response:
-        body, status = graphql_execute(
-            query=query,
-            variables=variables,
-            operation_name=operation_name,
-            scope=self.graphql_scope(request),
-        )
+        scope = self.graphql_scope(request)
+
+        def run() -> tuple[dict, int]:
+            return graphql_execute(
+                query=query, variables=variables, operation_name=operation_name, scope=scope
+            )
+
+        try:
+            # A search is cheap until a scope is big (an exact totalCount over millions of a
+            # group's events takes seconds): then it waits for a slot, and is refused rather
+            # than queued, so a flood of them cannot hold every worker and the database.
+            body, status = slow_read(
+                run,
+                using=router.db_for_read(AuditEvent),
+                key=f"retraced-search:{scope.slot_key}",
+                budget_ms=settings.RETRACED_SEARCH_BUDGET_MS,
+                slots=settings.SLOW_SEARCH_SLOTS,
+            )
+        except SlowReadRefused as refused:
+            budget = settings.RETRACED_SEARCH_BUDGET_MS
+            detail = (
+                f"A slow search of the same scope (one that ran past {budget} ms) is running; "
+                "retry when it has finished."
+                if refused.of_key
+                else f"This search ran past {budget} ms and {settings.SLOW_SEARCH_SLOTS} slow "
+                "searches are running on this site; retry when one has finished."
+            )
+            raise exceptions.Throttled(
+                wait=SLOW_SEARCH_RETRY_AFTER_SECONDS, detail=detail
+            ) from refused
         self.graphql_ran(request, status)
         return Response(body, status=status)
 

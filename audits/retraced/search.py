@@ -88,6 +88,14 @@ class SearchScope:
     target_id: str | None = None
     hide_reads: bool = False
 
+    @property
+    def slot_key(self) -> str:
+        """Who the scope's searches are (a token's project and environment, a group, a
+        target), for what one caller may run at a time."""
+        return "\x1f".join(
+            (self.project, self.environment, self.group_id or "", self.target_id or "")
+        )
+
 
 @dataclass(frozen=True)
 class Term:

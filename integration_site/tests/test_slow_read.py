@@ -1,0 +1,168 @@
+"""
+`slow_read` (integration_site.db_limits): a read runs within its budget first; past it, again
+without, only while it holds its key's slot and one of the server's slots; else it is refused.
+The slots are PostgreSQL advisory locks, so another real connection holds them here.
+"""
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+
+from audits.models import AuditEvent
+from integration_site.db_limits import (
+    SLOW_READ_KEY_SLOT,
+    SLOW_READ_SITE_SLOTS,
+    SlowReadRefused,
+    _slow_read_slots_take,
+    slot_number,
+    slow_read,
+)
+
+ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+postgresql_only = pytest.mark.skipif(not ON_POSTGRESQL, reason="the slots are advisory locks")
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _advisory_locks_held() -> list[tuple[int, int]]:
+    """(namespace, key) of the advisory locks this connection holds."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT classid::int, objid::int FROM pg_locks"
+            " WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted"
+        )
+        return sorted(cursor.fetchall())
+
+
+class Read:
+    """A read that sleeps `first_sleep` seconds on its first run only, and records what each
+    run saw of its own slots."""
+
+    def __init__(self, first_sleep: float = 0.0):
+        self.first_sleep = first_sleep
+        self.runs: list[list[tuple[int, int]]] = []
+
+    def __call__(self) -> str:
+        self.runs.append(_advisory_locks_held() if ON_POSTGRESQL else [])
+        if len(self.runs) == 1 and self.first_sleep:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_sleep(%s)", [self.first_sleep])
+        AuditEvent.objects.count()  # a read of the database, through the ORM
+        return "read"
+
+
+@pytest.fixture
+def other_connection():
+    """An autocommit connection of its own to the test database (another process's)."""
+    db = connection.settings_dict
+    conn = psycopg.connect(
+        host=db["HOST"] or None,
+        port=db["PORT"] or None,
+        user=db["USER"],
+        password=db["PASSWORD"] or None,
+        dbname=db["NAME"],
+        autocommit=True,
+    )
+    yield conn
+    conn.close()
+
+
+def test_a_quick_read_runs_once_and_takes_no_slot():
+    read = Read()
+    assert slow_read(read, using="default", key="k", budget_ms=5000, slots=2) == "read"
+    assert read.runs == [[]]
+
+
+@postgresql_only
+def test_a_read_past_its_budget_runs_again_holding_its_slots_then_frees_them():
+    read = Read(first_sleep=0.5)
+    assert slow_read(read, using="default", key="k", budget_ms=20, slots=2) == "read"
+    assert len(read.runs) == 2
+    assert read.runs[0] == []
+    # The second run held the key's slot and the server's first slot.
+    assert read.runs[1] == sorted(
+        [(SLOW_READ_KEY_SLOT, slot_number("k")), (SLOW_READ_SITE_SLOTS, 0)]
+    )
+    assert _advisory_locks_held() == []
+
+
+@postgresql_only
+def test_refused_when_another_slow_read_of_the_same_key_runs(other_connection):
+    other_connection.execute(
+        "SELECT pg_advisory_lock(%s, %s)", [SLOW_READ_KEY_SLOT, slot_number("k")]
+    )
+    read = Read(first_sleep=0.5)
+    with pytest.raises(SlowReadRefused) as refused:
+        slow_read(read, using="default", key="k", budget_ms=20, slots=2)
+    assert refused.value.of_key is True
+    assert read.runs == []  # refused before it ran: a loop of them costs a lock probe each
+    assert _advisory_locks_held() == []
+    # Another key is not held back by it.
+    other = Read(first_sleep=0.5)
+    assert slow_read(other, using="default", key="another", budget_ms=20, slots=2) == "read"
+    assert len(other.runs) == 2
+
+
+@postgresql_only
+def test_refused_when_everyslot_number_the_server_is_taken(other_connection):
+    for slot in range(2):
+        other_connection.execute("SELECT pg_advisory_lock(%s, %s)", [SLOW_READ_SITE_SLOTS, slot])
+    with pytest.raises(SlowReadRefused) as refused:
+        slow_read(Read(first_sleep=0.5), using="default", key="k", budget_ms=20, slots=2)
+    assert refused.value.of_key is False
+    assert _advisory_locks_held() == []  # the key's slot went with the refusal
+    # A third slot is free.
+    read = Read(first_sleep=0.5)
+    assert slow_read(read, using="default", key="k", budget_ms=20, slots=3) == "read"
+    assert (SLOW_READ_SITE_SLOTS, 2) in read.runs[1]
+
+
+@postgresql_only
+def test_the_callers_transaction_stays_usable_after_the_budget_cancels():
+    before = AuditEvent.objects.count()
+    with transaction.atomic():
+        read = Read(first_sleep=0.5)
+        assert slow_read(read, using="default", key="k", budget_ms=20, slots=1) == "read"
+        # Not aborted by the cancelled statement, and the budget is gone: this sleeps past it.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(0.05)")
+        assert AuditEvent.objects.count() == before
+        # The slots are the transaction's until it ends.
+        assert (SLOW_READ_SITE_SLOTS, 0) in _advisory_locks_held()
+    assert _advisory_locks_held() == []
+
+
+def test_an_error_other_than_the_budget_propagates_without_a_second_run():
+    runs = []
+
+    def broken() -> None:
+        runs.append(1)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT no_such_column FROM audits_auditevent")
+
+    with pytest.raises(DatabaseError):
+        slow_read(broken, using="default", key="k", budget_ms=5000, slots=1)
+    assert runs == [1]
+
+
+@postgresql_only
+def test_a_budget_of_zero_runs_without_a_limit():
+    read = Read(first_sleep=0.05)
+    assert slow_read(read, using="default", key="k", budget_ms=0, slots=1) == "read"
+    assert len(read.runs) == 1
+
+
+def test_slot_numbers_are_stable_and_signed_32_bit():
+    assert slot_number("k") == slot_number("k")
+    assert slot_number("k") != slot_number("k2")
+    assert all(-(2**31) <= slot_number(str(n)) < 2**31 for n in range(1000))
+
+
+@postgresql_only
+def test_the_key_taken_between_the_probe_and_the_slot_is_refused_too(other_connection):
+    other_connection.execute(
+        "SELECT pg_advisory_lock(%s, %s)", [SLOW_READ_KEY_SLOT, slot_number("k")]
+    )
+    with transaction.atomic(), pytest.raises(SlowReadRefused) as refused:
+        _slow_read_slots_take("default", key="k", slots=2)
+    assert refused.value.of_key is True
