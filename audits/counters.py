@@ -1,14 +1,16 @@
 """
-Hourly event counts by source, the dashboard's audit charts, kept cheap at millions of events.
+Event counts kept cheap at millions of events: hourly by source (the dashboard's audit charts)
+and per Retraced scope and crud (the logs viewer's opening `totalCount`).
 
 A worker job rolls up the events linked since the watermark (`seq > watermark`) into
-`AuditEventHourlyCount` rows, grouped by the hour of `created_at` and source, and moves the
+`AuditEventHourlyCount` rows, grouped by the hour of `created_at` and source, and into
+`AuditScopeCount` rows, grouped by project, environment, group and crud, and moves the
 watermark in the same transaction. `seq` is the chain position, assigned gapless in commit
 order under the chain-head lock, so every linked event is counted exactly once however late
 it arrived or whatever `created_at` it carries. The dashboard adds the counter rows to a
 live count of the tail the job has not reached yet (`seq > watermark OR seq IS NULL`), read
 in the same statement as the counters so a roll-up committing meanwhile cannot count an
-event twice or not at all.
+event twice or not at all; so does `audit_scope_count`.
 
 Retention (`audit_events_expire`) deletes a prefix of the chain: `audit_counts_expire`
 subtracts the deleted events that were already counted, in the deletion's transaction, so
@@ -17,8 +19,8 @@ events are counted before the chain lock is taken (`audit_counts_of`) and subtra
 it (`audit_counts_subtract`): counting a month of events takes seconds.
 """
 
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
@@ -40,6 +42,7 @@ from audits.models import (
     AuditCountWatermark,
     AuditEvent,
     AuditEventHourlyCount,
+    AuditScopeCount,
     AuditSource,
 )
 
@@ -58,39 +61,90 @@ def _watermark_locked() -> AuditCountWatermark:
     return mark
 
 
-def _hourly_groups(events) -> dict[tuple[datetime, str], int]:
-    rows = (
+@dataclass
+class EventCounts:
+    """Counts of some events: per (hour, source) and per (project, environment, group, crud)."""
+
+    hourly: Counter = field(default_factory=Counter)
+    scopes: Counter = field(default_factory=Counter)
+
+    def __add__(self, other: "EventCounts") -> "EventCounts":
+        return EventCounts(self.hourly + other.hourly, self.scopes + other.scopes)
+
+    def total(self) -> int:
+        return self.hourly.total()
+
+
+def _event_counts(events) -> EventCounts:
+    hourly = (
         events.order_by()
         .annotate(hour=TruncHour("created_at", tzinfo=UTC))
         .values("hour", "source")
         .annotate(n=Count("id"))
     )
-    return {(row["hour"], row["source"]): row["n"] for row in rows}
-
-
-def _counts_add(groups: dict[tuple[datetime, str], int], *, sign: int) -> None:
-    """Add (or subtract) `groups` to the counter rows; the caller holds the watermark lock."""
-    if not groups:
-        return
-    totals = dict.fromkeys(groups, 0)
-    # Only the writer holding the watermark lock changes counts, so read-then-write is safe;
-    # the upsert below writes each total with one statement, however many hours a batch
-    # touches (late events spread over a month).
-    for row in AuditEventHourlyCount.objects.filter(hour__in={hour for hour, _ in groups}):
-        if (row.hour, row.source) in totals:
-            totals[(row.hour, row.source)] = row.count
-    AuditEventHourlyCount.objects.bulk_create(
-        [
-            AuditEventHourlyCount(
-                hour=hour, source=source, count=total + sign * groups[(hour, source)]
-            )
-            for (hour, source), total in totals.items()
-        ],
-        update_conflicts=True,
-        unique_fields=["hour", "source"],
-        update_fields=["count"],
-        batch_size=1000,
+    scopes = (
+        events.order_by()
+        .values("project", "environment", "group_id", "crud")
+        .annotate(n=Count("id"))
     )
+    return EventCounts(
+        Counter({(row["hour"], row["source"]): row["n"] for row in hourly}),
+        Counter(
+            {
+                (row["project"], row["environment"], row["group_id"], row["crud"]): row["n"]
+                for row in scopes
+            }
+        ),
+    )
+
+
+def _counts_add(counts: EventCounts, *, sign: int) -> None:
+    """Add (or subtract) `counts` to the counter rows; the caller holds the watermark lock."""
+    # Only the writer holding the watermark lock changes counts, so read-then-write is safe;
+    # each upsert writes every total with one statement, however many hours or scopes a
+    # batch touches (late events spread over a month, a project's thousand groups).
+    if counts.hourly:
+        totals = dict.fromkeys(counts.hourly, 0)
+        for row in AuditEventHourlyCount.objects.filter(
+            hour__in={hour for hour, _ in counts.hourly}
+        ):
+            if (row.hour, row.source) in totals:
+                totals[(row.hour, row.source)] = row.count
+        AuditEventHourlyCount.objects.bulk_create(
+            [
+                AuditEventHourlyCount(
+                    hour=hour, source=source, count=total + sign * counts.hourly[(hour, source)]
+                )
+                for (hour, source), total in totals.items()
+            ],
+            update_conflicts=True,
+            unique_fields=["hour", "source"],
+            update_fields=["count"],
+            batch_size=1000,
+        )
+    if counts.scopes:
+        totals = dict.fromkeys(counts.scopes, 0)
+        for row in AuditScopeCount.objects.filter(
+            group_id__in={key[2] for key in counts.scopes}
+        ).values_list("project", "environment", "group_id", "crud", "count"):
+            if row[:4] in totals:
+                totals[row[:4]] = row[4]
+        AuditScopeCount.objects.bulk_create(
+            [
+                AuditScopeCount(
+                    project=project,
+                    environment=environment,
+                    group_id=group_id,
+                    crud=crud,
+                    count=total + sign * counts.scopes[(project, environment, group_id, crud)],
+                )
+                for (project, environment, group_id, crud), total in totals.items()
+            ],
+            update_conflicts=True,
+            unique_fields=["project", "environment", "group_id", "crud"],
+            update_fields=["count"],
+            batch_size=1000,
+        )
 
 
 def audit_counts_roll_up(*, batch_size: int = ROLL_UP_BATCH) -> int:
@@ -110,9 +164,9 @@ def audit_counts_roll_up(*, batch_size: int = ROLL_UP_BATCH) -> int:
             through = min(head or 0, mark.seq + batch_size)
             if through <= mark.seq:
                 return counted
-            groups = _hourly_groups(AuditEvent.objects.filter(seq__gt=mark.seq, seq__lte=through))
-            _counts_add(groups, sign=1)
-            counted += sum(groups.values())
+            counts = _event_counts(AuditEvent.objects.filter(seq__gt=mark.seq, seq__lte=through))
+            _counts_add(counts, sign=1)
+            counted += counts.total()
             mark.seq = through
             mark.save(update_fields=["seq"])
 
@@ -129,22 +183,22 @@ def audit_counts_expire(*, after_seq: int, through_seq: int) -> None:
         if upper <= after_seq:
             return
         _counts_add(
-            _hourly_groups(AuditEvent.objects.filter(seq__gt=after_seq, seq__lte=upper)),
+            _event_counts(AuditEvent.objects.filter(seq__gt=after_seq, seq__lte=upper)),
             sign=-1,
         )
 
 
-def audit_counts_of(events) -> dict[tuple[datetime, str], int]:
+def audit_counts_of(events) -> EventCounts:
     """
-    The hourly groups of `events` (a queryset), counted without any lock: for retention to
-    count a whole partition before it takes the chain lock (`audit_counts_subtract`).
+    The counts of `events` (a queryset), counted without any lock: for retention to count a
+    whole partition before it takes the chain lock (`audit_counts_subtract`).
     """
-    return _hourly_groups(events)
+    return _event_counts(events)
 
 
-def audit_counts_subtract(groups: dict[tuple[datetime, str], int], *, through_seq: int) -> bool:
+def audit_counts_subtract(counts: EventCounts, *, through_seq: int) -> bool:
     """
-    Subtract `groups`, counted beforehand from events at or below `through_seq` that are
+    Subtract `counts`, counted beforehand from events at or below `through_seq` that are
     being deleted, in the deletion's transaction. Only if the counters hold all of them (the
     watermark has reached `through_seq`); returns False, changing nothing, otherwise: the
     caller then subtracts by seq range (`audit_counts_expire`).
@@ -153,7 +207,7 @@ def audit_counts_subtract(groups: dict[tuple[datetime, str], int], *, through_se
         mark = _watermark_locked()
         if mark.seq < through_seq:
             return False
-        _counts_add(groups, sign=-1)
+        _counts_add(counts, sign=-1)
     return True
 
 
@@ -245,3 +299,39 @@ def audit_counts_since(start: datetime, *, hourly_since: datetime | None = None)
         # A CASE of truncations comes back naive (UTC) on some backends.
         counts[(bucket if bucket.tzinfo else bucket.replace(tzinfo=UTC), source)] += n
     return HourlyCounts(start=start, hourly_since=hourly_since, counts=dict(counts))
+
+
+def audit_scope_count(
+    *, project: str, environment: str, group_id: str | None, cruds: frozenset[str]
+) -> int:
+    """
+    How many events one Retraced scope holds whose crud is one of `cruds` ("" for none): a
+    project and environment, and one group unless `group_id` is None. The scope counters plus
+    the tail the roll-up has not reached, in one statement, as `audit_counts_since`.
+    """
+    scope = Q(project=project, environment=environment, crud__in=sorted(cruds))
+    if group_id is not None:
+        scope &= Q(group_id=group_id)
+    watermark = AuditCountWatermark.objects.filter(pk=1).values("seq")
+    floor = watermark.values_list("seq", flat=True).first() or 0
+    tail_filter = Q(seq__isnull=True) | (
+        Q(seq__gt=Coalesce(Subquery(watermark), Value(0), output_field=BigIntegerField()))
+        & Q(seq__gt=floor)
+    )
+    counters = (
+        AuditScopeCount.objects.filter(scope)
+        .order_by()
+        .annotate(part=Value(0))
+        .values("part")
+        .annotate(n=Sum("count"))
+        .values_list("part", "n")
+    )
+    tail = (
+        AuditEvent.objects.filter(tail_filter, scope)
+        .order_by()
+        .annotate(part=Value(1))
+        .values("part")
+        .annotate(n=Count("id"))
+        .values_list("part", "n")
+    )
+    return sum(n or 0 for _part, n in counters.union(tail, all=True).order_by())

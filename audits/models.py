@@ -656,10 +656,37 @@ class AuditEventHourlyCount(models.Model):
         return f"{self.hour:%Y-%m-%d %H}:00 {self.source}: {self.count}"
 
 
+class AuditScopeCount(models.Model):
+    """
+    How many events one Retraced scope holds, per crud: (project, environment, group, crud),
+    maintained with the hourly counts by the same roll-up under the same watermark
+    (audits/counters.py), so the logs viewer's opening `totalCount` (its group's events,
+    reads hidden) reads a few of these rows and the tail the roll-up has not reached.
+    """
+
+    project = models.CharField(max_length=TENANCY_ID_MAX)
+    environment = models.CharField(max_length=TENANCY_ID_MAX)
+    group_id = models.CharField(max_length=255, blank=True)
+    crud = models.CharField(max_length=1, choices=Crud.choices, blank=True)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["project", "environment", "group_id", "crud"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "environment", "group_id", "crud"],
+                name="audit_scope_count_uniq",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project}/{self.environment}/{self.group_id or '-'} {self.crud or '-'}: {self.count}"
+
+
 class AuditCountWatermark(models.Model):
     """
-    The single row saying up to which chain position (`seq`) events are in the hourly
-    counts. Written in the roll-up's transaction, so counts and watermark move together.
+    The single row saying up to which chain position (`seq`) events are in the hourly and
+    scope counts. Written in the roll-up's transaction, so counts and watermark move together.
     """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)

@@ -44,6 +44,7 @@ from audits.context import (
     current_audit_context,
 )
 from audits.counters import (
+    EventCounts,
     audit_counts_expire,
     audit_counts_of,
     audit_counts_roll_up,
@@ -694,21 +695,19 @@ def _expire_partition(part: Partition, *, cutoff: datetime, days: int) -> tuple[
     start = checkpoint.seq if checkpoint else 0
     in_partition = AuditEvent.objects.filter(received_at__gte=part.start, received_at__lt=part.end)
     last = in_partition.aggregate(last=Max("seq"))["last"]
-    groups: dict = {}
+    counts = EventCounts()
     if last is not None:
         stragglers = AuditEvent.objects.filter(seq__gt=start, seq__lte=last).filter(
             Q(received_at__lt=part.start) | Q(received_at__gte=part.end)
         )
         if stragglers.filter(received_at__gte=cutoff).exists():
             raise _PartitionNotExpirable(part.name)
-        groups = audit_counts_of(in_partition)
-        for key, count in audit_counts_of(stragglers).items():
-            groups[key] = groups.get(key, 0) + count
+        counts = audit_counts_of(in_partition) + audit_counts_of(stragglers)
     for attempt in range(EXPIRE_LOCK_ATTEMPTS):
         try:
             with transaction.atomic():
                 return _expire_partition_locked(
-                    part, start=start, last=last, groups=groups, cutoff=cutoff, days=days
+                    part, start=start, last=last, counts=counts, cutoff=cutoff, days=days
                 )
         except DatabaseError as exc:
             if isinstance(exc.__cause__, LockNotAvailable):
@@ -723,14 +722,20 @@ def _expire_partition(part: Partition, *, cutoff: datetime, days: int) -> tuple[
 
 
 def _expire_partition_locked(
-    part: Partition, *, start: int, last: int | None, groups: dict, cutoff: datetime, days: int
+    part: Partition,
+    *,
+    start: int,
+    last: int | None,
+    counts: EventCounts,
+    cutoff: datetime,
+    days: int,
 ) -> tuple[int, int]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT set_config('lock_timeout', %s, true)", [f"{EXPIRE_LOCK_TIMEOUT_MS}ms"]
         )
         # Subtracted first: the deletion below makes the events uncountable.
-        if last is not None and not audit_counts_subtract(groups, through_seq=last):
+        if last is not None and not audit_counts_subtract(counts, through_seq=last):
             audit_counts_expire(after_seq=start, through_seq=last)
         cursor.execute("SELECT audits_expire_partition(%s)", [part.name])
         through, removed = cursor.fetchone()[0]

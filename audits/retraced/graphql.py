@@ -40,10 +40,12 @@ from graphql import (
 )
 from graphql.language import DocumentNode, FieldNode, SelectionSetNode
 
+from audits.counters import audit_scope_count
 from audits.models import AuditEvent, Crud
 from audits.retraced.search import (
     RetracedQuery,
     SearchScope,
+    retraced_counted_cruds,
     retraced_events_search,
     retraced_query_parse,
 )
@@ -215,7 +217,7 @@ def search(_root, info: GraphQLResolveInfo, **args) -> dict:
     events = retraced_events_search(scope, query)
     total = None
     if _selects(info, "totalCount"):
-        total = page.pinned_total if page.pinned_total is not None else events.count()
+        total = page.pinned_total if page.pinned_total is not None else _total(scope, query, events)
     window = page_window(events, page, sort_matches=query.names_received)
     ids = list(window.values_list("id", flat=True)[: page.size + 1])
     more = len(ids) > page.size
@@ -257,7 +259,7 @@ def search_paginated(_root, info: GraphQLResolveInfo, **args) -> dict:
             raise SearchError("Invalid cursor")
         page = Page(limit, newest_first, (at, pk), inclusive=True)
     else:
-        total, page = events.count(), Page(limit, newest_first, None)
+        total, page = _total(scope, query, events), Page(limit, newest_first, None)
     window = page_window(events, page, sort_matches=query.names_received)
     ids = list(window.values_list("id", flat=True)[offset : offset + limit])
     # Retraced's rule: never more edges than the pinned count leaves.
@@ -269,6 +271,20 @@ def search_paginated(_root, info: GraphQLResolveInfo, **args) -> dict:
             for event in rows
         ],
     }
+
+
+def _total(scope: SearchScope, query: RetracedQuery, events: QuerySet[AuditEvent]) -> int:
+    """totalCount: exact. A scope's events by crud alone (the logs viewer's opening page) are
+    summed from the scope counters; any other query counts its matches."""
+    cruds = retraced_counted_cruds(scope, query)
+    if cruds is None:
+        return events.count()
+    return audit_scope_count(
+        project=scope.project,
+        environment=scope.environment,
+        group_id=scope.group_id,
+        cruds=cruds,
+    )
 
 
 COUNTED = {"action": "action", "group": "group_id"}

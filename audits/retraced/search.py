@@ -313,6 +313,24 @@ def _instant(keyword: str, value: str) -> datetime | None:
     return span.start
 
 
+def retraced_counted_cruds(scope: SearchScope, query: RetracedQuery) -> frozenset[str] | None:
+    """
+    The crud values ("" for none) of the events `retraced_events_search` selects, when that
+    is all it selects on within the project, environment and group: a query of `crud` terms
+    only (or none) in a scope without a target. Then its count is a sum of scope counters
+    (audits.counters.audit_scope_count). None for any other query.
+    """
+    if scope.target_id is not None or any(term.keyword != "crud" for term in query.terms):
+        return None
+    cruds = set(Crud.values) | {""}
+    for term in query.terms:  # as _term_q: each value's letters
+        letters = {letter for value in term.values for letter in value}
+        cruds = cruds - letters if term.exclude else cruds & letters
+    if scope.hide_reads and not query.names_crud:
+        cruds.discard(Crud.READ)
+    return frozenset(cruds)
+
+
 def retraced_events_search(scope: SearchScope, text: str | RetracedQuery) -> QuerySet[AuditEvent]:
     """
     The events of `scope` that Retraced's query (text, or already parsed) selects, unordered.

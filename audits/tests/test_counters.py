@@ -14,9 +14,15 @@ from django.core.management import call_command
 from django.db import connection
 
 from audits.chain import chain_link_pending
-from audits.counters import audit_counts_roll_up, audit_counts_since
+from audits.counters import audit_counts_roll_up, audit_counts_since, audit_scope_count
 from audits.dashboard import audit_activity_panel, audit_list_url
-from audits.models import AuditCountWatermark, AuditEvent, AuditEventHourlyCount, AuditSource
+from audits.models import (
+    AuditCountWatermark,
+    AuditEvent,
+    AuditEventHourlyCount,
+    AuditScopeCount,
+    AuditSource,
+)
 from audits.services import audit_event_build, audit_event_record, audit_events_append
 from audits.tests.test_chain import trigger_disabled
 
@@ -51,6 +57,26 @@ def counter_rows() -> dict[tuple[datetime, str], int]:
         for row in AuditEventHourlyCount.objects.all()
         if row.hour >= hour(START)
     }
+
+
+def scope_rows() -> dict[tuple[str, str, str, str], int]:
+    return {
+        (row.project, row.environment, row.group_id, row.crud): row.count
+        for row in AuditScopeCount.objects.all()
+        if row.count
+    }
+
+
+def scopes_scanned(*, through_watermark: bool = True) -> dict[tuple[str, str, str, str], int]:
+    """The truth the scope counters must match: the events the roll-up reached, by a scan."""
+    events = AuditEvent.objects.all()
+    if through_watermark:
+        mark = AuditCountWatermark.objects.filter(pk=1).values_list("seq", flat=True).first()
+        events = events.filter(seq__lte=mark or 0)
+    counts: dict[tuple[str, str, str, str], int] = {}
+    for key in events.values_list("project", "environment", "group_id", "crud"):
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 @pytest.fixture(autouse=True)
@@ -140,6 +166,7 @@ def test_retention_subtracts_the_expired_events_from_the_counters():
     assert counter_rows().get((hour(old), "integration"), 0) == 0
     audit_counts_roll_up()  # the expiry's own audit.expire events
     assert {key: n for key, n in counter_rows().items() if n} == scanned() == counted()
+    assert scope_rows() == scopes_scanned()
 
 
 def test_audit_panel_charts_sum_counters_and_tail_and_link_each_day(rf, superuser):
@@ -210,3 +237,78 @@ def test_two_roll_ups_at_once_count_each_event_once():
         thread.join()
     assert errors == []
     assert counter_rows() == scanned()
+
+
+# --- Scope counts (the Retraced viewer's totalCount) ----------------------------------------
+
+
+def _retraced(group_id: str, crud: str, *, project="default", environment="production"):
+    event = audit_event_build(
+        action=f"{group_id}.{crud or 'none'}",
+        source=AuditSource.INTEGRATION,
+        group_id=group_id,
+        crud=crud,
+    )
+    event.project, event.environment = project, environment
+    return event
+
+
+def _scope_truth(*, project="default", environment="production", group_id=None, cruds) -> int:
+    events = AuditEvent.objects.filter(project=project, environment=environment, crud__in=cruds)
+    if group_id is not None:
+        events = events.filter(group_id=group_id)
+    return events.count()
+
+
+CASES = [
+    {"group_id": "g1", "cruds": frozenset("cud") | {""}},
+    {"group_id": "g1", "cruds": frozenset("r")},
+    {"group_id": "g2", "cruds": frozenset("crud") | {""}},
+    {"group_id": None, "cruds": frozenset("cu")},
+    {"group_id": "nobody", "cruds": frozenset("crud")},
+    {"group_id": "g1", "project": "other", "cruds": frozenset("crud")},
+]
+
+
+def test_scope_counts_add_counters_and_the_tail_linked_and_pending():
+    events = [
+        _retraced(group, crud)
+        for group, cruds in (("g1", "ccrud"), ("g2", "cu"), ("", "c"))
+        for crud in [*cruds, ""]
+    ]
+    events.append(_retraced("g1", "c", project="other"))
+    audit_events_append(events)
+    for case in CASES:  # nothing rolled up: all of it is the tail
+        assert audit_scope_count(environment="production", **{"project": "default", **case}) == (
+            _scope_truth(**case)
+        )
+    audit_counts_roll_up()
+    assert scope_rows() == scopes_scanned()
+    assert scope_rows()[("default", "production", "g1", "c")] == 2
+    # After the watermark: linked events and a pending one (single-event ingest) are the tail.
+    audit_events_append([_retraced("g1", "c"), _retraced("g2", "u")])
+    audit_events_append([_retraced("g1", "d")], link=False)
+    for case in CASES:
+        assert audit_scope_count(environment="production", **{"project": "default", **case}) == (
+            _scope_truth(**case)
+        ), case
+    chain_link_pending()
+    audit_counts_roll_up()
+    assert scope_rows() == scopes_scanned(through_watermark=False)
+
+
+def test_migration_backfills_the_scope_counts_of_events_already_rolled_up():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    audit_events_append([_retraced("g1", "c"), _retraced("g1", "u"), _retraced("g2", "c")])
+    audit_counts_roll_up()
+    audit_events_append([_retraced("g1", "c")])  # after the watermark: the roll-up's to count
+    AuditScopeCount.objects.all().delete()  # as before migration 0022
+    backfill = import_module("audits.migrations.0022_scope_counts").scope_counts_backfill
+    backfill(apps, None)
+    assert scope_rows() == scopes_scanned()
+    assert scope_rows()[("default", "production", "g1", "c")] == 1
+    audit_counts_roll_up()
+    assert scope_rows()[("default", "production", "g1", "c")] == 2

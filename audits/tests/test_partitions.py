@@ -20,6 +20,7 @@ from audits.models import (
     AuditEvent,
     AuditEventHourlyCount,
     AuditEventLocation,
+    AuditScopeCount,
     Location,
 )
 from audits.partitions import (
@@ -298,6 +299,7 @@ def test_retention_drops_whole_partitions_past_the_cutoff(old_months):
     counted = sum(AuditEventHourlyCount.objects.values_list("count", flat=True))
     assert counted == AuditEvent.objects.count()
     assert not AuditEventHourlyCount.objects.filter(hour__lt=utc(2024, 2, 1), count__gt=0)
+    assert sum(AuditScopeCount.objects.values_list("count", flat=True)) == counted
 
 
 def test_retention_takes_events_linked_before_a_partitions_last_one(old_partitions):
