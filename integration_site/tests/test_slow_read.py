@@ -7,9 +7,9 @@ The slots are PostgreSQL advisory locks, so another real connection holds them h
 import psycopg
 import pytest
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import DatabaseError, connection, transaction
 
-from audits.models import AuditEvent
 from integration_site.db_limits import (
     SLOW_READ_KEY_SLOT,
     SLOW_READ_SITE_SLOTS,
@@ -47,7 +47,7 @@ class Read:
         if len(self.runs) == 1 and self.first_sleep:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_sleep(%s)", [self.first_sleep])
-        AuditEvent.objects.count()  # a read of the database, through the ORM
+        ContentType.objects.count()  # a read of the database, through the ORM
         return "read"
 
 
@@ -119,14 +119,14 @@ def test_refused_when_everyslot_number_the_server_is_taken(other_connection):
 
 @postgresql_only
 def test_the_callers_transaction_stays_usable_after_the_budget_cancels():
-    before = AuditEvent.objects.count()
+    before = ContentType.objects.count()
     with transaction.atomic():
         read = Read(first_sleep=0.5)
         assert slow_read(read, using="default", key="k", budget_ms=20, slots=1) == "read"
         # Not aborted by the cancelled statement, and the budget is gone: this sleeps past it.
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_sleep(0.05)")
-        assert AuditEvent.objects.count() == before
+        assert ContentType.objects.count() == before
         # The slots are the transaction's until it ends.
         assert (SLOW_READ_SITE_SLOTS, 0) in _advisory_locks_held()
     assert _advisory_locks_held() == []
@@ -138,7 +138,7 @@ def test_an_error_other_than_the_budget_propagates_without_a_second_run():
     def broken() -> None:
         runs.append(1)
         with connection.cursor() as cursor:
-            cursor.execute("SELECT no_such_column FROM audits_auditevent")
+            cursor.execute("SELECT no_such_column FROM django_content_type")
 
     with pytest.raises(DatabaseError):
         slow_read(broken, using="default", key="k", budget_ms=5000, slots=1)
