@@ -422,13 +422,16 @@ def chain_link_pending(*, limit: int = PENDING_BATCH, skip_locked: bool = False)
     """
     Link the pending events (stored by single-event ingest) in id order, chain by chain,
     `limit` per transaction, until none remain; returns how many were linked. Cheap when
-    there are none: one indexed read and no lock. Called from the worker's tick, before
-    verification and by every linked append. `skip_locked` (the worker's tick) leaves a chain
-    whose head another process holds to that process, so two workers link two chains at once.
+    there are none: one indexed read and no lock. Called from the worker's tick and before
+    verification and retention. `skip_locked` (the worker's tick) leaves a chain whose head
+    another process holds to that process, so two workers link two chains at once.
     """
     linked = 0
     chains = sorted(
-        set(AuditEvent.objects.filter(seq__isnull=True).values_list("chain", flat=True))
+        AuditEvent.objects.filter(seq__isnull=True)
+        .order_by()
+        .values_list("chain", flat=True)
+        .distinct()
     )
     known = set(AuditChainHead.objects.filter(id__in=chains).values_list("id", flat=True))
     for chain in chains:

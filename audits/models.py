@@ -86,7 +86,7 @@ class AuditEvent(models.Model):
     # The chain the event links into: its project's (`AuditChainHead.id`). Chain 1 is the
     # default project's, and holds every event stored before chains split, whatever its
     # project. Set when stored (audits.chain.chain_append), never changed.
-    chain = models.IntegerField(db_default=1, editable=False)
+    chain = models.IntegerField(default=1, db_default=1, editable=False)
     # Unique within the chain by construction (one linker at a time under the chain head's
     # lock), not by a constraint: on the partitioned table (PostgreSQL, migration 0019) a
     # unique constraint would have to include received_at.
@@ -255,7 +255,7 @@ class AuditCheckpoint(models.Model):
     remaining events still verify from a known hash.
     """
 
-    chain = models.IntegerField(db_default=1)
+    chain = models.IntegerField(default=1, db_default=1)
     seq = models.BigIntegerField()
     hash = models.CharField(max_length=64)
     removed_count = models.BigIntegerField()

@@ -351,7 +351,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="auditevent",
             name="chain",
-            field=models.IntegerField(db_default=1, editable=False),
+            field=models.IntegerField(default=1, db_default=1, editable=False),
         ),
         migrations.RemoveIndex(model_name="auditevent", name="audit_seq_idx"),
         migrations.AddIndex(
@@ -372,7 +372,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="auditcheckpoint",
             name="chain",
-            field=models.IntegerField(db_default=1),
+            field=models.IntegerField(default=1, db_default=1),
         ),
         migrations.AlterField(
             model_name="auditcheckpoint",
