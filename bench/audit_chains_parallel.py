@@ -62,9 +62,9 @@ def _worker(project: str, seconds: float, start_at: float, results) -> None:
 
 def layout(projects: list[str], seconds: float) -> float:
     """events/s of all workers together."""
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("spawn")  # a fork would share the pool's connections
     results = context.Queue()
-    start_at = time.time() + 2.0  # every process set up before the clock starts
+    start_at = time.time() + 8.0  # every process started and set up before the clock starts
     processes = [
         context.Process(target=_worker, args=(project, seconds, start_at, results))
         for project in projects
