@@ -494,7 +494,7 @@ def _detail_rows(event: AuditEvent) -> list[tuple[str, str]]:
         ("Component", f"{event.component} {event.component_version}".strip()),
         (
             "Chain",
-            f"seq {event.seq}, hash {event.hash}, previous {event.prev_hash}"
+            f"chain {event.chain}, seq {event.seq}, hash {event.hash}, previous {event.prev_hash}"
             if event.seq is not None
             else "pending link (stored and committed; the worker links it within about a second)",
         ),

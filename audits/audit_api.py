@@ -253,6 +253,12 @@ VERIFY_RESULT = {
         "message": {"type": "string"},
         "broken_seq": {"type": "integer", "nullable": True},
         "broken_id": {"type": "integer", "nullable": True},
+        "broken_chain": {
+            "type": "integer",
+            "nullable": True,
+            "description": "The chain of the break: 1 is the default project's, each other "
+            "project has its own.",
+        },
         "pending": {"type": "integer"},
     },
     "required": ["ok", "verified", "message"],

@@ -14,19 +14,23 @@ the canonical form: the order is fixed by each hash covering the previous one, a
 it out lets an event's canonical JSON be computed before the chain lock is taken.
 docs/internals.md repeats this definition.
 
-Linking serialises on the single AuditChainHead row lock, so there are no gaps or forks.
-Events reach the chain two ways:
+There is one chain per project (`AuditEvent.chain`, `AuditChainHead`): chain 1 is the
+default project's, and holds every event stored before chains split. Linking serialises on
+the chain's head row lock, so a chain has no gaps or forks, and two projects' events link at
+the same time; a batch spanning chains locks their heads in id order. Events reach a chain
+two ways:
 - linked appends (`chain_append(link=True)`, everything but single-event ingest) take the
   lock, first link every pending event visible to them, then link and insert their own;
 - pending inserts (`link=False`, `POST /audit/v1/event`) store the event committed and
   durable with seq/prev_hash/hash NULL, without the lock, so concurrent ingest commits are
-  not serialised. `chain_link_pending` links them (id order) from the worker's tick, before
-  verification and before retention.
+  not serialised. `chain_link_pending` links them (id order, chain by chain) from the
+  worker's tick, before verification and before retention.
 """
 
 import hashlib
 import ipaddress
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,7 +39,7 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 
 from audits.anchors import Anchor, AnchorFileInvalid, anchors_beyond, anchors_read
@@ -47,6 +51,8 @@ from audits.models import (
     AuditEvent,
     AuditSource,
 )
+
+logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 PENDING_BATCH = 5000
@@ -305,18 +311,51 @@ def _next_versions(events: list[AuditEvent]) -> None:
         event.version = latest[key]
 
 
+DEFAULT_CHAIN = 1
+
+
+def chain_of_project(project: str) -> int:
+    """The chain id of `project`'s events, its head made (empty) with its first event. In the
+    caller's transaction: a head made here is seen by others once that commits, and a second
+    maker waits for it, then takes the same id."""
+    if project == DEFAULT_PROJECT_ID:
+        return DEFAULT_CHAIN
+    found = AuditChainHead.objects.filter(project=project).values_list("id", flat=True).first()
+    while found is None:
+        next_id = max(AuditChainHead.objects.aggregate(top=Max("id"))["top"] or 0, 1) + 1
+        try:
+            with transaction.atomic():
+                found = AuditChainHead.objects.create(id=next_id, project=project).id
+        except IntegrityError:  # another transaction made this project's head, or took the id
+            found = (
+                AuditChainHead.objects.filter(project=project).values_list("id", flat=True).first()
+            )
+    return found
+
+
+def _chains_assign(events: list[AuditEvent]) -> None:
+    chains: dict[str, int] = {}
+    for event in events:
+        project = event.project or DEFAULT_PROJECT_ID
+        if project not in chains:
+            chains[project] = chain_of_project(project)
+        event.chain = chains[project]
+
+
 def chain_append(events: list[AuditEvent], *, link: bool = True, persist=None) -> list[AuditEvent]:
     """
     Store `events` in order, in the caller's transaction. `persist(events)` stores them
     (bulk_create by default; the bulk ingest path passes a COPY writer).
 
-    link=True takes the chain head lock, links the pending events visible to it, then links
-    and stores `events`. link=False stores them pending (seq/prev_hash/hash NULL) without the
-    lock; `chain_link_pending` links them later. Events that need a per-record version are
-    always linked: the version is assigned under the lock.
+    link=True takes the head lock of each chain the events belong to (their projects'), links
+    the pending events of those chains visible to it, then links and stores `events`.
+    link=False stores them pending (seq/prev_hash/hash NULL) without a lock;
+    `chain_link_pending` links them later. Events that need a per-record version are always
+    linked: the version is assigned under the lock.
     """
     for event in events:
         event.remote_address = normalize_ip(event.remote_address)
+    _chains_assign(events)
     if not link and not any(getattr(e, "assign_version", False) for e in events):
         for event in events:
             event.seq = event.prev_hash = event.hash = None
@@ -330,29 +369,45 @@ def chain_append(events: list[AuditEvent], *, link: bool = True, persist=None) -
     # No savepoint of its own: a failure rolls back the caller's transaction anyway, and a
     # RELEASE SAVEPOINT would be one more round trip while the chain head is locked.
     with transaction.atomic(savepoint=False):
-        head = chain_head_locked()
-        chain_link_pending_locked(head)
+        heads = chain_heads_locked({event.chain for event in events})
+        for head in heads.values():
+            chain_link_pending_locked(head)
         _next_versions(events)
-        prev, seq = head.last_hash, head.last_seq
+        ends = {head.id: (head.last_seq, head.last_hash) for head in heads.values()}
         for event, canonical_json in zip(events, canonicals, strict=True):
-            seq += 1
-            event.seq = seq
+            seq, prev = ends[event.chain]
+            event.seq = seq + 1
             event.prev_hash = prev
-            prev = event.hash = chain_hash(prev, canonical_json or canonical(event))
+            event.hash = chain_hash(prev, canonical_json or canonical(event))
+            ends[event.chain] = (event.seq, event.hash)
         (persist or _bulk_create)(events)
-        head.last_seq, head.last_hash = seq, prev
-        head.save(update_fields=["last_seq", "last_hash"])
+        for head in heads.values():
+            head.last_seq, head.last_hash = ends[head.id]
+            head.save(update_fields=["last_seq", "last_hash"])
     return events
 
 
-def chain_head_locked() -> AuditChainHead:
-    head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
-    if head is None:
-        # Migration 0002 creates the row; a flushed database (the test runner empties every
-        # table between transactional tests) lacks it. get_or_create settles a race.
-        AuditChainHead.objects.get_or_create(pk=1)
-        head = AuditChainHead.objects.select_for_update().get(pk=1)
-    return head
+def chain_heads_locked(chains: Iterable[int]) -> dict[int, AuditChainHead]:
+    """The heads of `chains`, locked in id order (every locker takes them in that order, so
+    none waits on another in a cycle)."""
+    wanted = sorted(set(chains))
+    heads = {
+        head.id: head
+        for head in AuditChainHead.objects.select_for_update().filter(id__in=wanted).order_by("id")
+    }
+    if DEFAULT_CHAIN in wanted and DEFAULT_CHAIN not in heads:
+        # Migration 0002 creates the default chain's row; a flushed database (the test
+        # runner empties every table between transactional tests) lacks it. get_or_create
+        # settles a race. Another chain's row exists from its first event on.
+        AuditChainHead.objects.get_or_create(
+            pk=DEFAULT_CHAIN, defaults={"project": DEFAULT_PROJECT_ID}
+        )
+        return chain_heads_locked(wanted)
+    return heads
+
+
+def chain_head_locked(chain: int = DEFAULT_CHAIN) -> AuditChainHead:
+    return chain_heads_locked([chain])[chain]
 
 
 def _bulk_create(events: list[AuditEvent]) -> None:
@@ -363,25 +418,51 @@ def pending_count() -> int:
     return AuditEvent.objects.filter(seq__isnull=True).count()
 
 
-def chain_link_pending(*, limit: int = PENDING_BATCH) -> int:
+def chain_link_pending(*, limit: int = PENDING_BATCH, skip_locked: bool = False) -> int:
     """
-    Link the pending events (stored by single-event ingest) in id order, `limit` per
-    transaction, until none remain; returns how many were linked. Cheap when there are none:
-    one indexed EXISTS and no lock. Called from the worker's tick, before verification and
-    by every linked append.
+    Link the pending events (stored by single-event ingest) in id order, chain by chain,
+    `limit` per transaction, until none remain; returns how many were linked. Cheap when
+    there are none: one indexed read and no lock. Called from the worker's tick and before
+    verification and retention. `skip_locked` (the worker's tick) leaves a chain whose head
+    another process holds to that process, so two workers link two chains at once.
     """
     linked = 0
-    while AuditEvent.objects.filter(seq__isnull=True).exists():
-        with transaction.atomic():
-            count = _link_pending_locked(chain_head_locked(), limit=limit)
-        linked += count
-        if count < limit:
-            break
+    chains = sorted(
+        AuditEvent.objects.filter(seq__isnull=True)
+        .order_by()
+        .values_list("chain", flat=True)
+        .distinct()
+    )
+    known = set(AuditChainHead.objects.filter(id__in=chains).values_list("id", flat=True))
+    for chain in chains:
+        if chain not in known and chain != DEFAULT_CHAIN:
+            # Only chain_append gives events a chain, after making its head: a row naming
+            # another was inserted around the site, and is left unlinked.
+            logger.warning("Pending audit events name chain %s, which has no head.", chain)
+            continue
+        while True:
+            with transaction.atomic():
+                if skip_locked:
+                    head = (
+                        AuditChainHead.objects.select_for_update(skip_locked=True)
+                        .filter(id=chain)
+                        .first()
+                    )
+                    if head is None:
+                        if AuditChainHead.objects.filter(id=chain).exists():
+                            break  # another process links this chain now
+                        head = chain_head_locked(chain)  # a flushed database's default chain
+                else:
+                    head = chain_head_locked(chain)
+                count = _link_pending_locked(head, limit=limit)
+            linked += count
+            if count < limit:
+                break
     return linked
 
 
 def chain_link_pending_locked(head: AuditChainHead) -> int:
-    """Link every pending event visible now; the caller holds the head lock (`head`)."""
+    """Link every pending event of the head's chain visible now; the caller holds `head`."""
     linked = 0
     while (count := _link_pending_locked(head, limit=PENDING_BATCH)) > 0:
         linked += count
@@ -392,12 +473,14 @@ def chain_link_pending_locked(head: AuditChainHead) -> int:
 
 def _link_pending_locked(head: AuditChainHead, *, limit: int) -> int:
     """
-    Under the head lock: link up to `limit` pending events after the head, in id order, with
-    one bulk UPDATE, and move the head. Read Committed gives each statement a fresh snapshot,
-    so after the lock wait this sees every pending row committed so far; one committed later
-    is linked by the next call. Returns how many were linked.
+    Under the head lock: link up to `limit` pending events of its chain after the head, in
+    id order, with one bulk UPDATE, and move the head. Read Committed gives each statement a
+    fresh snapshot, so after the lock wait this sees every pending row committed so far; one
+    committed later is linked by the next call. Returns how many were linked.
     """
-    pending = list(AuditEvent.objects.filter(seq__isnull=True).order_by("id")[:limit])
+    pending = list(
+        AuditEvent.objects.filter(seq__isnull=True, chain=head.id).order_by("id")[:limit]
+    )
     if not pending:
         return 0
     prev, seq = head.last_hash, head.last_seq
@@ -444,6 +527,8 @@ class VerifyResult:
     broken_id: int | None = None
     # Events stored after the pre-verification link, not yet covered (linked by the worker).
     pending: int = 0
+    # The chain the break is in (1: the default project's).
+    broken_chain: int | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -452,12 +537,13 @@ class VerifyResult:
             "message": self.message,
             "broken_seq": self.broken_seq,
             "broken_id": self.broken_id,
+            "broken_chain": self.broken_chain,
             "pending": self.pending,
         }
 
 
-def _start() -> tuple[AuditCheckpoint | None, int, str]:
-    checkpoint = AuditCheckpoint.objects.order_by("-seq").first()
+def _start(chain: int) -> tuple[AuditCheckpoint | None, int, str]:
+    checkpoint = AuditCheckpoint.objects.filter(chain=chain).order_by("-seq").first()
     if checkpoint is None:
         return None, 0, GENESIS_HASH
     return checkpoint, checkpoint.seq, checkpoint.hash
@@ -465,18 +551,25 @@ def _start() -> tuple[AuditCheckpoint | None, int, str]:
 
 def _checkpoint_vouched(checkpoint: AuditCheckpoint) -> bool:
     """
-    Whether a linked `audit.expire` event after the checkpoint records it. The walk then
-    verifies that event, so a checkpoint is only as good as the chain that follows it.
-    Expiries recorded before `checkpoint_hash` existed vouch by their seq alone.
+    Whether a linked `audit.expire` event recorded it: in the default chain (where the
+    site's own events are), after the checkpoint when it is that chain's, naming the
+    checkpoint's chain (none named: the default). The walk verifies that event, so a
+    checkpoint is only as good as the chain that records it. Expiries recorded before
+    `checkpoint_hash` existed vouch by their seq alone.
     """
     expiries = AuditEvent.objects.filter(
         action="audit.expire",
         source=AuditSource.SYSTEM,
-        seq__gt=checkpoint.seq,
+        chain=DEFAULT_CHAIN,
+        seq__isnull=False,
         audited_changes__through_seq=checkpoint.seq,
-    ).values_list("audited_changes", flat=True)
+    )
+    if checkpoint.chain == DEFAULT_CHAIN:
+        expiries = expiries.filter(seq__gt=checkpoint.seq)
     return any(
-        changes.get("checkpoint_hash", checkpoint.hash) == checkpoint.hash for changes in expiries
+        changes.get("chain", DEFAULT_CHAIN) == checkpoint.chain
+        and changes.get("checkpoint_hash", checkpoint.hash) == checkpoint.hash
+        for changes in expiries.values_list("audited_changes", flat=True)
     )
 
 
@@ -485,39 +578,68 @@ VERIFY_PROGRESS_EVERY = 2000
 
 
 def audit_chain_verify(
-    *,
-    events: Iterable[AuditEvent] | None = None,
-    link_pending: bool = True,
-    progress: Callable[[int], None] | None = None,
+    *, link_pending: bool = True, progress: Callable[[int], None] | None = None
 ) -> VerifyResult:
     """
-    Link the pending events first (so they are covered), then walk the chain in `seq` order
-    and report the first broken link: an edited row (its hash no longer matches its
-    content), a deleted row (a gap in seq) or a reordered or inserted row (its prev_hash is
-    not the previous row's hash). A whole-chain walk also holds the chain to its anchors
-    (audits/anchors.py): an anchor file line with a bad signature, an anchored (seq, hash)
-    the table no longer has, or a chain or head behind the last anchor is reported.
-    `progress`, if given, is called with the number of events verified so far every
+    Link the pending events first (so they are covered), then walk each chain in `seq`
+    order, the default project's first, and report the first broken link: an edited row
+    (its hash no longer matches its content), a deleted row (a gap in seq) or a reordered or
+    inserted row (its prev_hash is not the previous row's hash). Each chain is also held to
+    its anchors (audits/anchors.py): an anchor file line with a bad signature, an anchored
+    (seq, hash) the table no longer has, or a chain or head behind its last anchor is
+    reported. `progress`, if given, is called with the number of events verified so far every
     VERIFY_PROGRESS_EVERY events (the background job shows it).
     """
-    if link_pending and events is None:
+    if link_pending:
         chain_link_pending()
-    checkpoint, expected_seq, prev = _start()
-    anchored: dict[int, Anchor] = {}
-    last_anchor = None
-    if events is None:
-        # Read before the walk: every anchor is of a head committed before it, so the walk
-        # (a later snapshot) must find each anchored (seq, hash) it has not expired.
-        try:
-            anchors = anchors_read()
-        except AnchorFileInvalid as error:
-            return VerifyResult(False, 0, f"Chain anchors cannot be trusted: {error}")
-        last_anchor = max(anchors, key=attrgetter("seq"), default=None)
-        anchored = anchors_beyond(anchors, after_seq=expected_seq)
-        at_checkpoint = next((a for a in anchors if checkpoint and a.seq == checkpoint.seq), None)
-        if at_checkpoint is not None and at_checkpoint.hash != checkpoint.hash:
-            return _anchor_disagrees(at_checkpoint, checkpoint.hash, 0, None)
-    if checkpoint is not None and events is None and not _checkpoint_vouched(checkpoint):
+    # Read before the walks: every anchor is of a head committed before it, so the walk (a
+    # later snapshot) must find each anchored (seq, hash) it has not expired.
+    try:
+        anchors = anchors_read()
+    except AnchorFileInvalid as error:
+        return VerifyResult(False, 0, f"Chain anchors cannot be trusted: {error}")
+    heads = list(AuditChainHead.objects.order_by("id").values_list("id", "project"))
+    if not any(chain == DEFAULT_CHAIN for chain, _ in heads):
+        heads.insert(0, (DEFAULT_CHAIN, DEFAULT_PROJECT_ID))
+    verified = 0
+
+    def chain_progress(count: int) -> None:
+        if progress is not None:
+            progress(verified + count)
+
+    for chain, project in heads:
+        result = _verify_chain(chain, anchors=anchors, progress=chain_progress)
+        if not result.ok:
+            message = result.message
+            if chain != DEFAULT_CHAIN:
+                message = f"Chain {chain} (project {project!r}): {message}"
+            return VerifyResult(
+                False,
+                verified + result.verified,
+                message,
+                result.broken_seq,
+                result.broken_id,
+                broken_chain=chain,
+            )
+        verified += result.verified
+    chains = f" in {len(heads)} chains" if len(heads) > 1 else ""
+    return VerifyResult(
+        True, verified, f"verified {verified} events{chains}", pending=pending_count()
+    )
+
+
+def _verify_chain(
+    chain: int, *, anchors: list[Anchor], progress: Callable[[int], None]
+) -> VerifyResult:
+    """One chain's walk (audit_chain_verify); messages name seqs of this chain."""
+    checkpoint, expected_seq, prev = _start(chain)
+    mine = [anchor for anchor in anchors if anchor.chain == chain]
+    last_anchor = max(mine, key=attrgetter("seq"), default=None)
+    anchored = anchors_beyond(mine, after_seq=expected_seq)
+    at_checkpoint = next((a for a in mine if checkpoint and a.seq == checkpoint.seq), None)
+    if at_checkpoint is not None and at_checkpoint.hash != checkpoint.hash:
+        return _anchor_disagrees(at_checkpoint, checkpoint.hash, 0, None)
+    if checkpoint is not None and not _checkpoint_vouched(checkpoint):
         return VerifyResult(
             False,
             0,
@@ -530,13 +652,12 @@ def audit_chain_verify(
         )
     # The head before the walk: a head commits with its events, so the walk (a later
     # snapshot) sees at least every seq up to it. Appends during the walk may move it on.
-    head_before = AuditChainHead.objects.filter(pk=1).first()
-    if events is None:
-        events = (
-            AuditEvent.objects.filter(seq__isnull=False)
-            .order_by("seq")
-            .iterator(chunk_size=VERIFY_PROGRESS_EVERY)
-        )
+    head_before = AuditChainHead.objects.filter(pk=chain).first()
+    events = (
+        AuditEvent.objects.filter(chain=chain, seq__isnull=False)
+        .order_by("seq")
+        .iterator(chunk_size=VERIFY_PROGRESS_EVERY)
+    )
     verified = 0
     for event in events:
         expected_seq += 1
@@ -571,9 +692,9 @@ def audit_chain_verify(
             return _anchor_disagrees(anchor, event.hash, verified, event.pk)
         prev = event.hash
         verified += 1
-        if progress is not None and verified % VERIFY_PROGRESS_EVERY == 0:
+        if verified % VERIFY_PROGRESS_EVERY == 0:
             progress(verified)
-    head = AuditChainHead.objects.filter(pk=1).first()
+    head = AuditChainHead.objects.filter(pk=chain).first()
     if last_anchor is not None and (
         last_anchor.seq > expected_seq or (head and head.last_seq < last_anchor.seq)
     ):
@@ -605,15 +726,17 @@ def audit_chain_verify(
             head.last_seq + 1,
             None,
         )
-    return VerifyResult(True, verified, f"verified {verified} events", pending=pending_count())
+    return VerifyResult(True, verified, f"verified {verified} events")
 
 
 def chain_length_to_verify() -> int:
-    """How many events a verification would walk now: linked since the checkpoint, plus
-    pending. Two indexed reads, so a request can decide whether to walk in place."""
-    head = AuditChainHead.objects.filter(pk=1).values_list("last_seq", flat=True).first() or 0
-    _, start_seq, _ = _start()
-    return max(head - start_seq, 0) + pending_count()
+    """How many events a verification would walk now: linked since each chain's checkpoint,
+    plus pending. A few indexed reads, so a request can decide whether to walk in place."""
+    length = pending_count()
+    for chain, last_seq in AuditChainHead.objects.values_list("id", "last_seq"):
+        _, start_seq, _ = _start(chain)
+        length += max(last_seq - start_seq, 0)
+    return length
 
 
 def _anchor_disagrees(anchor: Anchor, found: str, verified: int, event_id: int | None):
@@ -633,5 +756,6 @@ def database_is_postgresql() -> bool:
 
 
 def audit_worker_tick() -> None:
-    """The worker's tick hook (registered in AuditsConfig.ready): link pending events."""
-    chain_link_pending()
+    """The worker's tick hook (registered in AuditsConfig.ready): link pending events, each
+    chain by one worker at a time while others take the other chains."""
+    chain_link_pending(skip_locked=True)

@@ -2,11 +2,11 @@
 Event counts kept cheap at millions of events: hourly by source (the dashboard's audit charts)
 and per Retraced scope and crud (the logs viewer's opening `totalCount`).
 
-A worker job rolls up the events linked since the watermark (`seq > watermark`) into
+A worker job rolls up the events linked since each chain's watermark (`seq > watermark`) into
 `AuditEventHourlyCount` rows, grouped by the hour of `created_at` and source, and into
 `AuditScopeCount` rows, grouped by project, environment, group and crud, and moves the
 watermark in the same transaction. `seq` is the chain position, assigned gapless in commit
-order under the chain-head lock, so every linked event is counted exactly once however late
+order under the chain's head lock, so every linked event is counted exactly once however late
 it arrived or whatever `created_at` it carries. The dashboard adds the counter rows to a
 live count of the tail the job has not reached yet (`seq > watermark OR seq IS NULL`), read
 in the same statement as the counters so a roll-up committing meanwhile cannot count an
@@ -51,14 +51,48 @@ from audits.models import (
 ROLL_UP_BATCH = 100_000
 
 
-def _watermark_locked() -> AuditCountWatermark:
-    mark = AuditCountWatermark.objects.select_for_update().filter(pk=1).first()
+def _watermark_locked(chain: int) -> AuditCountWatermark:
+    """The chain's watermark, locked; and first the default chain's, which is also the lock of
+    the counter rows: every chain's events add to the same rows (read, then written)."""
+    if chain != 1:
+        _watermark_row_locked(1)
+    return _watermark_row_locked(chain)
+
+
+def _watermark_row_locked(chain: int) -> AuditCountWatermark:
+    mark = AuditCountWatermark.objects.select_for_update().filter(pk=chain).first()
     if mark is None:
-        # A flushed test database lacks the row the first roll-up creates; get_or_create
-        # settles two workers racing to create it.
-        AuditCountWatermark.objects.get_or_create(pk=1)
-        mark = AuditCountWatermark.objects.select_for_update().get(pk=1)
+        # A chain's row is made by its first roll-up (a flushed test database lacks even the
+        # default chain's); get_or_create settles two workers racing to make it.
+        AuditCountWatermark.objects.get_or_create(pk=chain)
+        mark = AuditCountWatermark.objects.select_for_update().get(pk=chain)
     return mark
+
+
+def _tail(chains: list[int]) -> Q:
+    """
+    The events the counters do not hold yet: pending, or after their chain's watermark,
+    read in the statement that uses it (a roll-up committing meanwhile is seen entirely or
+    not at all). `chains` are the chains to look in, read just before: a project's first
+    events stored in between are counted from the next read on. Each chain's watermark read
+    now is a floor of the one the statement sees (it only moves forward): redundant to the
+    result, but a literal the planner estimates from the `(chain, seq)` index, where the
+    subquery alone is guessed at a third of the table (and JIT-compiled for it).
+    """
+    floors = dict(AuditCountWatermark.objects.filter(pk__in=chains).values_list("pk", "seq"))
+    tail = Q(seq__isnull=True)
+    for chain in chains:
+        mark = AuditCountWatermark.objects.filter(pk=chain).values("seq")
+        tail |= Q(
+            Q(seq__gt=Coalesce(Subquery(mark), Value(0), output_field=BigIntegerField())),
+            chain=chain,
+            seq__gt=floors.get(chain, 0),
+        )
+    return tail
+
+
+def _chains() -> list[int]:
+    return sorted({1, *AuditChainHead.objects.values_list("id", flat=True)})
 
 
 @dataclass
@@ -149,41 +183,51 @@ def _counts_add(counts: EventCounts, *, sign: int) -> None:
 
 def audit_counts_roll_up(*, batch_size: int = ROLL_UP_BATCH) -> int:
     """
-    Count the linked events after the watermark into the hourly counters, `batch_size` chain
-    positions per transaction, until the chain head; returns how many events were counted.
-    Running it again (or twice at once) counts nothing twice: the watermark moves with the
-    counts, under its row lock.
+    Count the linked events after each chain's watermark into the counters, `batch_size`
+    chain positions per transaction, until the chain's head; returns how many events were
+    counted. Running it again (or twice at once) counts nothing twice: a chain's watermark
+    moves with the counts, under its row lock.
     """
+    return sum(_roll_up_chain(chain, batch_size=batch_size) for chain in _chains())
+
+
+def _roll_up_chain(chain: int, *, batch_size: int) -> int:
     counted = 0
     while True:
         with transaction.atomic():
-            mark = _watermark_locked()
+            mark = _watermark_locked(chain)
             # Read before the events: every link up to the head's position is committed (the
             # head moves in the linking transaction), so the range below has no holes.
-            head = AuditChainHead.objects.filter(pk=1).values_list("last_seq", flat=True).first()
+            head = (
+                AuditChainHead.objects.filter(pk=chain).values_list("last_seq", flat=True).first()
+            )
             through = min(head or 0, mark.seq + batch_size)
             if through <= mark.seq:
                 return counted
-            counts = _event_counts(AuditEvent.objects.filter(seq__gt=mark.seq, seq__lte=through))
+            counts = _event_counts(
+                AuditEvent.objects.filter(chain=chain, seq__gt=mark.seq, seq__lte=through)
+            )
             _counts_add(counts, sign=1)
             counted += counts.total()
             mark.seq = through
             mark.save(update_fields=["seq"])
 
 
-def audit_counts_expire(*, after_seq: int, through_seq: int) -> None:
+def audit_counts_expire(*, chain: int, after_seq: int, through_seq: int) -> None:
     """
-    Subtract the events of chain positions (after_seq, through_seq] that the counters hold,
-    before retention deletes them; call it in the deletion's transaction. Events after the
-    watermark were never counted, so they are left alone.
+    Subtract the events of the chain's positions (after_seq, through_seq] that the counters
+    hold, before retention deletes them; call it in the deletion's transaction. Events after
+    the watermark were never counted, so they are left alone.
     """
     with transaction.atomic():
-        mark = _watermark_locked()
+        mark = _watermark_locked(chain)
         upper = min(through_seq, mark.seq)
         if upper <= after_seq:
             return
         _counts_add(
-            _event_counts(AuditEvent.objects.filter(seq__gt=after_seq, seq__lte=upper)),
+            _event_counts(
+                AuditEvent.objects.filter(chain=chain, seq__gt=after_seq, seq__lte=upper)
+            ),
             sign=-1,
         )
 
@@ -196,17 +240,17 @@ def audit_counts_of(events) -> EventCounts:
     return _event_counts(events)
 
 
-def audit_counts_subtract(counts: EventCounts, *, through_seq: int) -> bool:
+def audit_counts_subtract(counts: EventCounts, *, through: dict[int, int]) -> bool:
     """
-    Subtract `counts`, counted beforehand from events at or below `through_seq` that are
-    being deleted, in the deletion's transaction. Only if the counters hold all of them (the
-    watermark has reached `through_seq`); returns False, changing nothing, otherwise: the
-    caller then subtracts by seq range (`audit_counts_expire`).
+    Subtract `counts`, counted beforehand from events being deleted, each at or below
+    `through[its chain]`, in the deletion's transaction. Only if the counters hold all of
+    them (every chain's watermark has reached its `through`); returns False, changing
+    nothing, otherwise: the caller then subtracts by seq range (`audit_counts_expire`).
     """
     with transaction.atomic():
-        mark = _watermark_locked()
-        if mark.seq < through_seq:
-            return False
+        for chain in sorted(through):
+            if _watermark_locked(chain).seq < through[chain]:
+                return False
         _counts_add(counts, sign=-1)
     return True
 
@@ -267,7 +311,6 @@ def audit_counts_since(start: datetime, *, hourly_since: datetime | None = None)
     hourly_since = (
         (hourly_since or start).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     )
-    watermark = AuditCountWatermark.objects.filter(pk=1).values("seq")
     counters = (
         AuditEventHourlyCount.objects.filter(hour__gte=start)
         .order_by()
@@ -276,17 +319,9 @@ def audit_counts_since(start: datetime, *, hourly_since: datetime | None = None)
         .annotate(n=Sum("count"), part=Value(0))
         .values_list("bucket", "source", "n", "part")
     )
-    # No watermark row yet (nothing rolled up): the whole trail is the tail. The watermark
-    # read just before is a floor of the one the statement sees (it only moves forward):
-    # redundant to the result, but a literal the planner estimates from the `seq` index,
-    # where the subquery alone is guessed at a third of the table (and JIT-compiled for it).
-    floor = watermark.values_list("seq", flat=True).first() or 0
-    tail_filter = Q(seq__isnull=True) | (
-        Q(seq__gt=Coalesce(Subquery(watermark), Value(0), output_field=BigIntegerField()))
-        & Q(seq__gt=floor)
-    )
+    # No watermark row yet (nothing rolled up): the whole chain is the tail.
     tail = (
-        AuditEvent.objects.filter(tail_filter, created_at__gte=start)
+        AuditEvent.objects.filter(_tail(_chains()), created_at__gte=start)
         .order_by()
         .annotate(bucket=_bucket("created_at", hourly_since))
         .values("bucket", "source")
@@ -312,11 +347,9 @@ def audit_scope_count(
     scope = Q(project=project, environment=environment, crud__in=sorted(cruds))
     if group_id is not None:
         scope &= Q(group_id=group_id)
-    watermark = AuditCountWatermark.objects.filter(pk=1).values("seq")
-    floor = watermark.values_list("seq", flat=True).first() or 0
-    tail_filter = Q(seq__isnull=True) | (
-        Q(seq__gt=Coalesce(Subquery(watermark), Value(0), output_field=BigIntegerField()))
-        & Q(seq__gt=floor)
+    # The project's events are in its chain, and, if stored before chains split, the default's.
+    chains = sorted(
+        {1, *AuditChainHead.objects.filter(project=project).values_list("id", flat=True)}
     )
     counters = (
         AuditScopeCount.objects.filter(scope)
@@ -327,7 +360,7 @@ def audit_scope_count(
         .values_list("part", "n")
     )
     tail = (
-        AuditEvent.objects.filter(tail_filter, scope)
+        AuditEvent.objects.filter(_tail(chains), scope)
         .order_by()
         .annotate(part=Value(1))
         .values("part")

@@ -6,7 +6,8 @@ INSERT, UPDATE and DELETE, except:
 
 - the audit trail's tables: events INSERT and SELECT, and UPDATE of (seq, prev_hash, hash)
   only, which linking a pending event needs (the trigger allows no other UPDATE); the chain
-  head SELECT and UPDATE of (last_seq, last_hash) (the trigger allows only a forward move);
+  heads SELECT, INSERT (a project's first event makes its chain; the trigger allows only an
+  empty one) and UPDATE of (last_seq, last_hash) (the trigger allows only a forward move);
   checkpoints and the retention floor SELECT; the taxonomy links INSERT and SELECT; the
   expiry grant table nothing;
 - `django_migrations`: SELECT (only `migrate`, as the owner, records migrations);
@@ -39,7 +40,7 @@ AUDIT_TABLES = (
 # UPDATE, DELETE.
 SITE_PRIVILEGES = {
     AuditEvent._meta.db_table: "SELECT, INSERT, UPDATE (seq, prev_hash, hash)",
-    AuditChainHead._meta.db_table: "SELECT, UPDATE (last_seq, last_hash)",
+    AuditChainHead._meta.db_table: "SELECT, INSERT, UPDATE (last_seq, last_hash)",
     AuditCheckpoint._meta.db_table: "SELECT",
     AuditEventLocation._meta.db_table: "SELECT, INSERT",
     AuditEventOrganization._meta.db_table: "SELECT, INSERT",
@@ -79,7 +80,7 @@ def db_roles_grant(*, site_role: str) -> list[str]:
             statements.append(f"GRANT {privileges} ON {connection.ops.quote_name(table)} TO {role}")
     statements += [
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
-        f"GRANT EXECUTE ON FUNCTION {schema}.audits_expire_through(bigint) TO {role}",
+        f"GRANT EXECUTE ON FUNCTION {schema}.audits_expire_through(integer, bigint) TO {role}",
     ]
     if partitioned:
         statements += [

@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 
 EXPORT_FIELDS = (
     "id",
+    "chain",
     "seq",
     "created_at",
     "received_at",

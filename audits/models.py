@@ -83,9 +83,13 @@ class AuditEvent(models.Model):
     links it within about a second; the trigger allows exactly that one UPDATE).
     """
 
-    # Unique by construction (one linker at a time under the chain head's lock), not by a
-    # constraint: on the partitioned table (PostgreSQL, migration 0019) a unique constraint
-    # would have to include received_at.
+    # The chain the event links into: its project's (`AuditChainHead.id`). Chain 1 is the
+    # default project's, and holds every event stored before chains split, whatever its
+    # project. Set when stored (audits.chain.chain_append), never changed.
+    chain = models.IntegerField(default=1, db_default=1, editable=False)
+    # Unique within the chain by construction (one linker at a time under the chain head's
+    # lock), not by a constraint: on the partitioned table (PostgreSQL, migration 0019) a
+    # unique constraint would have to include received_at.
     seq = models.BigIntegerField(null=True, editable=False)
     source = models.CharField(max_length=12, choices=AuditSource.choices)
     action = models.CharField(max_length=255)
@@ -215,7 +219,7 @@ class AuditEvent(models.Model):
                 ],
                 name="audit_tenant_group_action_idx",
             ),
-            models.Index(fields=["seq"], name="audit_seq_idx"),
+            models.Index(fields=["chain", "seq"], name="audit_chain_seq_idx"),
             # The pending events the linker picks up, in id order; tiny (rows leave it fast).
             models.Index(
                 fields=["id"], name="audit_pending_idx", condition=models.Q(seq__isnull=True)
@@ -230,16 +234,19 @@ class AuditEvent(models.Model):
 
 class AuditChainHead(models.Model):
     """
-    The single row every appender locks: it serialises chain links (no gaps, no forks) and
-    carries the last link, so appending never scans the event table.
+    One chain per project: the row every appender to the chain locks. It serialises the
+    chain's links (no gaps, no forks) and carries the last link, so appending never scans the
+    event table; chains of different projects link at the same time. Row 1 is the default
+    project's chain. A project's row is made with its first event, at seq 0.
     """
 
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    id = models.PositiveIntegerField(primary_key=True, editable=False)
+    project = models.CharField(max_length=TENANCY_ID_MAX, unique=True, editable=False)
     last_seq = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
 
     def __str__(self) -> str:
-        return f"chain head at {self.last_seq}"
+        return f"chain {self.id} ({self.project}) head at {self.last_seq}"
 
 
 class AuditCheckpoint(models.Model):
@@ -248,16 +255,20 @@ class AuditCheckpoint(models.Model):
     remaining events still verify from a known hash.
     """
 
-    seq = models.BigIntegerField(unique=True)
+    chain = models.IntegerField(default=1, db_default=1)
+    seq = models.BigIntegerField()
     hash = models.CharField(max_length=64)
     removed_count = models.BigIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["-seq"]
+        ordering = ["chain", "-seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "seq"], name="audit_checkpoint_chain_seq")
+        ]
 
     def __str__(self) -> str:
-        return f"checkpoint at {self.seq}"
+        return f"checkpoint of chain {self.chain} at {self.seq}"
 
 
 # Foreman's auditable_type names for hosts, locations and organizations: the types their
@@ -685,11 +696,12 @@ class AuditScopeCount(models.Model):
 
 class AuditCountWatermark(models.Model):
     """
-    The single row saying up to which chain position (`seq`) events are in the hourly and
-    scope counts. Written in the roll-up's transaction, so counts and watermark move together.
+    One row per chain (its id is the chain's), saying up to which position (`seq`) of the
+    chain events are in the hourly and scope counts. Written in the roll-up's transaction, so
+    counts and watermark move together.
     """
 
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    id = models.PositiveIntegerField(primary_key=True, default=1, editable=False)
     seq = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:

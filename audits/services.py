@@ -29,8 +29,10 @@ from psycopg.copy import Copy, FileWriter
 from psycopg.errors import LockNotAvailable, ObjectNotInPrerequisiteState
 
 from audits.chain import (
+    DEFAULT_CHAIN,
     chain_append,
     chain_head_locked,
+    chain_heads_locked,
     chain_link_pending,
     chain_link_pending_locked,
     normalize_ip,
@@ -51,7 +53,14 @@ from audits.counters import (
     audit_counts_subtract,
 )
 from audits.ingest import ValidEvent
-from audits.models import AuditCheckpoint, AuditEvent, AuditIdempotencyKey, AuditSource, Crud
+from audits.models import (
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditIdempotencyKey,
+    AuditSource,
+    Crud,
+)
 from audits.partitions import (
     DEFAULT_PARTITION,
     Partition,
@@ -463,7 +472,9 @@ def audit_idempotency_keys_purge() -> int:
     return deleted
 
 
-_CHAIN_COLUMNS = ("seq", "prev_hash", "hash")
+# Written under the lock, after the rest of the row: the chain (set by chain_append) and
+# the link.
+_CHAIN_COLUMNS = ("chain", "seq", "prev_hash", "hash")
 _COPY_FIELDS = [f for f in AuditEvent._meta.concrete_fields if f.attname not in _CHAIN_COLUMNS]
 _copy_values = attrgetter(*(f.attname for f in _COPY_FIELDS))
 _JSON_INDEXES = [i for i, f in enumerate(_COPY_FIELDS) if f.get_internal_type() == "JSONField"]
@@ -479,7 +490,8 @@ def copy_prepare(events: list[AuditEvent]) -> Callable[[list[AuditEvent]], None]
     request's token, address, times and defaults) is formatted once: the COPY names the
     varying columns first and the shared ones after, so each row is its own varying values
     plus one shared tail. Returned: chain_append's `persist` hook, which appends each row's
-    seq, prev_hash and hash (NULL for a pending batch) and sends the batch as one COPY.
+    chain, seq, prev_hash and hash (the last three NULL for a pending batch) and sends the
+    batch as one COPY.
     """
     table = AuditEvent._meta.db_table
     quote = connection.ops.quote_name
@@ -521,15 +533,25 @@ def copy_prepare(events: list[AuditEvent]) -> Callable[[list[AuditEvent]], None]
     lines = buffer.getvalue().split(b"\n")[:-1]
     tail = b"\t" + lines.pop(0) if shared else b""
     names = ", ".join(quote(_COPY_FIELDS[i].column) for i in varying + shared)
-    statement = f"COPY {quote(table)} ({names}, seq, prev_hash, hash) FROM STDIN"
+    statement = f"COPY {quote(table)} ({names}, chain, seq, prev_hash, hash) FROM STDIN"
 
     def persist(stored: list[AuditEvent]) -> None:
         if stored[0].seq is None:  # pending (chain_append link=False): the worker links them
-            data = b"".join(b"%s%s\t\\N\t\\N\t\\N\n" % (line, tail) for line in lines)
+            data = b"".join(
+                b"%s%s\t%d\t\\N\t\\N\t\\N\n" % (line, tail, event.chain)
+                for line, event in zip(lines, stored, strict=True)
+            )
         else:
             data = b"".join(
-                b"%s%s\t%d\t%s\t%s\n"
-                % (line, tail, event.seq, event.prev_hash.encode(), event.hash.encode())
+                b"%s%s\t%d\t%d\t%s\t%s\n"
+                % (
+                    line,
+                    tail,
+                    event.chain,
+                    event.seq,
+                    event.prev_hash.encode(),
+                    event.hash.encode(),
+                )
                 for line, event in zip(lines, stored, strict=True)
             )
         with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
@@ -620,36 +642,49 @@ def audit_events_expire(*, days: int, batch_size: int = EXPIRE_BATCH_SIZE) -> Ex
             if dropped.partitions:
                 return ExpireResult(removed=removed, through_seq=dropped.through_seq, cutoff=cutoff)
             # Nothing to remove: the run is still recorded (removed 0).
-            return _expire_batch(through=0, batch_size=batch_size, cutoff=cutoff, days=days)
-    with transaction.atomic():
-        head = chain_head_locked()
-        # Pending events join the chain first, so the prefix is computed over all of them.
-        chain_link_pending_locked(head)
-        if partitioned:
-            # Only the DEFAULT partition is searched: the prefix stops before the first
-            # partitioned event anyway, and a month's partition is too big to walk here.
-            through = _default_partition_prefix_end(cutoff=cutoff, head_seq=head.last_seq)
-        else:
-            first_kept = (
-                AuditEvent.objects.filter(seq__isnull=False, received_at__gte=cutoff)
-                .order_by("seq")
-                .values("seq")
-                .first()
+            return _expire_batch(
+                chain=DEFAULT_CHAIN, through=0, batch_size=batch_size, cutoff=cutoff, days=days
             )
-            # Events appended later are received after the cutoff: the prefix cannot grow.
-            through = (first_kept["seq"] - 1) if first_kept else head.last_seq
-    while True:
-        batch = _expire_batch(through=through, batch_size=batch_size, cutoff=cutoff, days=days)
-        removed += batch.removed
-        if batch.removed == 0 or batch.through_seq >= through:
-            return ExpireResult(removed=removed, through_seq=batch.through_seq, cutoff=cutoff)
+    through_seq = 0
+    for chain in sorted({DEFAULT_CHAIN, *AuditChainHead.objects.values_list("id", flat=True)}):
+        with transaction.atomic():
+            head = chain_head_locked(chain)
+            # Pending events join the chain first, so the prefix is computed over all of them.
+            chain_link_pending_locked(head)
+            if partitioned:
+                # Only the DEFAULT partition is searched: the prefix stops before the first
+                # partitioned event anyway, and a month's partition is too big to walk here.
+                through = _default_partition_prefix_end(
+                    chain=chain, cutoff=cutoff, head_seq=head.last_seq
+                )
+            else:
+                first_kept = (
+                    AuditEvent.objects.filter(
+                        chain=chain, seq__isnull=False, received_at__gte=cutoff
+                    )
+                    .order_by("seq")
+                    .values("seq")
+                    .first()
+                )
+                # Events appended later are received after the cutoff: the prefix cannot grow.
+                through = (first_kept["seq"] - 1) if first_kept else head.last_seq
+        while True:
+            batch = _expire_batch(
+                chain=chain, through=through, batch_size=batch_size, cutoff=cutoff, days=days
+            )
+            removed += batch.removed
+            if batch.removed == 0 or batch.through_seq >= through:
+                break
+        if chain == DEFAULT_CHAIN:
+            through_seq = batch.through_seq
+    return ExpireResult(removed=removed, through_seq=through_seq, cutoff=cutoff)
 
 
 @dataclass(frozen=True)
 class PartitionsExpired:
     partitions: int
     removed: int
-    through_seq: int
+    through_seq: int  # the default chain's checkpoint
 
 
 # The DETACH of a partition needs the event table to itself for a moment: it waits at most
@@ -666,11 +701,12 @@ class _PartitionNotExpirable(Exception):
 def _expire_partitions(*, cutoff: datetime, days: int) -> PartitionsExpired:
     """
     Drop, oldest first, every partition whose whole range was received before `cutoff`,
-    each with the few events linked before its last one but received after its end, so
-    each removal is a prefix of the chain (`audits_expire_partition`, migration 0019). Each
-    is its own transaction, writes its checkpoint and records its `audit.expire`. Stops at
-    the first partition that cannot go yet (an event linked into its range of seq was
-    received after the cutoff); the next run carries on.
+    each with the few events linked before its last one of their chain but received after
+    its end, so each removal is a prefix of every chain (`audits_expire_partition`,
+    migrations 0019 and 0023). Each is its own transaction, writes a checkpoint per chain and
+    records an `audit.expire` per chain. Stops at the first partition that cannot go yet (an
+    event linked into one of its chains' ranges was received after the cutoff); the next
+    run carries on.
     """
     dropped = removed = 0
     through = 0
@@ -686,28 +722,39 @@ def _expire_partitions(*, cutoff: datetime, days: int) -> PartitionsExpired:
     return PartitionsExpired(partitions=dropped, removed=removed, through_seq=through)
 
 
+def _checkpoint_seq(chain: int) -> int:
+    checkpoint = AuditCheckpoint.objects.filter(chain=chain).order_by("-seq").first()
+    return checkpoint.seq if checkpoint else 0
+
+
 def _expire_partition(part: Partition, *, cutoff: datetime, days: int) -> tuple[int, int]:
-    # Everything slow happens before the chain lock: linking the pending events, the
+    # Everything slow happens before the chain locks: linking the pending events, the
     # counters' roll-up, and counting the partition's events for the dashboard.
     chain_link_pending()
     audit_counts_roll_up()
-    checkpoint = AuditCheckpoint.objects.order_by("-seq").first()
-    start = checkpoint.seq if checkpoint else 0
     in_partition = AuditEvent.objects.filter(received_at__gte=part.start, received_at__lt=part.end)
-    last = in_partition.aggregate(last=Max("seq"))["last"]
-    counts = EventCounts()
-    if last is not None:
-        stragglers = AuditEvent.objects.filter(seq__gt=start, seq__lte=last).filter(
-            Q(received_at__lt=part.start) | Q(received_at__gte=part.end)
-        )
+    lasts = dict(
+        in_partition.order_by()
+        .values("chain")
+        .annotate(last=Max("seq"))
+        .values_list("chain", "last")
+    )
+    starts = {chain: _checkpoint_seq(chain) for chain in lasts}
+    counts = audit_counts_of(in_partition)
+    for chain, last in lasts.items():
+        if last is None:
+            continue  # pending only: the function refuses the partition
+        stragglers = AuditEvent.objects.filter(
+            chain=chain, seq__gt=starts[chain], seq__lte=last
+        ).filter(Q(received_at__lt=part.start) | Q(received_at__gte=part.end))
         if stragglers.filter(received_at__gte=cutoff).exists():
             raise _PartitionNotExpirable(part.name)
-        counts = audit_counts_of(in_partition) + audit_counts_of(stragglers)
+        counts = counts + audit_counts_of(stragglers)
     for attempt in range(EXPIRE_LOCK_ATTEMPTS):
         try:
             with transaction.atomic():
                 return _expire_partition_locked(
-                    part, start=start, last=last, counts=counts, cutoff=cutoff, days=days
+                    part, starts=starts, lasts=lasts, counts=counts, cutoff=cutoff, days=days
                 )
         except DatabaseError as exc:
             if isinstance(exc.__cause__, LockNotAvailable):
@@ -724,8 +771,8 @@ def _expire_partition(part: Partition, *, cutoff: datetime, days: int) -> tuple[
 def _expire_partition_locked(
     part: Partition,
     *,
-    start: int,
-    last: int | None,
+    starts: dict[int, int],
+    lasts: dict[int, int | None],
     counts: EventCounts,
     cutoff: datetime,
     days: int,
@@ -735,40 +782,60 @@ def _expire_partition_locked(
             "SELECT set_config('lock_timeout', %s, true)", [f"{EXPIRE_LOCK_TIMEOUT_MS}ms"]
         )
         # Subtracted first: the deletion below makes the events uncountable.
-        if last is not None and not audit_counts_subtract(counts, through_seq=last):
-            audit_counts_expire(after_seq=start, through_seq=last)
-        cursor.execute("SELECT audits_expire_partition(%s)", [part.name])
-        through, removed = cursor.fetchone()[0]
-    checkpoint_hash = (
-        AuditCheckpoint.objects.filter(seq=through).values_list("hash", flat=True).first()
+        through = {chain: last for chain, last in lasts.items() if last is not None}
+        if through and not audit_counts_subtract(counts, through=through):
+            for chain in sorted(through):
+                audit_counts_expire(
+                    chain=chain, after_seq=starts[chain], through_seq=through[chain]
+                )
+        # One row per chain it removed events of: (chain, its checkpoint's seq, removed).
+        cursor.execute(
+            "SELECT out_chain, out_through, out_removed FROM audits_expire_partition(%s)",
+            [part.name],
+        )
+        removals = cursor.fetchall() or [(DEFAULT_CHAIN, _checkpoint_seq(DEFAULT_CHAIN), 0)]
+    for chain, through_seq, removed in removals:
+        checkpoint_hash = (
+            AuditCheckpoint.objects.filter(chain=chain, seq=through_seq)
+            .values_list("hash", flat=True)
+            .first()
+        )
+        _expiry_record(
+            description=(
+                f"Removed {removed} audit events{_of_chain(chain)} received before "
+                f"{part.end.isoformat()} (partition {part.name}; retention {days} days, cutoff "
+                f"{cutoff.isoformat()}); checkpoint at seq {through_seq}."
+            ),
+            chain=chain,
+            removed=removed,
+            through_seq=through_seq,
+            checkpoint_hash=checkpoint_hash if removed else None,
+            partition=part.name,
+        )
+    default_through = next(
+        (through_seq for chain, through_seq, _ in removals if chain == DEFAULT_CHAIN),
+        _checkpoint_seq(DEFAULT_CHAIN),
     )
-    _expiry_record(
-        description=(
-            f"Removed {removed} audit events received before {part.end.isoformat()} "
-            f"(partition {part.name}; retention {days} days, cutoff {cutoff.isoformat()}); "
-            f"checkpoint at seq {through}."
-        ),
-        removed=removed,
-        through_seq=through,
-        checkpoint_hash=checkpoint_hash if removed else None,
-        partition=part.name,
-    )
-    return removed, through
+    return sum(removed for _, _, removed in removals), default_through
 
 
-def _default_partition_prefix_end(*, cutoff: datetime, head_seq: int) -> int:
+def _of_chain(chain: int) -> str:
+    return "" if chain == DEFAULT_CHAIN else f" of chain {chain}"
+
+
+def _default_partition_prefix_end(*, chain: int, cutoff: datetime, head_seq: int) -> int:
     """
     The last seq of the chain's prefix that lies in the DEFAULT partition and was received
-    before `cutoff`: it ends before the first event of any range partition and before the
-    first default one received since.
+    before `cutoff`: it ends before the chain's first event of any range partition and
+    before its first default one received since.
     """
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
     default = connection.ops.quote_name(DEFAULT_PARTITION)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT (SELECT min(seq) FROM {table} WHERE tableoid <> to_regclass(%s)),"
-            f" (SELECT min(seq) FROM {default} WHERE received_at >= %s)",
-            [DEFAULT_PARTITION, cutoff],
+            f"SELECT (SELECT min(seq) FROM {table} WHERE chain = %s AND tableoid <> to_regclass(%s)),"
+            f" (SELECT min(seq) FROM {default} WHERE chain = %s AND received_at >= %s)",
+            [chain, DEFAULT_PARTITION, chain, cutoff],
         )
         bounds = [seq - 1 for seq in cursor.fetchone() if seq is not None]
     return min([head_seq, *bounds])
@@ -777,16 +844,17 @@ def _default_partition_prefix_end(*, cutoff: datetime, head_seq: int) -> int:
 def _expiry_record(
     *,
     description: str,
+    chain: int,
     removed: int,
     through_seq: int,
     checkpoint_hash: str | None,
     partition: str | None = None,
 ) -> None:
     """
-    The `audit.expire` event of one removal, in its transaction. It carries the checkpoint
-    inside the chain: verification starts from a checkpoint only if a linked expiry vouches
-    for it, so a forged one (a prefix deleted with a checkpoint planted by hand) does not
-    verify.
+    The `audit.expire` event of one removal from one chain, in its transaction, in the
+    default chain (a site event). It carries the checkpoint inside the chain: verification
+    starts from a checkpoint only if a linked expiry vouches for it, so a forged one (a
+    prefix deleted with a checkpoint planted by hand) does not verify.
     """
     audit_event_record(
         action="audit.expire",
@@ -797,55 +865,66 @@ def _expiry_record(
         audited_changes={
             "removed": removed,
             "through_seq": through_seq,
+            **({"chain": chain} if chain != DEFAULT_CHAIN else {}),
             **({"partition": partition} if partition else {}),
             **({"checkpoint_hash": checkpoint_hash} if checkpoint_hash else {}),
         },
     )
 
 
-def _expire_batch(*, through: int, batch_size: int, cutoff: datetime, days: int) -> ExpireResult:
+def _expire_batch(
+    *, chain: int, through: int, batch_size: int, cutoff: datetime, days: int
+) -> ExpireResult:
     """
-    One transaction of `audit_events_expire`: under the head lock, delete the next at most
-    `batch_size` events of the prefix ending at `through`, write the checkpoint and record
-    the `audit.expire` event vouching for it. Removing nothing (the prefix is already gone)
-    still records the expiry, with the current checkpoint.
+    One transaction of `audit_events_expire`: under the chain's head lock (and the default
+    chain's, where the record goes, taken first), delete the chain's next at most
+    `batch_size` events of its prefix ending at `through`, write the checkpoint and record
+    the `audit.expire` event vouching for it. Removing nothing from the default chain (the
+    prefix is already gone) still records the expiry, with the current checkpoint; from
+    another chain it records nothing.
     """
     with transaction.atomic():
-        head = chain_head_locked()  # no append interleaves with the removal
-        chain_link_pending_locked(head)
-        checkpoint = AuditCheckpoint.objects.order_by("-seq").first()
+        heads = chain_heads_locked({DEFAULT_CHAIN, chain})  # no append interleaves
+        chain_link_pending_locked(heads[chain])
+        checkpoint = AuditCheckpoint.objects.filter(chain=chain).order_by("-seq").first()
         start = checkpoint.seq if checkpoint else 0
         start_hash = checkpoint.hash if checkpoint else None
         end = min(through, start + batch_size)
         removed = 0
         if end > start:
-            last = AuditEvent.objects.filter(seq=end).values("hash").first()
+            last = AuditEvent.objects.filter(chain=chain, seq=end).values("hash").first()
             # The dashboard's hourly counters describe the events that remain.
-            audit_counts_expire(after_seq=start, through_seq=end)
+            audit_counts_expire(chain=chain, after_seq=start, through_seq=end)
             if connection.vendor == "postgresql":
-                # The one door the append-only trigger opens (migration 0012): a SECURITY
-                # DEFINER function that deletes the prefix, its taxonomy links with it (ON
-                # DELETE CASCADE), and writes the checkpoint, as the tables' owner. It refuses
-                # events younger than the floor the site's role cannot change.
+                # The one door the append-only trigger opens (migrations 0012, 0023): a
+                # SECURITY DEFINER function that deletes the chain's prefix, its taxonomy
+                # links with it (ON DELETE CASCADE), and writes the checkpoint, as the tables'
+                # owner. It refuses events younger than the floor the site's role cannot change.
                 with connection.cursor() as cursor:
-                    cursor.execute("SELECT audits_expire_through(%s)", [end])
+                    cursor.execute("SELECT audits_expire_through(%s, %s)", [chain, end])
                     removed = cursor.fetchone()[0]
             else:
-                expired = AuditEvent.objects.filter(seq__lte=end)
+                expired = AuditEvent.objects.filter(chain=chain, seq__lte=end)
                 # Foreman's audits:expire also drops the taxonomy links first.
                 for relation in (AuditEvent.locations, AuditEvent.organizations):
-                    relation.through.objects.filter(auditevent__seq__lte=end).delete()
+                    relation.through.objects.filter(
+                        auditevent__chain=chain, auditevent__seq__lte=end
+                    ).delete()
                 # A raw DELETE: no per-row signals or cascades to collect.
                 removed = expired._raw_delete(expired.db)
-                AuditCheckpoint.objects.create(seq=end, hash=last["hash"], removed_count=removed)
+                AuditCheckpoint.objects.create(
+                    chain=chain, seq=end, hash=last["hash"], removed_count=removed
+                )
             start, start_hash = end, last["hash"]
-        _expiry_record(
-            description=(
-                f"Removed {removed} audit events received before {cutoff.isoformat()} "
-                f"(retention {days} days); checkpoint at seq {start}."
-            ),
-            removed=removed,
-            through_seq=start,
-            checkpoint_hash=start_hash,
-        )
+        if removed or chain == DEFAULT_CHAIN:
+            _expiry_record(
+                description=(
+                    f"Removed {removed} audit events{_of_chain(chain)} received before "
+                    f"{cutoff.isoformat()} (retention {days} days); checkpoint at seq {start}."
+                ),
+                chain=chain,
+                removed=removed,
+                through_seq=start,
+                checkpoint_hash=start_hash,
+            )
     return ExpireResult(removed=removed, through_seq=start, cutoff=cutoff)

@@ -68,9 +68,9 @@ def test_the_anchor_job_is_registered_with_its_interval():
 
 def test_anchor_appends_the_head_once_per_move():
     events = record(3)
-    first = audit_chain_anchor()
-    assert (first.seq, first.hash) == (events[-1].seq, events[-1].hash)
-    assert audit_chain_anchor() is None  # the head did not move: no line
+    [first] = audit_chain_anchor()
+    assert (first.chain, first.seq, first.hash) == (1, events[-1].seq, events[-1].hash)
+    assert audit_chain_anchor() == []  # the head did not move: no line
     record(1)
     audit_chain_anchor()
     lines = settings.AUDIT_ANCHOR_PATH.read_text().splitlines()
@@ -83,7 +83,7 @@ def test_anchoring_reads_only_the_tail_and_the_whole_file_still_verifies():
     # Enough lines that the file outgrows the tail an append reads.
     for _ in range(_TAIL_BYTES // 150 + 10):
         record(1)
-        assert audit_chain_anchor() is not None
+        assert audit_chain_anchor() != []
     path = settings.AUDIT_ANCHOR_PATH
     assert path.stat().st_size > _TAIL_BYTES
     anchors = anchors_read()
@@ -96,13 +96,13 @@ def test_anchoring_reads_only_the_tail_and_the_whole_file_still_verifies():
     edited = json.loads(lines[0]) | {"hash": "e" * 64}
     path.write_text("\n".join([json.dumps(edited), *lines[1:]]) + "\n")
     record(1)
-    assert audit_chain_anchor() is not None
+    assert audit_chain_anchor() != []
     result = audit_chain_verify()
     assert not result.ok
     assert "line 1 of" in result.message
     path.write_text("\n".join(lines) + "\n")
     record(1)
-    assert audit_chain_anchor() is not None
+    assert audit_chain_anchor() != []
     # A forged last line is refused by the next append as by verification.
     lines = path.read_text().splitlines()
     forged = json.loads(lines[-1]) | {"hash": "f" * 64}

@@ -162,7 +162,7 @@ def test_the_chain_head_only_moves_forward(as_site):
 def test_retention_through_the_function_works_for_the_site_but_not_below_the_floor(as_site):
     older, recent = old_and_recent()
     through = older[-1].seq
-    removed = as_site.execute("SELECT audits_expire_through(%s)", [through]).fetchone()[0]
+    removed = as_site.execute("SELECT audits_expire_through(1, %s)", [through]).fetchone()[0]
     assert removed == through  # everything up to the last old event
     checkpoint = AuditCheckpoint.objects.get()
     assert (checkpoint.seq, checkpoint.hash) == (through, older[-1].hash)
@@ -170,13 +170,13 @@ def test_retention_through_the_function_works_for_the_site_but_not_below_the_flo
     # Events younger than the floor stay, however the site asks.
     refused(
         as_site,
-        f"SELECT audits_expire_through({recent[-1].seq})",
+        f"SELECT audits_expire_through(1, {recent[-1].seq})",
         # A floor of its own: the site cannot write the table, nor shadow it with a
         # temporary one (the function's search_path is pinned, pg_temp last).
         "UPDATE audits_retention_floor SET min_days = 0",
         "CREATE TEMP TABLE audits_retention_floor (id int, min_days int);"
         " INSERT INTO audits_retention_floor VALUES (1, 0);"
-        f" SELECT audits_expire_through({recent[-1].seq})",
+        f" SELECT audits_expire_through(1, {recent[-1].seq})",
     )
     assert AuditEvent.objects.filter(pk__in=[e.pk for e in recent]).count() == 2
 

@@ -13,7 +13,7 @@ from django.db import DatabaseError, connection, transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from audits.chain import audit_chain_verify, chain_link_pending
+from audits.chain import GENESIS_HASH, audit_chain_verify, chain_link_pending, link_hash
 from audits.counters import audit_counts_roll_up
 from audits.models import (
     AuditCheckpoint,
@@ -32,7 +32,7 @@ from audits.partitions import (
     interval_start,
     partition_ranges,
 )
-from audits.services import audit_event_record, audit_events_expire
+from audits.services import audit_event_build, audit_event_record, audit_events_expire
 
 postgresql_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="partitioning is PostgreSQL's"
@@ -379,6 +379,39 @@ def test_the_command_lists_partitions_and_moves_strays_with_ensure(capsys):
     assert partition_of(stray) != DEFAULT_PARTITION
 
 
+def _stored_as_of_0018(specs: list[tuple[datetime, str]]) -> list[AuditEvent]:
+    """Linked events INSERTed with 0018's columns (today's model has more), the head moved."""
+    columns = [
+        f.column for f in AuditEvent._meta.concrete_fields if f.column not in ("id", "chain")
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT last_seq, last_hash FROM audits_auditchainhead WHERE id = 1")
+        seq, prev = cursor.fetchone() or (0, GENESIS_HASH)
+        events = []
+        for when, action in specs:
+            event = audit_event_build(action=action, received_at=when, created_at=when)
+            seq += 1
+            event.seq, event.prev_hash = seq, prev
+            prev = event.hash = link_hash(prev, event)
+            values = [
+                f.get_db_prep_save(getattr(event, f.attname), connection)
+                for f in AuditEvent._meta.concrete_fields
+                if f.column not in ("id", "chain")
+            ]
+            cursor.execute(
+                f"INSERT INTO audits_auditevent ({', '.join(columns)}) "
+                f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id",
+                values,
+            )
+            event.pk = cursor.fetchone()[0]
+            events.append(event)
+        cursor.execute(
+            "UPDATE audits_auditchainhead SET last_seq = %s, last_hash = %s WHERE id = 1",
+            [seq, prev],
+        )
+    return events
+
+
 def test_the_migration_moves_a_trail_into_partitions_and_it_still_verifies(partitions_restored):
     if connection.vendor != "postgresql":
         pytest.skip("partitioning is PostgreSQL's")
@@ -390,9 +423,11 @@ def test_the_migration_moves_a_trail_into_partitions_and_it_still_verifies(parti
     with connection.cursor() as cursor:
         cursor.execute("SELECT relkind FROM pg_class WHERE relname = 'audits_auditevent'")
         assert cursor.fetchone()[0] == "r"
-    # Events of three months, written as the code of 0018's time would: linked, in order.
-    events = [record_received(utc(2025, month, 10), f"m{month}") for month in (4, 5, 6)]
-    events.append(audit_event_record(action="today"))
+    # Events of three months, written as the code of 0018's time would: linked, in order,
+    # into the table as 0018 has it (no `chain` column yet).
+    events = _stored_as_of_0018(
+        [(utc(2025, month, 10), f"m{month}") for month in (4, 5, 6)] + [(timezone.now(), "today")]
+    )
 
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
