@@ -136,9 +136,15 @@ def test_a_checkpoint_forged_for_a_project_chain_does_not_verify():
     acme = chain_of("acme")
     with trigger_disabled():
         AuditEvent.objects.filter(chain=acme, seq=1).delete()
-    AuditCheckpoint.objects.create(
-        chain=acme, seq=1, hash=AuditEvent.objects.get(chain=acme, seq=2).prev_hash, removed_count=1
-    ) if not ON_POSTGRESQL else _checkpoint_planted(acme)
+    if ON_POSTGRESQL:
+        _checkpoint_planted(acme)  # past the checkpoint trigger, as the tables' owner
+    else:
+        AuditCheckpoint.objects.create(
+            chain=acme,
+            seq=1,
+            hash=AuditEvent.objects.get(chain=acme, seq=2).prev_hash,
+            removed_count=1,
+        )
     result = audit_chain_verify()
     assert not result.ok
     assert result.broken_chain == acme
@@ -155,7 +161,10 @@ def _checkpoint_planted(chain: int) -> None:
             " WHERE chain = %s AND seq = 2",
             [chain],
         )
-        for name in ("audits_auditcheckpoint_no_update_delete", "audits_auditcheckpoint_no_truncate"):
+        for name in (
+            "audits_auditcheckpoint_no_update_delete",
+            "audits_auditcheckpoint_no_truncate",
+        ):
             cursor.execute(f"ALTER TABLE audits_auditcheckpoint ENABLE ALWAYS TRIGGER {name}")
 
 
