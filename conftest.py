@@ -59,6 +59,33 @@ def pytest_configure(config):
 
 
 @pytest.fixture
+def other_connection():
+    """other_connection() -> an autocommit psycopg connection of its own to the test
+    database (PostgreSQL), as another process would hold: for its locks. Closed after."""
+    import psycopg
+    from django.db import connection
+
+    opened = []
+
+    def connect() -> "psycopg.Connection":
+        db = connection.settings_dict
+        conn = psycopg.connect(
+            host=db["HOST"] or None,
+            port=db["PORT"] or None,
+            user=db["USER"],
+            password=db["PASSWORD"] or None,
+            dbname=db["NAME"],
+            autocommit=True,
+        )
+        opened.append(conn)
+        return conn
+
+    yield connect
+    for conn in opened:
+        conn.close()
+
+
+@pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
 

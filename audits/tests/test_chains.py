@@ -10,7 +10,6 @@ import threading
 from datetime import datetime, timedelta
 from unittest.mock import patch
 
-import psycopg
 import pytest
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -259,24 +258,12 @@ def test_the_counters_roll_up_every_chain_and_the_tail_of_each():
 # --- Two projects at once (PostgreSQL, a second connection) -------------------------------
 
 
-def _connect() -> psycopg.Connection:
-    db = connection.settings_dict
-    return psycopg.connect(
-        host=db["HOST"] or None,
-        port=db["PORT"] or None,
-        user=db["USER"],
-        password=db["PASSWORD"] or None,
-        dbname=db["NAME"],
-        autocommit=True,
-    )
-
-
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_a_project_appends_while_another_projects_chain_is_locked():
+def test_a_project_appends_while_another_projects_chain_is_locked(other_connection):
     stored("acme", 1)
     acme = chain_of("acme")
-    holder = _connect()
+    holder = other_connection()
     holder.execute("BEGIN")
     holder.execute("SELECT 1 FROM audits_auditchainhead WHERE id = %s FOR UPDATE", [acme])
     try:
@@ -298,12 +285,12 @@ def test_a_project_appends_while_another_projects_chain_is_locked():
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_the_workers_tick_links_the_chains_no_other_worker_holds():
+def test_the_workers_tick_links_the_chains_no_other_worker_holds(other_connection):
     stored("default", 1)
     stored("acme", 1)
     acme = chain_of("acme")
     pending = stored("acme", 2, link=False) + stored("default", 2, link=False)
-    holder = _connect()  # another worker, linking acme now
+    holder = other_connection()  # another worker, linking acme now
     holder.execute("BEGIN")
     holder.execute("SELECT 1 FROM audits_auditchainhead WHERE id = %s FOR UPDATE", [acme])
     try:

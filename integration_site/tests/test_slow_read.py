@@ -4,7 +4,6 @@ without, only while it holds its key's slot and one of the server's slots; else 
 The slots are PostgreSQL advisory locks, so another real connection holds them here.
 """
 
-import psycopg
 import pytest
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -51,22 +50,6 @@ class Read:
         return "read"
 
 
-@pytest.fixture
-def other_connection():
-    """An autocommit connection of its own to the test database (another process's)."""
-    db = connection.settings_dict
-    conn = psycopg.connect(
-        host=db["HOST"] or None,
-        port=db["PORT"] or None,
-        user=db["USER"],
-        password=db["PASSWORD"] or None,
-        dbname=db["NAME"],
-        autocommit=True,
-    )
-    yield conn
-    conn.close()
-
-
 def test_a_quick_read_runs_once_and_takes_no_slot():
     read = Read()
     assert slow_read(read, using="default", key="k", budget_ms=5000, slots=2) == "read"
@@ -88,7 +71,7 @@ def test_a_read_past_its_budget_runs_again_holding_its_slots_then_frees_them():
 
 @postgresql_only
 def test_refused_when_another_slow_read_of_the_same_key_runs(other_connection):
-    other_connection.execute(
+    other_connection().execute(
         "SELECT pg_advisory_lock(%s, %s)", [SLOW_READ_KEY_SLOT, slot_number("k")]
     )
     read = Read(first_sleep=0.5)
@@ -104,9 +87,10 @@ def test_refused_when_another_slow_read_of_the_same_key_runs(other_connection):
 
 
 @postgresql_only
-def test_refused_when_everyslot_number_the_server_is_taken(other_connection):
+def test_refused_when_every_slot_of_the_server_is_taken(other_connection):
+    holder = other_connection()
     for slot in range(2):
-        other_connection.execute("SELECT pg_advisory_lock(%s, %s)", [SLOW_READ_SITE_SLOTS, slot])
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", [SLOW_READ_SITE_SLOTS, slot])
     with pytest.raises(SlowReadRefused) as refused:
         slow_read(Read(first_sleep=0.5), using="default", key="k", budget_ms=20, slots=2)
     assert refused.value.of_key is False
@@ -160,7 +144,7 @@ def test_slot_numbers_are_stable_and_signed_32_bit():
 
 @postgresql_only
 def test_the_key_taken_between_the_probe_and_the_slot_is_refused_too(other_connection):
-    other_connection.execute(
+    other_connection().execute(
         "SELECT pg_advisory_lock(%s, %s)", [SLOW_READ_KEY_SLOT, slot_number("k")]
     )
     with transaction.atomic(), pytest.raises(SlowReadRefused) as refused:

@@ -8,10 +8,8 @@ table locked, so the search's first statement waits past the budget.
 import threading
 import time
 
-import psycopg
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection
 
 from audits.models import AuditEvent
 from audits.retraced.search import SearchScope
@@ -30,18 +28,6 @@ COUNT = '{ search(query: "") { totalCount edges { node { action } } } }'
 VIEWER_KEY = "retraced-search:" + SearchScope("default", "production", "group-a").slot_key
 
 
-def _connect() -> psycopg.Connection:
-    db = connection.settings_dict
-    return psycopg.connect(
-        host=db["HOST"] or None,
-        port=db["PORT"] or None,
-        user=db["USER"],
-        password=db["PASSWORD"] or None,
-        dbname=db["NAME"],
-        autocommit=True,
-    )
-
-
 @pytest.fixture
 def group_a(tenancy, settings):
     settings.RETRACED_SEARCH_BUDGET_MS = 100
@@ -52,9 +38,9 @@ def group_a(tenancy, settings):
 
 
 @pytest.fixture
-def table_locked():
+def table_locked(other_connection):
     """The event table locked by another connection until `.release()` (or the test's end)."""
-    conn = _connect()
+    conn = other_connection()
     conn.execute("BEGIN")
     conn.execute(f"LOCK TABLE {AuditEvent._meta.db_table} IN ACCESS EXCLUSIVE MODE")
     released = threading.Event()
@@ -68,7 +54,6 @@ def table_locked():
     lock = Lock()
     yield lock
     lock.release()
-    conn.close()
 
 
 def _viewer_search(client):
@@ -76,10 +61,10 @@ def _viewer_search(client):
 
 
 def test_a_slow_search_refused_while_another_of_its_scope_runs(
-    group_a, viewer_session, table_locked
+    group_a, viewer_session, table_locked, other_connection
 ):
     client = viewer_session("group-a")
-    holder = _connect()  # another slow search of the same group, holding the group's slot
+    holder = other_connection()  # another slow search of the same group, holding the group's slot
     holder.execute("SELECT pg_advisory_lock(%s, %s)", [SLOW_READ_KEY_SLOT, slot_number(VIEWER_KEY)])
     try:
         response = _viewer_search(client)
@@ -94,12 +79,12 @@ def test_a_slow_search_refused_while_another_of_its_scope_runs(
     )
 
 
-def test_a_slow_search_refused_while_everyslot_number_the_site_is_taken(
-    group_a, viewer_session, table_locked, settings
+def test_a_slow_search_refused_while_every_slot_of_the_site_is_taken(
+    group_a, viewer_session, table_locked, settings, other_connection
 ):
     settings.SLOW_SEARCH_SLOTS = 1
     client = viewer_session("group-a")
-    holder = _connect()  # some other scope's slow search holds the site's one slot
+    holder = other_connection()  # some other scope's slow search holds the site's one slot
     holder.execute("SELECT pg_advisory_lock(%s, 0)", [SLOW_READ_SITE_SLOTS])
     try:
         response = _viewer_search(client)
@@ -111,12 +96,14 @@ def test_a_slow_search_refused_while_everyslot_number_the_site_is_taken(
     )
 
 
-def test_a_slow_search_with_a_free_slot_answers_in_full(group_a, viewer_session, table_locked):
+def test_a_slow_search_with_a_free_slot_answers_in_full(
+    group_a, viewer_session, table_locked, other_connection
+):
     client = viewer_session("group-a")
 
     def release_once_the_search_holds_a_slot() -> None:
         # The search runs again, unbudgeted, only once it holds a slot: then let it through.
-        watcher = _connect()
+        watcher = other_connection()
         try:
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
@@ -143,9 +130,9 @@ def test_a_slow_search_with_a_free_slot_answers_in_full(group_a, viewer_session,
 
 
 def test_publisher_and_enterprise_searches_are_guarded_too(
-    group_a, publisher, enterprise_client, table_locked
+    group_a, publisher, enterprise_client, table_locked, other_connection
 ):
-    holder = _connect()
+    holder = other_connection()
     holder.execute(
         "SELECT pg_advisory_lock(%s, 0), pg_advisory_lock(%s, 1)",
         [SLOW_READ_SITE_SLOTS, SLOW_READ_SITE_SLOTS],
