@@ -27,12 +27,9 @@ from pathlib import Path
 from django.conf import settings
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from audits.models import AuditChainHead
+from audits.models import DEFAULT_CHAIN, AuditChainHead
 
 _SALT = "audits.anchors"
-
-
-DEFAULT_CHAIN = 1
 
 
 @dataclass(frozen=True)

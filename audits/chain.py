@@ -44,6 +44,7 @@ from django.db.models import Max
 
 from audits.anchors import Anchor, AnchorFileInvalid, anchors_beyond, anchors_read
 from audits.models import (
+    DEFAULT_CHAIN,
     DEFAULT_ENVIRONMENT_ID,
     DEFAULT_PROJECT_ID,
     AuditChainHead,
@@ -309,9 +310,6 @@ def _next_versions(events: list[AuditEvent]) -> None:
             )
         latest[key] += 1
         event.version = latest[key]
-
-
-DEFAULT_CHAIN = 1
 
 
 def chain_of_project(project: str) -> int:

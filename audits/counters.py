@@ -38,6 +38,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDay, TruncHour
 
 from audits.models import (
+    DEFAULT_CHAIN,
     AuditChainHead,
     AuditCountWatermark,
     AuditEvent,
@@ -54,8 +55,8 @@ ROLL_UP_BATCH = 100_000
 def _watermark_locked(chain: int) -> AuditCountWatermark:
     """The chain's watermark, locked; and first the default chain's, which is also the lock of
     the counter rows: every chain's events add to the same rows (read, then written)."""
-    if chain != 1:
-        _watermark_row_locked(1)
+    if chain != DEFAULT_CHAIN:
+        _watermark_row_locked(DEFAULT_CHAIN)
     return _watermark_row_locked(chain)
 
 
@@ -92,7 +93,7 @@ def _tail(chains: list[int]) -> Q:
 
 
 def _chains() -> list[int]:
-    return sorted({1, *AuditChainHead.objects.values_list("id", flat=True)})
+    return sorted({DEFAULT_CHAIN, *AuditChainHead.objects.values_list("id", flat=True)})
 
 
 @dataclass
@@ -349,7 +350,10 @@ def audit_scope_count(
         scope &= Q(group_id=group_id)
     # The project's events are in its chain, and, if stored before chains split, the default's.
     chains = sorted(
-        {1, *AuditChainHead.objects.filter(project=project).values_list("id", flat=True)}
+        {
+            DEFAULT_CHAIN,
+            *AuditChainHead.objects.filter(project=project).values_list("id", flat=True),
+        }
     )
     counters = (
         AuditScopeCount.objects.filter(scope)

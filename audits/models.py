@@ -29,6 +29,9 @@ class ActorType(models.TextChoices):
 # The tenancy every install starts with (Retraced's project -> environment -> group): events
 # posted through the Replicated Audit API and the site's own events belong here.
 DEFAULT_PROJECT_ID = "default"
+# The default project's hash chain, which also holds every event stored before each project
+# had its own (migration 0023).
+DEFAULT_CHAIN = 1
 DEFAULT_ENVIRONMENT_ID = "production"
 TENANCY_ID_MAX = 64
 
@@ -86,7 +89,7 @@ class AuditEvent(models.Model):
     # The chain the event links into: its project's (`AuditChainHead.id`). Chain 1 is the
     # default project's, and holds every event stored before chains split, whatever its
     # project. Set when stored (audits.chain.chain_append), never changed.
-    chain = models.IntegerField(default=1, db_default=1, editable=False)
+    chain = models.IntegerField(default=DEFAULT_CHAIN, db_default=DEFAULT_CHAIN, editable=False)
     # Unique within the chain by construction (one linker at a time under the chain head's
     # lock), not by a constraint: on the partitioned table (PostgreSQL, migration 0019) a
     # unique constraint would have to include received_at.
@@ -255,7 +258,7 @@ class AuditCheckpoint(models.Model):
     remaining events still verify from a known hash.
     """
 
-    chain = models.IntegerField(default=1, db_default=1)
+    chain = models.IntegerField(default=DEFAULT_CHAIN, db_default=DEFAULT_CHAIN)
     seq = models.BigIntegerField()
     hash = models.CharField(max_length=64)
     removed_count = models.BigIntegerField()

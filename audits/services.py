@@ -29,7 +29,6 @@ from psycopg.copy import Copy, FileWriter
 from psycopg.errors import LockNotAvailable, ObjectNotInPrerequisiteState
 
 from audits.chain import (
-    DEFAULT_CHAIN,
     chain_append,
     chain_head_locked,
     chain_heads_locked,
@@ -54,6 +53,7 @@ from audits.counters import (
 )
 from audits.ingest import ValidEvent
 from audits.models import (
+    DEFAULT_CHAIN,
     AuditChainHead,
     AuditCheckpoint,
     AuditEvent,
