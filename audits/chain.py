@@ -312,6 +312,12 @@ def _next_versions(events: list[AuditEvent]) -> None:
         event.version = latest[key]
 
 
+def chain_ids() -> list[int]:
+    """Every chain's id in order, the default's included (a flushed test database lacks even
+    its head until the first append)."""
+    return sorted({DEFAULT_CHAIN, *AuditChainHead.objects.values_list("id", flat=True)})
+
+
 def chain_of_project(project: str) -> int:
     """The chain id of `project`'s events, its head made (empty) with its first event. In the
     caller's transaction: a head made here is seen by others once that commits, and a second

@@ -37,6 +37,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, TruncDay, TruncHour
 
+from audits.chain import chain_ids
 from audits.models import (
     DEFAULT_CHAIN,
     AuditChainHead,
@@ -90,10 +91,6 @@ def _tail(chains: list[int]) -> Q:
             seq__gt=floors.get(chain, 0),
         )
     return tail
-
-
-def _chains() -> list[int]:
-    return sorted({DEFAULT_CHAIN, *AuditChainHead.objects.values_list("id", flat=True)})
 
 
 @dataclass
@@ -189,7 +186,7 @@ def audit_counts_roll_up(*, batch_size: int = ROLL_UP_BATCH) -> int:
     counted. Running it again (or twice at once) counts nothing twice: a chain's watermark
     moves with the counts, under its row lock.
     """
-    return sum(_roll_up_chain(chain, batch_size=batch_size) for chain in _chains())
+    return sum(_roll_up_chain(chain, batch_size=batch_size) for chain in chain_ids())
 
 
 def _roll_up_chain(chain: int, *, batch_size: int) -> int:
@@ -322,7 +319,7 @@ def audit_counts_since(start: datetime, *, hourly_since: datetime | None = None)
     )
     # No watermark row yet (nothing rolled up): the whole chain is the tail.
     tail = (
-        AuditEvent.objects.filter(_tail(_chains()), created_at__gte=start)
+        AuditEvent.objects.filter(_tail(chain_ids()), created_at__gte=start)
         .order_by()
         .annotate(bucket=_bucket("created_at", hourly_since))
         .values("bucket", "source")

@@ -32,6 +32,7 @@ from audits.chain import (
     chain_append,
     chain_head_locked,
     chain_heads_locked,
+    chain_ids,
     chain_link_pending,
     chain_link_pending_locked,
     normalize_ip,
@@ -54,7 +55,6 @@ from audits.counters import (
 from audits.ingest import ValidEvent
 from audits.models import (
     DEFAULT_CHAIN,
-    AuditChainHead,
     AuditCheckpoint,
     AuditEvent,
     AuditIdempotencyKey,
@@ -646,7 +646,7 @@ def audit_events_expire(*, days: int, batch_size: int = EXPIRE_BATCH_SIZE) -> Ex
                 chain=DEFAULT_CHAIN, through=0, batch_size=batch_size, cutoff=cutoff, days=days
             )
     through_seq = 0
-    for chain in sorted({DEFAULT_CHAIN, *AuditChainHead.objects.values_list("id", flat=True)}):
+    for chain in chain_ids():
         with transaction.atomic():
             head = chain_head_locked(chain)
             # Pending events join the chain first, so the prefix is computed over all of them.
