@@ -130,39 +130,57 @@ SLOW_READ_KEY_SLOT = 0x51_0002
 
 class SlowReadRefused(Exception):
     """A read ran past its budget and no slot was free to run it without: `of_key` when the
-    key's own slot was taken (another slow read of the same caller), else the site's."""
+    key's own slot was taken (another slow read of the same caller; refused before it ran),
+    else the site's, once the read had run past `budget_ms`."""
 
-    def __init__(self, *, of_key: bool):
+    def __init__(self, *, of_key: bool, budget_ms: int | None = None):
         super().__init__("key" if of_key else "site")
         self.of_key = of_key
+        self.budget_ms = budget_ms
 
 
-def slow_read[T](run: Callable[[], T], *, using: str, key: str, budget_ms: int, slots: int) -> T:
+def slow_read[T](
+    run: Callable[[], T],
+    *,
+    using: str,
+    key: str,
+    budget_ms: int,
+    busy_budget_ms: int,
+    slots: int,
+) -> T:
     """
     `run()`, a read whose statements are quick for almost every caller and slow for a few
     (the exact count of a million matches). PostgreSQL: first with each statement limited to
     `budget_ms`; if one runs past it, `run()` again without that limit, but only while holding
     the one slot of `key` and one of the database server's `slots` (transaction-level
     advisory locks, taken without waiting), else SlowReadRefused. So a caller has at most one
-    slow read running and the server at most `slots`. While the key's slow read runs, the
-    key's other reads are refused before they run (a caller sending the same slow search in
-    a loop costs the server one lock probe per extra request); otherwise a read refused has
-    cost the server at most `budget_ms` per statement. A slot is per server: a replica counts
-    its own. Elsewhere, or with a budget of 0, just `run()`.
+    slow read running and the server at most `slots`.
+
+    What a refusal costs the server: while the key's slow read runs, the key's other reads
+    are refused before they run (a caller sending the same slow search in a loop costs one
+    lock probe per extra request). While every one of the server's slots is taken, the first
+    run gets `busy_budget_ms` instead of `budget_ms`: a read past it could only be refused,
+    and many callers (an attacker holding many keys) would each cost a whole budget before
+    their refusal. A read quicker than `busy_budget_ms` is never refused.
+
+    A slot is per server: a replica counts its own. Elsewhere, or with a budget of 0, just
+    `run()`.
     """
     connection = connections[using]
     if connection.vendor != "postgresql" or budget_ms <= 0:
         return run()
-    if _slow_read_running(using, key=key):
+    key_busy, site_full = _slow_read_probe(using, key=key, slots=slots)
+    if key_busy:
         raise SlowReadRefused(of_key=True)
+    first_budget_ms = min(budget_ms, busy_budget_ms) if site_full else budget_ms
     try:
-        with statement_time_limit(using, budget_ms):
+        with statement_time_limit(using, first_budget_ms):
             return run()
     except OperationalError as exc:
         if not isinstance(exc.__cause__, QueryCanceled):
             raise
     with transaction.atomic(using=using):
-        _slow_read_slots_take(using, key=key, slots=slots)
+        _slow_read_slots_take(using, key=key, slots=slots, ran_past_ms=first_budget_ms)
         return run()
 
 
@@ -171,19 +189,24 @@ def slot_number(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), signed=True)
 
 
-def _slow_read_running(using: str, *, key: str) -> bool:
-    """Whether a slow read of `key` holds its slot now: the lock taken and at once released
-    (session-level, in one statement, so nothing is held after it), or found taken."""
+def _slow_read_probe(using: str, *, key: str, slots: int) -> tuple[bool, bool]:
+    """In one statement: whether a slow read of `key` holds its slot now (the lock taken and
+    at once released, session-level, so nothing is held after it; or found taken), and
+    whether every one of the server's `slots` is held (advisory locks are per database, and
+    pg_locks is where another session's are seen without taking them)."""
     with connections[using].cursor() as cursor:
         cursor.execute(
             "SELECT CASE WHEN pg_try_advisory_lock(%s, %s) THEN NOT pg_advisory_unlock(%s, %s)"
-            " ELSE true END",
-            [SLOW_READ_KEY_SLOT, slot_number(key)] * 2,
+            " ELSE true END,"
+            " (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            "   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            "   AND objsubid = 2 AND classid::bigint = %s AND objid::bigint < %s) >= %s",
+            [SLOW_READ_KEY_SLOT, slot_number(key)] * 2 + [SLOW_READ_SITE_SLOTS, slots, slots],
         )
-        return cursor.fetchone()[0]
+        return cursor.fetchone()
 
 
-def _slow_read_slots_take(using: str, *, key: str, slots: int) -> None:
+def _slow_read_slots_take(using: str, *, key: str, slots: int, ran_past_ms: int) -> None:
     """Take the key's slot, then the first free one of the site's `slots`, in the caller's
     transaction (they are released with it), or raise SlowReadRefused."""
     with connections[using].cursor() as cursor:
@@ -200,4 +223,4 @@ def _slow_read_slots_take(using: str, *, key: str, slots: int) -> None:
             [slots, SLOW_READ_SITE_SLOTS],
         )
         if cursor.fetchone() is None:
-            raise SlowReadRefused(of_key=False)
+            raise SlowReadRefused(of_key=False, budget_ms=ran_past_ms)

@@ -473,8 +473,15 @@ RETRACED_GRAPHQL_MAX_PAGE_SIZE = env_int("RETRACED_GRAPHQL_MAX_PAGE_SIZE", 500)
 # Retraced GraphQL searches (PostgreSQL): each statement runs within this budget first; one
 # past it (an exact count over a big group) runs again without it only while it holds its
 # scope's one slot and one of the database server's SLOW_SEARCH_SLOTS, else the request gets
-# a 429 (integration_site.db_limits.slow_read). 0: no budget, no slots.
+# a 429 (integration_site.db_limits.slow_read). 0: no budget, no slots. While every slot is
+# taken, the budget is RETRACED_SEARCH_BUSY_BUDGET_MS instead: a search past it could only be
+# refused, and it should cost little to refuse.
 RETRACED_SEARCH_BUDGET_MS = env_int("RETRACED_SEARCH_BUDGET_MS", 1000)
+RETRACED_SEARCH_BUSY_BUDGET_MS = env_int("RETRACED_SEARCH_BUSY_BUDGET_MS", 100)
+if RETRACED_SEARCH_BUSY_BUDGET_MS < 1:
+    raise ImproperlyConfigured(
+        f"RETRACED_SEARCH_BUSY_BUDGET_MS must be at least 1, got {RETRACED_SEARCH_BUSY_BUDGET_MS}"
+    )
 SLOW_SEARCH_SLOTS = env_int("SLOW_SEARCH_SLOTS", 2)
 if SLOW_SEARCH_SLOTS < 1:
     raise ImproperlyConfigured(f"SLOW_SEARCH_SLOTS must be at least 1, got {SLOW_SEARCH_SLOTS}")

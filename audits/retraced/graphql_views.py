@@ -46,9 +46,10 @@ GRAPHQL_RESPONSES = {
     400: OpenApiResponse(GRAPHQL_ERRORS, description="The query failed: `errors` says why"),
     429: OpenApiResponse(
         GRAPHQL_ERRORS,
-        description="The search ran past RETRACED_SEARCH_BUDGET_MS while another slow search "
-        "of the same scope, or SLOW_SEARCH_SLOTS of them on the site, were running; "
-        "Retry-After says when to try again",
+        description="Another slow search of the same scope was running, or the search ran "
+        "past RETRACED_SEARCH_BUDGET_MS (RETRACED_SEARCH_BUSY_BUDGET_MS when every one of "
+        "SLOW_SEARCH_SLOTS was taken) while SLOW_SEARCH_SLOTS slow searches were running "
+        "on the site; Retry-After says when to try again",
     ),
 }
 # Retry-After of a slow search refused a slot: the slow searches it waited on take seconds.
@@ -123,16 +124,17 @@ class GraphQLRequestMixin(ReplicaReadsMixin):
                 using=router.db_for_read(AuditEvent),
                 key=f"retraced-search:{scope.slot_key}",
                 budget_ms=settings.RETRACED_SEARCH_BUDGET_MS,
+                busy_budget_ms=settings.RETRACED_SEARCH_BUSY_BUDGET_MS,
                 slots=settings.SLOW_SEARCH_SLOTS,
             )
         except SlowReadRefused as refused:
-            budget = settings.RETRACED_SEARCH_BUDGET_MS
             detail = (
-                f"A slow search of the same scope (one that ran past {budget} ms) is running; "
-                "retry when it has finished."
+                "A slow search of the same scope (one that ran past "
+                f"{settings.RETRACED_SEARCH_BUDGET_MS} ms) is running; retry when it has finished."
                 if refused.of_key
-                else f"This search ran past {budget} ms and {settings.SLOW_SEARCH_SLOTS} slow "
-                "searches are running on this site; retry when one has finished."
+                else f"This search ran past {refused.budget_ms} ms and "
+                f"{settings.SLOW_SEARCH_SLOTS} slow searches are running on this site; "
+                "retry when one has finished."
             )
             raise exceptions.Throttled(
                 wait=SLOW_SEARCH_RETRY_AFTER_SECONDS, detail=detail

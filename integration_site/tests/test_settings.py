@@ -186,3 +186,26 @@ def test_server_side_cursors_can_be_switched_off_for_a_transaction_pooler(tmp_pa
     )
     assert _settings_value(disabled, **env) == "[False, False]"
     assert _settings_value(disabled, DATABASE_SERVER_SIDE_CURSORS="0", **env) == "[True, True]"
+
+
+@pytest.mark.parametrize(
+    ("name", "default"), [("SLOW_SEARCH_SLOTS", "2"), ("RETRACED_SEARCH_BUSY_BUDGET_MS", "100")]
+)
+def test_slow_search_limits_below_one_are_refused_at_start_up(tmp_path, name, default):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "integration_site.settings",
+        "DJANGO_SECRET_KEY": "k",
+        "INTEGRATION_SITE_VAR_DIR": str(tmp_path),
+        name: "0",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", f"from django.conf import settings; settings.{name}"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert f"{name} must be at least 1, got 0" in result.stderr
+    env.pop(name)
+    assert _settings_value(f"settings.{name}", **env) == default
