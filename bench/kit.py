@@ -328,6 +328,9 @@ def audit_event_copy_row(columns: list[str], event: dict, now: datetime) -> dict
         "version": None,
         "created_at": now,
         "received_at": now,
+        # The default project's chain (audits.models.DEFAULT_CHAIN; not imported, since
+        # callers need not have set Django up): NOT NULL since migration 0023.
+        "chain": 1,
     }
 
 
