@@ -1,15 +1,20 @@
 """
-Slow clients (slowloris) against a live site started as `make run` starts it, two gunicorn sync
-workers (WEB_CONCURRENCY=2): ten connections that send their headers one byte at a time hold
-every worker when they reach gunicorn directly, and none when the deployment's nginx
-(docs/deploy/nginx.conf, rendered with only its ports and certificate changed) sits in front.
-Outcomes only: a request is answered, or it is not within the client's patience. The
-latencies are printed; bench/hostile_load.py records them.
+The deployment's nginx (docs/deploy/nginx.conf, rendered with only its ports and certificate
+changed) in front of a live site started as `make run` starts it, two gunicorn sync workers
+(WEB_CONCURRENCY=2):
+- slow clients (slowloris): ten connections that send their headers one byte at a time hold
+  every worker when they reach gunicorn directly, and none behind nginx;
+- the client address the site sees, and the 413 in the site's format;
+- the search rate limits: per credential and per client address, answered by nginx in each
+  API's own error body.
+Outcomes only: a request is answered, refused, or not answered within the client's patience.
+The latencies are printed; bench/hostile_load.py records them.
 """
 
 import os
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import pytest
 import requests
@@ -19,6 +24,7 @@ from tests.hostile.attacks import SlowHeaders, describe, plain_connector, tls_co
 from tests.live_site import (
     NGINX,
     ROOT,
+    SUPERUSER,
     free_port,
     nginx_render,
     nginx_start,
@@ -198,3 +204,131 @@ def test_gunicorn_binds_loopback_unless_host_says_otherwise():
     assert bind(PORT="9000").strip() == "['127.0.0.1:9000']"
     assert bind().strip() == "['127.0.0.1:8000']"
     assert bind(HOST="0.0.0.0", PORT="9000").strip() == "['0.0.0.0:9000']"
+
+
+# docs/deploy/nginx.conf's search limits: `burst` per credential and per address, and how
+# many past the rate pass at once (`delay`); the rest of the burst waits its turn in nginx.
+CREDENTIAL_BURST = 20
+ADDRESS_BURST = 40
+CREDENTIAL_DELAY = 10
+# nginx's buckets leak while a flood arrives (2 and 10 a second): what else may pass.
+LEAK_SLACK = 3
+
+
+def _flood(site, path: str, source: str, headers: list[dict[str, str]], then=None):
+    """
+    One GET of `path` per entry of `headers`, all at once from loopback address `source` (the
+    whole 127.0.0.0/8 reaches the listener on 127.0.0.1, and nginx counts each apart), over
+    connections opened beforehand, so the flood arrives within milliseconds. `then()` runs as
+    soon as the first refusal arrives, while every bucket the flood filled is full. Returns
+    the responses, in the order of `headers`, and what `then()` returned.
+    """
+    http = urllib3.PoolManager(
+        source_address=(source, 0),
+        cert_reqs="CERT_NONE",
+        maxsize=len(headers),
+        retries=False,
+        timeout=PATIENCE_SECONDS * 2,
+    )
+    base = f"https://127.0.0.1:{site['https']}"
+    with ThreadPoolExecutor(len(headers)) as pool:
+        # TLS handshakes take longer than nginx's buckets take to leak: open (and keep) every
+        # connection first, on a route nobody limits.
+        list(pool.map(lambda _: http.request("GET", f"{base}/admin/login/"), headers))
+        futures = [pool.submit(http.request, "GET", base + path, headers=h) for h in headers]
+        after = None
+        if then is not None:
+            for future in as_completed(futures):
+                if future.result().status == 429:
+                    after = then()
+                    break
+        return [future.result() for future in futures], after
+
+
+def _one(site, path: str, source: str, headers: dict[str, str], method: str = "GET"):
+    http = urllib3.PoolManager(
+        source_address=(source, 0), cert_reqs="CERT_NONE", retries=False, timeout=PATIENCE_SECONDS
+    )
+    return http.request(method, f"https://127.0.0.1:{site['https']}{path}", headers=headers)
+
+
+def _statuses(responses) -> dict[int, int]:
+    counted: dict[int, int] = {}
+    for response in responses:
+        counted[response.status] = counted.get(response.status, 0) + 1
+    return counted
+
+
+def test_searches_past_a_credentials_rate_get_nginxs_429_in_retraceds_body(site):
+    # 30 searches at once with one (unknown) enterprise token and one with another token:
+    # what passes reaches the site, which refuses the token (401 in Retraced's body); past
+    # the first and its burst nginx refuses the rest without the site.
+    path = "/enterprise/v1/graphql?query=%7Bsearch%7BtotalCount%7D%7D"
+    headers = [{"Authorization": "token=loop-a"}] * 30 + [{"Authorization": "token=loop-b"}]
+    responses, _ = _flood(site, path, "127.0.0.2", headers)
+    counted = _statuses(responses[:-1])
+    print(f"\none credential, 30 at once: {counted}")
+    assert set(counted) == {401, 429}
+    assert CREDENTIAL_DELAY + 1 <= counted[401] <= CREDENTIAL_BURST + 1 + LEAK_SLACK
+    refused = next(r for r in responses if r.status == 429)
+    assert refused.headers["Content-Type"] == "application/json"
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.headers["Access-Control-Allow-Origin"] == "*"  # the viewer can read it
+    assert refused.json() == {
+        "status": 429,
+        "type": "Error",
+        "error": "Too many searches from this caller; retry after 1 second.",
+    }
+    assert responses[0].json()["type"] == "Error"  # the site's own answer, proxied
+    # The other credential, from the same address in the same flood, kept its own share.
+    assert responses[-1].status == 401
+
+
+def test_one_address_minting_credentials_is_limited_but_not_its_preflights(site):
+    path = "/viewer/v1/graphql"
+
+    def while_full():
+        return (
+            _one(site, path, "127.0.0.4", {"Authorization": "session-late"}),
+            _one(site, path, "127.0.0.4", {"Origin": "https://app.example"}, "OPTIONS"),
+            _one(site, path, "127.0.0.5", {"Authorization": "session-elsewhere"}),
+        )
+
+    # 60 searches at once, each with a credential of its own: the address's share is spent.
+    headers = [{"Authorization": f"session-{n}"} for n in range(60)]
+    responses, (late, preflight, elsewhere) = _flood(site, path, "127.0.0.4", headers, while_full)
+    counted = _statuses(responses)
+    print(f"\n60 credentials from one address: {counted}")
+    assert set(counted) == {401, 429}
+    assert counted[401] <= ADDRESS_BURST + 1 + LEAK_SLACK
+    assert late.status == 429
+    # A CORS preflight is not counted, nor limited, on that address; another address is not
+    # limited by it.
+    assert preflight.status == 204
+    assert elsewhere.status == 401
+
+
+def test_foreman_searches_are_limited_in_foremans_body_and_other_routes_are_not(site):
+    headers = [{"Authorization": "Bearer loop-c"}] * 30
+    responses, _ = _flood(site, "/api/audits", "127.0.0.6", headers)
+    counted = _statuses(responses)
+    print(f"\nForeman audits, one credential, 30 at once: {counted}")
+    assert set(counted) == {401, 429}
+    assert counted[401] <= CREDENTIAL_BURST + 1 + LEAK_SLACK
+    refused = next(r for r in responses if r.status == 429)
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.json() == {
+        "error": {"message": "Too many searches from this caller; retry after 1 second."}
+    }
+    # The same credential and address on a route that is not a search: never limited.
+    others, _ = _flood(site, "/api/hosts", "127.0.0.6", headers)
+    assert _statuses(others) == {401: 30}
+    # A real search through the limited location is answered in full.
+    search = _one(
+        site,
+        "/api/audits?search=action%3Dcreate",
+        "127.0.0.7",
+        urllib3.make_headers(basic_auth=":".join(SUPERUSER)),
+    )
+    assert search.status == 200
+    assert "results" in search.json()
