@@ -138,7 +138,9 @@ ERROR_DESCRIPTIONS = {
     404: "Nothing at this path",
     413: "Body larger than API_MAX_BODY_BYTES",
     415: "Body not JSON",
-    429: "Too many failed sign-ins from this user or address: wait Retry-After seconds",
+    429: "Too many failed sign-ins from this user or address, or (a search, behind "
+    "docs/deploy/nginx.conf) too many searches from this credential or address: wait "
+    "Retry-After seconds",
     503: "A database query took longer than DATABASE_STATEMENT_TIMEOUT_MS, or a service "
     "this route needs is down: retry after Retry-After seconds",
     507: "The database's storage is full: nothing was stored; retry after Retry-After seconds",

@@ -49,7 +49,9 @@ GRAPHQL_RESPONSES = {
         description="Another slow search of the same scope was running, or the search ran "
         "past RETRACED_SEARCH_BUDGET_MS (RETRACED_SEARCH_BUSY_BUDGET_MS when every one of "
         "SLOW_SEARCH_SLOTS was taken) while SLOW_SEARCH_SLOTS slow searches were running "
-        "on the site; Retry-After says when to try again",
+        "on the site; or, behind docs/deploy/nginx.conf, more searches came from this "
+        "credential or client address than its rate limit allows. Retry-After says when to "
+        "try again",
     ),
 }
 # Retry-After of a slow search refused a slot: the slow searches it waited on take seconds.
