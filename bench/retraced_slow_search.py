@@ -47,6 +47,7 @@ from bench.kit import (
 from tests.live_site import free_port, nginx_render, nginx_start, nginx_stop
 
 PORT = 8791
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # nginx's throwaway cert
 # Seconds between the probe's searches through nginx: within docs/deploy/nginx.conf's 2 per
 # second per credential (straight at gunicorn it loops as fast as it is answered).
 PROBE_INTERVAL_NGINX = 0.6
