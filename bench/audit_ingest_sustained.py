@@ -39,6 +39,7 @@ import hashlib
 import json
 import statistics
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -110,6 +111,63 @@ class CpuMeter:
     def seconds(self) -> float:
         # A process first seen mid-run counts from when it was seen (slightly low).
         return sum(self.last[pid] - self.first[pid] for pid in self.last)
+
+
+class WaitSampler:
+    """
+    What this database's client backends are doing, read from pg_stat_activity every
+    `interval` seconds by a connection of its own while the load runs: each sample counts the
+    backends that are not idle by (state, wait_event_type, wait_event). `means()` is the mean
+    number of backends in each, i.e. how many of the requests in PostgreSQL were, on average,
+    running, waiting for a lock (the chain head: `Lock/transactionid`, a row locked by another
+    transaction), waiting for their client (`ClientRead`: inside a transaction between two
+    statements, or a COPY waiting for its data), or for I/O.
+    """
+
+    SQL = (
+        "SELECT state, coalesce(wait_event_type, 'CPU'), coalesce(wait_event, ''), count(*)"
+        " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        " AND backend_type = 'client backend' AND state <> 'idle' GROUP BY 1, 2, 3"
+    )
+
+    def __init__(self, url: str, interval: float = 0.02) -> None:
+        import psycopg
+
+        self.connection = psycopg.connect(url, autocommit=True)
+        self.interval = interval
+        self.counts: dict[tuple[str, str, str], int] = {}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> dict[tuple[str, str, str], float]:
+        self._stop.set()
+        self._thread.join()
+        self.connection.close()
+        return {key: n / max(self.samples, 1) for key, n in self.counts.items()}
+
+    def _run(self) -> None:
+        with self.connection.cursor() as cursor:
+            while not self._stop.wait(self.interval):
+                cursor.execute(self.SQL)
+                for state, kind, event, n in cursor.fetchall():
+                    key = (state, kind, event)
+                    self.counts[key] = self.counts.get(key, 0) + n
+                self.samples += 1
+
+
+def waits_describe(means: dict[tuple[str, str, str], float]) -> list[str]:
+    """The sampled states, busiest first, as lines of `mean backends  state wait`."""
+    return [
+        f"  {mean:5.2f}  {state:20} {kind}/{event}"
+        if event
+        else f"  {mean:5.2f}  {state:20} {kind}"
+        for (state, kind, event), mean in sorted(means.items(), key=lambda item: -item[1])
+        if mean >= 0.005
+    ]
 
 
 # --- PostgreSQL's own COPY rate (the floor) --------------------------------------------
@@ -228,10 +286,13 @@ def sustained(args, secret: str, gunicorn, url: str) -> dict:
         return time.perf_counter() - started
 
     meter()
+    waits = WaitSampler(url)
+    waits.start()
     generator_before = time.process_time()
     elapsed = asyncio.run(run())
     meter()
     generator = time.process_time() - generator_before
+    wait_means = waits.stop()
     backlog, drained = wait_for_linking(timeout=120, poll=0.1)
     monitor.close()
     events = done["bulk"] * BATCH + done["single"]
@@ -248,6 +309,7 @@ def sustained(args, secret: str, gunicorn, url: str) -> dict:
         "python_ms": python_cpu.seconds() * 1000 / (events / BATCH),
         "postgres_ms": postgres_cpu.seconds() * 1000 / (events / BATCH),
         "generator_ms": generator * 1000 / (events / BATCH),
+        "waits": wait_means,
     }
 
 
@@ -458,6 +520,11 @@ def main() -> None:
             f"{result['generator_ms']:.1f} ms; two cores spent on nothing else would allow "
             f"{2000 / (result['python_ms'] + result['postgres_ms']) * 1000:,.0f} events/s"
         )
+        print(
+            "backends of this database that were not idle, mean over the run (sampled every "
+            "20 ms from pg_stat_activity): state, wait"
+        )
+        print(*waits_describe(result["waits"]), sep="\n")
         print(f"audit_verify after the run: {audit_verify_summary(env())}")
         postgres_copy_floor()
     finally:

@@ -135,7 +135,8 @@ ERROR_DESCRIPTIONS = {
     400: "Malformed request: bad JSON, a NUL byte, a parameter or field out of range",
     401: "Not authenticated",
     403: "The credentials lack the scope this route needs",
-    404: "Nothing at this path",
+    404: "Nothing at this path, or a context parameter (`location_id`, `organization_id`) "
+    "names nothing",
     413: "Body larger than API_MAX_BODY_BYTES",
     415: "Body not JSON",
     429: "Too many failed sign-ins from this user or address, or (a search, behind "
@@ -181,7 +182,8 @@ class SiteSchema(AutoSchema):
             codes += [401, 403]
             if any("basicAuth" in requirement for requirement in self.get_auth()):
                 codes.append(429)  # the sign-in lockout ledger (integration_site.lockout)
-        if "{" in self.path:
+        filterset = getattr(self.view, "filterset_class", None)
+        if "{" in self.path or getattr(filterset, "answers_not_found", False):
             codes.append(404)
         if self.method in ("POST", "PUT", "PATCH"):
             codes.append(413)  # the body limit holds whether or not the view reads the body

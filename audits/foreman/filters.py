@@ -73,6 +73,10 @@ _ORGANIZATION_SCOPED = (HOST_TYPE, ORGANIZATION_TYPE)
 
 
 class AuditFilterSet(django_filters.FilterSet):
+    # An unknown `location_id` or `organization_id` is a 404, as Foreman answers it; the
+    # OpenAPI schema declares it on the routes using this filter set (SiteSchema).
+    answers_not_found = True
+
     location_id = django_filters.NumberFilter(method="filter_location")
     organization_id = django_filters.NumberFilter(method="filter_organization")
     search = django_filters.CharFilter(method="filter_search")
