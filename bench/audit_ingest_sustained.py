@@ -286,13 +286,14 @@ def sustained(args, secret: str, gunicorn, url: str) -> dict:
         return time.perf_counter() - started
 
     meter()
-    waits = WaitSampler(url)
-    waits.start()
+    waits = WaitSampler(url, args.wait_sample_ms / 1000) if args.wait_sample_ms else None
+    if waits is not None:
+        waits.start()
     generator_before = time.process_time()
     elapsed = asyncio.run(run())
     meter()
     generator = time.process_time() - generator_before
-    wait_means = waits.stop()
+    wait_means = waits.stop() if waits is not None else {}
     backlog, drained = wait_for_linking(timeout=120, poll=0.1)
     monitor.close()
     events = done["bulk"] * BATCH + done["single"]
@@ -468,6 +469,12 @@ def main() -> None:
     parser.add_argument("--lock-only", action="store_true", help="only the §5 prototype")
     parser.add_argument("--lock-seconds", type=float, default=20.0)
     parser.add_argument("--lock-workers", type=int, default=4)
+    parser.add_argument(
+        "--wait-sample-ms",
+        type=float,
+        default=20.0,
+        help="how often to read the backends' waits from pg_stat_activity (0: not at all)",
+    )
     args = parser.parse_args()
 
     url = env()["DATABASE_URL"]
@@ -520,11 +527,12 @@ def main() -> None:
             f"{result['generator_ms']:.1f} ms; two cores spent on nothing else would allow "
             f"{2000 / (result['python_ms'] + result['postgres_ms']) * 1000:,.0f} events/s"
         )
-        print(
-            "backends of this database that were not idle, mean over the run (sampled every "
-            "20 ms from pg_stat_activity): state, wait"
-        )
-        print(*waits_describe(result["waits"]), sep="\n")
+        if args.wait_sample_ms:
+            print(
+                "backends of this database that were not idle, mean over the run (sampled "
+                f"every {args.wait_sample_ms} ms from pg_stat_activity): state, wait"
+            )
+            print(*waits_describe(result["waits"]), sep="\n")
         print(f"audit_verify after the run: {audit_verify_summary(env())}")
         postgres_copy_floor()
     finally:

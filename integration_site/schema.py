@@ -8,6 +8,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):
@@ -131,6 +132,9 @@ PEER_ERROR_BODY: dict[str, Any] = {
     "additionalProperties": {},
     "description": "The peer's error format (Foreman's `{\"error\": {...}}`, or its 404).",
 }
+# A string with a character other than whitespace (ECMA-262's \s is Unicode's, as Python's
+# str.strip()).
+NOT_BLANK = r"\S"
 ERROR_DESCRIPTIONS = {
     400: "Malformed request: bad JSON, a NUL byte, a parameter or field out of range",
     401: "Not authenticated",
@@ -169,6 +173,22 @@ class SiteSchema(AutoSchema):
                 },
             )
         return responses
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        # DRF trims a CharField before its blank check, so "  " is refused as blank: a
+        # request's non-blank string must hold a non-space character, and the schema says so
+        # (drf-spectacular states only minLength).
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and field.trim_whitespace
+            and not field.allow_blank
+            and schema.get("type") == "string"
+            and "pattern" not in schema
+        ):
+            schema["pattern"] = NOT_BLANK
+        return schema
 
     def _get_request_for_media_type(self, serializer, direction="request"):
         # Every view here that declares a body parses it and refuses its absence (not a JSON

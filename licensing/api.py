@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from integration_site.errors import Conflict
 from integration_site.fields import StrictCharField
-from integration_site.schema import ERROR_BODY, JSON_ARRAY
+from integration_site.schema import ERROR_BODY, JSON_ARRAY, NOT_BLANK
 from integration_site.scopes import Scope
 from licensing import selectors
 from licensing.choices import Severity
@@ -145,7 +145,11 @@ class ConsoleOptionView(APIView):
     content_negotiation_class = FirstRendererNegotiation
 
     @extend_schema(
-        parameters=[OpenApiParameter("name", str, required=True, description="Option name")],
+        parameters=[
+            OpenApiParameter(
+                "name", str, required=True, pattern=NOT_BLANK, description="Option name"
+            )
+        ],
         responses={(200, "text/plain"): OpenApiTypes.STR, 400: OpenApiTypes.OBJECT},
     )
     def get(self, request):

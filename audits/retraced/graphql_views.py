@@ -14,16 +14,22 @@ from rest_framework.response import Response
 
 from audits.models import AuditEvent
 from audits.retraced.base import PublisherAPIView
-from audits.retraced.graphql import SearchScope, graphql_execute
+from audits.retraced.graphql import MAX_DOCUMENT_CHARS, SearchScope, graphql_execute
 from integration_site.db_limits import SlowReadRefused, slow_read
 from integration_site.parsers import json_parse
 from integration_site.replicas import ReplicaReadsMixin
+from integration_site.schema import NOT_BLANK
 from integration_site.scopes import Scope
 
 GRAPHQL_REQUEST: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "query": {"type": "string", "description": "The GraphQL document."},
+        "query": {
+            "type": "string",
+            "pattern": NOT_BLANK,
+            "maxLength": MAX_DOCUMENT_CHARS,
+            "description": "The GraphQL document.",
+        },
         "variables": {"type": "object", "additionalProperties": {}, "nullable": True},
         "operationName": {"type": "string", "nullable": True},
     },
@@ -57,7 +63,13 @@ GRAPHQL_RESPONSES = {
 # Retry-After of a slow search refused a slot: the slow searches it waited on take seconds.
 SLOW_SEARCH_RETRY_AFTER_SECONDS = 5
 GET_PARAMETERS = [
-    OpenApiParameter("query", OpenApiTypes.STR, description="The GraphQL document."),
+    OpenApiParameter(
+        "query",
+        OpenApiTypes.STR,
+        required=True,
+        pattern=NOT_BLANK,
+        description=f"The GraphQL document (at most {MAX_DOCUMENT_CHARS} characters).",
+    ),
     OpenApiParameter("variables", OpenApiTypes.STR, description="A JSON object."),
     OpenApiParameter("operationName", OpenApiTypes.STR),
 ]

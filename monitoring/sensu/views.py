@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import APIException, MethodNotAllowed, NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -543,6 +544,9 @@ class AggregateChecksView(SensuView):
 class AggregateSeverityView(SensuView):
     SEVERITIES = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
 
+    @extend_schema(
+        parameters=[OpenApiParameter("severity", str, OpenApiParameter.PATH, enum=[*SEVERITIES])]
+    )
     @wire({200: JSON_ARRAY})
     def get(self, request, name: str, severity: str):
         if severity not in self.SEVERITIES:
