@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from audits.background import audit_verification_start
 from audits.chain import audit_chain_verify, chain_length_to_verify
-from audits.ingest import EventInvalid, event_validate, printable
+from audits.ingest import EVENT_SCHEMA, EventInvalid, event_validate, printable
 from audits.jobs import verification_as_dict
 from audits.models import AuditVerification
 from audits.services import (
@@ -162,7 +162,7 @@ class AuditEventIngestView(TokenFastPathMixin, APIView):
     @extend_schema(
         operation_id="audit_event_create",
         # The views parse the body themselves (no DRF parser): the media type is named here.
-        request={"application/json": OpenApiTypes.OBJECT},
+        request={"application/json": EVENT_SCHEMA},
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={
             201: None,
@@ -198,7 +198,21 @@ class AuditEventBulkIngestView(APIView):
     @extend_schema(
         operation_id="audit_events_bulk_create",
         # The views parse the body themselves (no DRF parser): the media type is named here.
-        request={"application/json": OpenApiTypes.OBJECT},
+        request={
+            "application/json": {
+                "type": "object",
+                "properties": {
+                    "events": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": settings.AUDIT_BULK_MAX_EVENTS,
+                        "items": EVENT_SCHEMA,
+                    }
+                },
+                "required": ["events"],
+                "additionalProperties": False,
+            }
+        },
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={
             201: OpenApiResponse(BULK_CREATED, description="The events' ids and hashes, in order"),

@@ -89,6 +89,91 @@ CREATED_MIN: Final = datetime(1970, 1, 1, tzinfo=UTC)
 CREATED_END: Final = datetime(9999, 1, 1, tzinfo=UTC)
 
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+# --- The event as JSON Schema (the OpenAPI request body of both Replicated endpoints) -------
+# The rules above, stated for clients: what the schema allows, event_validate accepts
+# (tests/hostile/test_schemathesis.py sends what schemathesis generates from it). Beyond it:
+# NUL characters and unpaired surrogates (refused in every string), and `created` in 1970 or
+# 9990-9998 (accepted, left out of the pattern so that an offset cannot carry a time stated in
+# range out of it).
+
+
+def _string_schema(path: str) -> dict[str, Any]:
+    return {"type": "string", "maxLength": LIMITS[path], "nullable": True}
+
+
+def _string_map_schema(description: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "nullable": True,
+        "maxProperties": LIMITS["fields.count"],
+        # OpenAPI 3.0 has no type lists: a value is a string, a number or a boolean (or null).
+        "additionalProperties": {
+            "nullable": True,
+            "anyOf": [
+                {"type": "string", "maxLength": LIMITS["fields.value"]},
+                {"type": "number"},
+                {"type": "boolean"},
+            ],
+        },
+        "description": description,
+    }
+
+
+def _object_schema(prefix: str, keys: frozenset[str]) -> dict[str, Any]:
+    properties = {
+        key: _string_map_schema("Its own fields.")
+        if key == "fields"
+        else _string_schema(f"{prefix}.{key}")
+        for key in sorted(keys)
+    }
+    return {
+        "type": "object",
+        "nullable": True,
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+_IP_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "nullable": True,
+    "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}, {"maxLength": 0}],
+    "description": "An IPv4 or IPv6 address (no zone), or empty.",
+}
+EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "action": {"type": "string", "minLength": 1, "maxLength": ACTION_MAX},
+        **{key: _string_schema(key) for key in ("name", "title", "description")},
+        "ip_address": _IP_SCHEMA,
+        "source_ip": {**_IP_SCHEMA, "description": "Retraced's name for ip_address."},
+        "crud": {"type": "string", "nullable": True, "enum": [*sorted(CRUD_VALUES), ""]},
+        "actor": _object_schema("actor", ACTOR_KEYS),
+        "target": _object_schema("target", TARGET_KEYS),
+        "group": _object_schema("group", GROUP_KEYS),
+        "is_failure": {"type": "boolean", "nullable": True},
+        "is_anonymous": {"type": "boolean", "nullable": True},
+        "fields": _string_map_schema("Retraced's event fields."),
+        "metadata": _string_map_schema("Retraced's metadata."),
+        "created": {
+            "type": "string",
+            "format": "date-time",
+            "pattern": r"^(197[1-9]|19[89]\d|[2-8]\d{3}|9[0-8]\d{2}|99[0-8]\d)-",
+            "nullable": True,
+            "description": "When it happened (ISO 8601); the time received when absent.",
+        },
+        **{key: _string_schema(key) for key in ("external_id", "component", "version")},
+    },
+    "required": ["action"],
+    "additionalProperties": False,
+    # Not both addresses (either may be null).
+    "not": {
+        "required": ["ip_address", "source_ip"],
+        "properties": {"ip_address": {"type": "string"}, "source_ip": {"type": "string"}},
+    },
+}
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
