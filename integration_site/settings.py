@@ -573,6 +573,11 @@ LOGGING = {
             "class": "logging.StreamHandler",
             "formatter": "plain",
             "filters": ["secret_paths"],
+            # Also the handler's level: a record propagated from a logger with a level of its
+            # own (Django's `django` is INFO) passes no ancestor's level, so LOG_LEVEL=ERROR
+            # on the root alone still printed a warning line for every 4xx (django.request),
+            # a line per refused request under a flood.
+            "level": os.environ.get("LOG_LEVEL", "INFO"),
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},

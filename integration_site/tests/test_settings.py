@@ -22,6 +22,34 @@ def _settings_value(expression: str, **env: str) -> str:
     return result.stdout.strip()
 
 
+def test_log_level_holds_for_djangos_own_loggers(tmp_path):
+    # django.request logs every 4xx as a warning; LOG_LEVEL=ERROR must silence it too.
+    script = (
+        "import django, logging; django.setup(); "
+        "logging.getLogger('django.request').warning('Too Many Requests: /x'); "
+        "logging.getLogger('django.request').error('Internal Server Error: /y')"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "integration_site.settings",
+        "DJANGO_SECRET_KEY": "k",
+        "INTEGRATION_SITE_VAR_DIR": str(tmp_path),
+    }
+
+    def logged(**more: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", script],
+            env={**env, **more},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stderr
+
+    quiet = logged(LOG_LEVEL="ERROR")
+    assert "Too Many Requests" not in quiet and "Internal Server Error: /y" in quiet
+    assert "Too Many Requests: /x" in logged()
+
+
 def test_debug_is_off_unless_asked_for(tmp_path):
     env = {"DJANGO_SECRET_KEY": "k", "INTEGRATION_SITE_VAR_DIR": str(tmp_path)}
     assert _settings_value("settings.DEBUG", **env) == "False"
