@@ -188,6 +188,13 @@ class SiteSchema(AutoSchema):
             and "pattern" not in schema
         ):
             schema["pattern"] = NOT_BLANK
+        # An address of either family: drf-spectacular states a format for one family only.
+        if (
+            isinstance(field, serializers.IPAddressField)
+            and field.protocol == "both"
+            and "format" not in schema
+        ):
+            schema["anyOf"] = [{"format": "ipv4"}, {"format": "ipv6"}]
         return schema
 
     def _get_request_for_media_type(self, serializer, direction="request"):

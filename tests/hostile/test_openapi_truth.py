@@ -195,6 +195,17 @@ def test_what_the_site_refuses_the_schema_refuses_too(schema, admin_client_api):
     for value in severity["schema"]["enum"]:
         assert admin_client_api.get(f"/aggregates/web/results/{value}").status_code == 200
 
+    login = {"username": "ann", "password": "secret", "remote_address": "0"}
+    login_schema = _request_schema(schema, "post", "/identity/v1/login")
+    formats = jsonschema.FormatChecker()  # formats are checked only when asked (as schemathesis)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(login, login_schema, format_checker=formats)
+    jsonschema.validate(
+        {**login, "remote_address": "2001:db8::1"}, login_schema, format_checker=formats
+    )
+    refused = admin_client_api.post("/identity/v1/login", login, format="json")
+    assert refused.status_code == 400 and "remote_address" in refused.json()["errors"]
+
     (name,) = schema["paths"]["/console/v1/option"]["get"]["parameters"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(" ", name["schema"])
