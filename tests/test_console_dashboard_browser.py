@@ -25,7 +25,12 @@ LONG_ASSIGNEE = "A" * 200
 
 @pytest.fixture
 def dashboard(live_site, demo_data, admin_page, live_server):  # live_site first (conftest)
-    yesterday = timezone.now() - timedelta(days=1)
+    # The last moment of yesterday, so that the day's audit list (newest first, 50 a page)
+    # shows them on its first page at any hour: at `now - 1 day` just after midnight they
+    # came after all of the demo's events of that day, on a later page.
+    yesterday = (timezone.localtime() - timedelta(days=1)).replace(
+        hour=23, minute=59, second=59, microsecond=999_000
+    )
     for i in range(3):
         audit_event_record(
             action=f"yesterday.{i}", source=AuditSource.INTEGRATION, created_at=yesterday
