@@ -89,13 +89,21 @@ CREATED_MIN: Final = datetime(1970, 1, 1, tzinfo=UTC)
 CREATED_END: Final = datetime(9999, 1, 1, tzinfo=UTC)
 
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str, limit: int = 80) -> str:
+    """A key or value safe to quote in a message or a log line: control characters escaped."""
+    text = text[:limit]
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
 
 # --- The event as JSON Schema (the OpenAPI request body of both Replicated endpoints) -------
 # The rules above, stated for clients: what the schema allows, event_validate accepts
 # (tests/hostile/test_schemathesis.py sends what schemathesis generates from it). Beyond it:
 # NUL characters and unpaired surrogates (refused in every string), and `created` in 1970 or
-# 9990-9998 (accepted, left out of the pattern so that an offset cannot carry a time stated in
-# range out of it).
+# from 9990 to 9998 (accepted, left out of the pattern so that an offset cannot carry a time
+# stated in range out of it).
 
 
 def _string_schema(path: str) -> dict[str, Any]:
@@ -173,14 +181,6 @@ EVENT_SCHEMA: dict[str, Any] = {
         "properties": {"ip_address": {"type": "string"}, "source_ip": {"type": "string"}},
     },
 }
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: str, limit: int = 80) -> str:
-    """A key or value safe to quote in a message or a log line: control characters escaped."""
-    text = text[:limit]
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class EventInvalid(Exception):
