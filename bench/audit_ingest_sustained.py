@@ -14,7 +14,8 @@ production indexes and chain linking (the harness of bench/audit_ingest.py).
      `--sample` seconds: events/s in the interval and the pending backlog. After the load: how
      long until the backlog is empty. CPU per 1,000 events, read from /proc: the gunicorn
      workers (Python), this database's PostgreSQL backends, and the load generator.
-     Reported as events/s and as a ratio of the COPY floor's rate.
+     Reported as events/s and as a ratio of the COPY floor's rate. `--wait-sample-ms 20`: also
+     where the requests' backends wait, read from pg_stat_activity (the chain head's queue).
   3. `--lock-models` (the chain per project, §5, bench-only): raw psycopg workers COPY the
      same batches into a clone of the production table (every index) and link them, for
      `--lock-seconds` per model:
@@ -472,8 +473,10 @@ def main() -> None:
     parser.add_argument(
         "--wait-sample-ms",
         type=float,
-        default=20.0,
-        help="how often to read the backends' waits from pg_stat_activity (0: not at all)",
+        default=0.0,
+        help="read the backends' waits from pg_stat_activity every this many ms (0, the "
+        "default: not at all, since the sampler's own backend adds to PostgreSQL's CPU and "
+        "costs the rate 3-5 %%)",
     )
     args = parser.parse_args()
 
